@@ -1,0 +1,17 @@
+import type { Command } from "commander";
+import type { CliIo } from "./io.js";
+
+/** What every command's `register` gets: the I/O, and a wrapper for its action. */
+export interface CommandContext {
+  io: CliIo;
+  /**
+   * Wraps a command's action: the action returns its exit code (or nothing for 0). Errors
+   * it throws are reported by `runCli` (usage errors and `LwlogError`s without a stack).
+   */
+  action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void>;
+}
+
+/** A command module: `register` adds the command (its options and help) to the program. */
+export interface CommandModule {
+  register(program: Command, ctx: CommandContext): void;
+}

@@ -1,0 +1,5 @@
+import type { Scenario } from "../harness.js";
+import { info, inspectMemory, marks } from "./inspect.js";
+
+/** Every scenario `npm run bench` knows, by name. Each issue's benchmarks add theirs here. */
+export const scenarios: Scenario[] = [info, marks, inspectMemory];

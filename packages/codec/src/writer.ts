@@ -1,0 +1,416 @@
+import { fstatSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { ENTRY_HEADER_SIZE, LogFlags } from "./constants.js";
+import { encodeEntryHeader, type EntryHeader } from "./entry.js";
+import { ErrorCodes, LogFormatError, LogRangeError, LwlogError, ioError } from "./errors.js";
+import { isValidSectorSize, maxMarkLength } from "./numbers.js";
+import { LogFile } from "./reader.js";
+import { encodeSuper } from "./super.js";
+
+/**
+ * When the writer rewrites the superblock on its own, after appending an entry.
+ * `close()` always rewrites it. The kernel's policy is `{ onFua: true, onMark: true }`,
+ * QEMU's is `{ onFlush: true, every: 4096 }`.
+ */
+export interface SuperPolicy {
+  /** After every FLUSH entry. */
+  onFlush?: boolean;
+  /** After every FUA entry. */
+  onFua?: boolean;
+  /** After every MARK entry. */
+  onMark?: boolean;
+  /** After every N-th entry (N counts entries appended, 1-based, as QEMU's interval). */
+  every?: number;
+}
+
+/** Options of `LogWriter.create`. */
+export interface CreateOptions {
+  /** Log sector size S: a power of two from 32 B to 8 MiB. */
+  sectorSize: number;
+  superPolicy?: SuperPolicy;
+  /** Replace an existing file (default: refuse with `LWLOG_EXISTS`). */
+  overwrite?: boolean;
+  /** Bytes buffered before a write is issued (default 4 MiB). */
+  bufferSize?: number;
+  /** Value for the 4 superblock bytes after `sectorsize` (default 0), to rebuild kernel logs exactly. */
+  superPadding?: number;
+}
+
+/** Options of `LogWriter.append`. */
+export interface AppendOptions {
+  superPolicy?: SuperPolicy;
+  bufferSize?: number;
+  /** Sector size for a file that is empty or missing (default 512, as QEMU). */
+  sectorSize?: number;
+  /**
+   * Keep the valid entries past the declared count and append after them (default true).
+   * QEMU's `log-append` overwrites them instead.
+   */
+  keepTail?: boolean;
+}
+
+/** What to append: a header, and the data or inline bytes that go with it. */
+export interface EntryToAppend {
+  header: EntryHeader;
+  /** The data after the header block: exactly `nrSectors × S` bytes, none for a discard. */
+  data?: Uint8Array;
+  /** Bytes stored in the header block after the fields (a mark's name). */
+  inline?: Uint8Array;
+}
+
+const DEFAULT_BUFFER = 4 << 20;
+
+/**
+ * Appends entries to a log, in order, through one ordered queue of positional writes.
+ *
+ * Invariants:
+ * - `offset` is where the next header block goes; `count` is how many entries precede it.
+ *   Both move when an entry is appended (synchronously), so concurrent callers get distinct
+ *   slots in call order.
+ * - Bytes not yet written sit in `buf` (file bytes `[bufStart, bufStart + bufLen)`); every
+ *   write to the file goes through `queue`, so writes land in the order they were issued and
+ *   a superblock write is issued only after the entries it counts.
+ * - Header blocks are zero-padded to S; the superblock only ever declares entries whose
+ *   bytes have been issued before it.
+ */
+export class LogWriter {
+  readonly path: string;
+  readonly sectorSize: number;
+  private readonly fh: FileHandle;
+  private readonly policy: SuperPolicy;
+  private readonly superPadding: number;
+  private readonly bufferSize: number;
+  private readonly initialSize: number;
+  private buf: Uint8Array;
+  private bufStart: number;
+  private bufLen = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private failure: unknown;
+  private count: number;
+  private declaredCount: number;
+  private closed = false;
+  private nextOffset: number;
+
+  private constructor(path: string, fh: FileHandle, init: {
+    sectorSize: number;
+    policy: SuperPolicy;
+    superPadding: number;
+    bufferSize: number;
+    offset: number;
+    count: number;
+    declared: number;
+    initialSize: number;
+  }) {
+    this.path = path;
+    this.fh = fh;
+    this.sectorSize = init.sectorSize;
+    this.policy = init.policy;
+    this.superPadding = init.superPadding;
+    this.bufferSize = Math.max(init.bufferSize, init.sectorSize);
+    this.buf = new Uint8Array(this.bufferSize);
+    this.nextOffset = init.offset;
+    this.bufStart = init.offset;
+    this.count = init.count;
+    this.declaredCount = init.declared;
+    this.initialSize = init.initialSize;
+    if (init.policy.every !== undefined && (!Number.isInteger(init.policy.every) || init.policy.every < 1)) {
+      throw new LogRangeError(ErrorCodes.RANGE, `superblock interval must be a whole number ≥ 1, not ${init.policy.every}`);
+    }
+  }
+
+  /** Creates a new log with an empty superblock (declaring 0 entries) already on disk. */
+  static async create(path: string, options: CreateOptions): Promise<LogWriter> {
+    if (!isValidSectorSize(options.sectorSize)) {
+      throw new LogRangeError(
+        ErrorCodes.BAD_SECTOR_SIZE,
+        `invalid sector size ${options.sectorSize}: it must be a power of two from 32 to 8388608`,
+        { file: path },
+      );
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(path, options.overwrite ? "w" : "wx");
+    } catch (err) {
+      // A block device cannot be opened with "w" semantics of a new file; write it in place.
+      if ((err as NodeJS.ErrnoException).code === "EEXIST" || !options.overwrite) throw ioError(err, path, "create the log");
+      try {
+        fh = await open(path, "r+");
+      } catch (err2) {
+        throw ioError(err2, path, "create the log");
+      }
+    }
+    const w = new LogWriter(path, fh, {
+      sectorSize: options.sectorSize,
+      policy: options.superPolicy ?? {},
+      superPadding: options.superPadding ?? 0,
+      bufferSize: options.bufferSize ?? DEFAULT_BUFFER,
+      offset: options.sectorSize,
+      count: 0,
+      declared: 0,
+      initialSize: 0,
+    });
+    await w.writeSuper();
+    return w;
+  }
+
+  /**
+   * Opens an existing log to append to it: its declared entries (and, with `keepTail`,
+   * the valid entries after them) are kept, new entries go after them. A missing or
+   * empty file becomes a new log of `sectorSize` (512 by default).
+   */
+  static async append(path: string, options: AppendOptions = {}): Promise<LogWriter> {
+    let size = -1;
+    try {
+      const probe = await open(path, "r");
+      size = fstatSync(probe.fd).size;
+      await probe.close();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(err, path, "open the log");
+    }
+    if (size <= 0) {
+      const create: CreateOptions = { sectorSize: options.sectorSize ?? 512, overwrite: size === 0 };
+      if (options.superPolicy) create.superPolicy = options.superPolicy;
+      if (options.bufferSize) create.bufferSize = options.bufferSize;
+      return LogWriter.create(path, create);
+    }
+    const log = LogFile.openSync(path);
+    let end: number;
+    let count: number;
+    const declared = log.declared;
+    try {
+      const cursor = log.cursor({ tail: options.keepTail ?? true });
+      while (cursor.next() !== undefined);
+      end = cursor.end!.offset;
+      count = cursor.end!.index;
+    } finally {
+      log.close();
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(path, "r+");
+    } catch (err) {
+      throw ioError(err, path, "open the log for writing");
+    }
+    return new LogWriter(path, fh, {
+      sectorSize: log.sectorSize,
+      policy: options.superPolicy ?? {},
+      superPadding: log.super.padding,
+      bufferSize: options.bufferSize ?? DEFAULT_BUFFER,
+      offset: end,
+      count,
+      declared: Math.min(declared, count),
+      initialSize: log.size,
+    });
+  }
+
+  /** Entries in the log so far (kept ones included). */
+  get entries(): number {
+    return this.count;
+  }
+
+  /** Entries the superblock declares, as last written. */
+  get declared(): number {
+    return this.declaredCount;
+  }
+
+  /** Byte offset where the next entry's header block goes (the log's length so far). */
+  get offset(): number {
+    return this.nextOffset;
+  }
+
+  /**
+   * Appends one entry and returns its index. The header and inline bytes are checked
+   * against S; `data` must be exactly the bytes the entry carries. The bytes are copied
+   * (or, for large data, written before the promise settles), so the caller may reuse them.
+   */
+  async append(entry: EntryToAppend): Promise<number> {
+    this.usable();
+    const S = this.sectorSize;
+    const { header } = entry;
+    const isDiscard = (header.flags & LogFlags.DISCARD) !== 0n;
+    const expected = isDiscard ? 0n : header.nrSectors * BigInt(S);
+    const dataLength = entry.data?.length ?? 0;
+    if (BigInt(dataLength) !== expected) {
+      throw new LogRangeError(
+        ErrorCodes.RANGE,
+        `entry data is ${dataLength} bytes but nr_sectors ${header.nrSectors} × ${S} needs ${expected}`,
+        { file: this.path, entry: this.count },
+      );
+    }
+    const block = encodeEntryHeader(header, S, entry.inline);
+    const index = this.count;
+    this.count += 1;
+    this.nextOffset += S + dataLength;
+    this.put(block);
+    let direct: Promise<void> | undefined;
+    if (entry.data !== undefined && dataLength > 0) {
+      if (dataLength >= this.bufferSize / 2) {
+        this.flushBuffer();
+        direct = this.enqueue(entry.data, this.bufStart);
+        this.bufStart += dataLength;
+      } else {
+        this.put(entry.data);
+      }
+    }
+    if (this.wantsSuper(header.flags, this.count)) await this.writeSuper();
+    if (direct) await direct;
+    if (this.queued > this.bufferSize * 2) await this.queue;
+    this.usable();
+    return index;
+  }
+
+  /** Appends a write of `data` (a whole number of sectors) at `sector`. */
+  write(sector: bigint, data: Uint8Array, options: { flags?: bigint; dataLen?: bigint } = {}): Promise<number> {
+    if (data.length % this.sectorSize !== 0) {
+      throw new LogRangeError(ErrorCodes.RANGE, `a write of ${data.length} bytes is not a whole number of ${this.sectorSize}-byte sectors`, {
+        file: this.path,
+      });
+    }
+    const flags = (options.flags ?? 0n) & ~(LogFlags.DISCARD | LogFlags.MARK);
+    return this.append({
+      header: { sector, nrSectors: BigInt(data.length / this.sectorSize), flags, dataLen: options.dataLen ?? 0n },
+      data,
+    });
+  }
+
+  /** Appends a discard of `nrSectors` sectors at `sector` (no data in the log). */
+  discard(sector: bigint, nrSectors: bigint, flags = 0n): Promise<number> {
+    return this.append({ header: { sector, nrSectors, flags: flags | LogFlags.DISCARD, dataLen: 0n } });
+  }
+
+  /** Appends a flush (FLUSH, plus any extra `flags` such as the kernel's FUA|METADATA). */
+  flush(flags = 0n, sector = 0n): Promise<number> {
+    return this.append({ header: { sector, nrSectors: 0n, flags: flags | LogFlags.FLUSH, dataLen: 0n } });
+  }
+
+  /**
+   * Appends a mark. Names longer than S−33 bytes are refused (the kernel keeps at most
+   * that, so one zero always follows); `allowFull` permits S−32, as pre-2018 kernels wrote.
+   */
+  mark(name: string | Uint8Array, options: { flags?: bigint; allowFull?: boolean } = {}): Promise<number> {
+    const bytes = typeof name === "string" ? new TextEncoder().encode(name) : name;
+    const max = options.allowFull ? this.sectorSize - ENTRY_HEADER_SIZE : maxMarkLength(this.sectorSize);
+    if (bytes.length > max) {
+      throw new LogRangeError(
+        ErrorCodes.BAD_MARK,
+        `mark name of ${bytes.length} bytes is too long for ${this.sectorSize}-byte sectors (at most ${max})`,
+        { file: this.path },
+      );
+    }
+    return this.append({
+      header: { sector: 0n, nrSectors: 0n, flags: (options.flags ?? 0n) | LogFlags.MARK, dataLen: BigInt(bytes.length) },
+      inline: bytes,
+    });
+  }
+
+  /**
+   * Writes the superblock declaring every entry appended so far (or `count`), after all
+   * their bytes have been issued. Resolves once the superblock is written (not synced).
+   */
+  async writeSuper(count = this.count): Promise<void> {
+    this.usable();
+    this.flushBuffer();
+    const block = encodeSuper({ nrEntries: BigInt(count), sectorSize: this.sectorSize, padding: this.superPadding });
+    await this.enqueue(block, 0);
+    this.declaredCount = count;
+  }
+
+  /** Resolves when every byte appended so far has been written to the file (not synced). */
+  async drain(): Promise<void> {
+    this.flushBuffer();
+    await this.queue;
+    this.usable();
+  }
+
+  /** Drains, then makes the file's data durable (`fdatasync`). */
+  async sync(): Promise<void> {
+    await this.drain();
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      throw ioError(err, this.path, "sync the log");
+    }
+  }
+
+  /**
+   * Finishes the log: writes the superblock (unless `super: false`), zeroes the header
+   * block after the last entry when stale bytes follow it (so they cannot pass for a tail),
+   * syncs (unless `sync: false`) and closes the file.
+   */
+  async close(options: { super?: boolean; sync?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (this.failure === undefined) {
+        if (options.super ?? true) await this.writeSuper();
+        if (this.initialSize > this.nextOffset) {
+          const n = Math.min(this.sectorSize, this.initialSize - this.nextOffset);
+          this.flushBuffer();
+          await this.enqueue(new Uint8Array(n), this.nextOffset);
+        }
+        if (options.sync ?? true) await this.sync();
+        else await this.drain();
+      }
+    } finally {
+      this.closed = true;
+      await this.fh.close();
+    }
+  }
+
+  private wantsSuper(flags: bigint, seq: number): boolean {
+    const p = this.policy;
+    return (
+      (p.onFlush === true && (flags & LogFlags.FLUSH) !== 0n) ||
+      (p.onFua === true && (flags & LogFlags.FUA) !== 0n) ||
+      (p.onMark === true && (flags & LogFlags.MARK) !== 0n) ||
+      (p.every !== undefined && seq % p.every === 0)
+    );
+  }
+
+  private put(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      if (this.bufLen === this.buf.length) this.flushBuffer();
+      const n = Math.min(bytes.length - from, this.buf.length - this.bufLen);
+      this.buf.set(bytes.subarray(from, from + n), this.bufLen);
+      this.bufLen += n;
+      from += n;
+    }
+  }
+
+  private flushBuffer(): void {
+    if (this.bufLen === 0) return;
+    const chunk = this.buf.subarray(0, this.bufLen);
+    void this.enqueue(chunk, this.bufStart).catch(() => undefined);
+    this.bufStart += this.bufLen;
+    this.buf = new Uint8Array(this.bufferSize);
+    this.bufLen = 0;
+  }
+
+  private enqueue(bytes: Uint8Array, position: number): Promise<void> {
+    this.queued += bytes.length;
+    const run = async (): Promise<void> => {
+      if (this.failure !== undefined) throw this.failure;
+      try {
+        let done = 0;
+        while (done < bytes.length) {
+          const { bytesWritten } = await this.fh.write(bytes, done, bytes.length - done, position + done);
+          done += bytesWritten;
+        }
+      } catch (err) {
+        this.failure = err instanceof LwlogError ? err : ioError(err, this.path, "write the log");
+        throw this.failure;
+      } finally {
+        this.queued -= bytes.length;
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private usable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw new LogFormatError(ErrorCodes.IO, "the log writer is closed", { file: this.path });
+  }
+}
