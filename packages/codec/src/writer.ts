@@ -3,7 +3,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { ENTRY_HEADER_SIZE, LogFlags } from "./constants.js";
 import { encodeEntryHeader, type EntryHeader } from "./entry.js";
 import { ErrorCodes, LogFormatError, LogRangeError, LwlogError, ioError } from "./errors.js";
-import { isValidSectorSize, maxMarkLength } from "./numbers.js";
+import { isValidSectorSize, maxMarkLength, toSafeNumber } from "./numbers.js";
 import { LogFile } from "./reader.js";
 import { encodeSuper } from "./super.js";
 
@@ -56,9 +56,16 @@ export interface EntryToAppend {
   data?: Uint8Array;
   /** Bytes stored in the header block after the fields (a mark's name). */
   inline?: Uint8Array;
+  /**
+   * The data is `nrSectors × S` zero bytes (instead of `data`): they are written from one
+   * shared zero buffer, so a write-zeroes entry of any size costs no memory.
+   */
+  zeros?: boolean;
 }
 
 const DEFAULT_BUFFER = 4 << 20;
+/** Shared, never written to: the source of every large run of zeros. */
+const ZERO_CHUNK = new Uint8Array(1 << 20);
 
 /**
  * Appends entries to a log, in order, through one ordered queue of positional writes.
@@ -230,7 +237,14 @@ export class LogWriter {
     const { header } = entry;
     const isDiscard = (header.flags & LogFlags.DISCARD) !== 0n;
     const expected = isDiscard ? 0n : header.nrSectors * BigInt(S);
-    const dataLength = entry.data?.length ?? 0;
+    if (entry.zeros === true && (entry.data !== undefined || isDiscard)) {
+      throw new LogRangeError(ErrorCodes.RANGE, `an entry of zeros carries no data and cannot be a discard`, {
+        file: this.path,
+        entry: this.count,
+      });
+    }
+    const zeroBytes = entry.zeros === true ? toSafeNumber(expected, "bytes of zeros") : 0;
+    const dataLength = entry.data?.length ?? zeroBytes;
     if (BigInt(dataLength) !== expected) {
       throw new LogRangeError(
         ErrorCodes.RANGE,
@@ -244,7 +258,9 @@ export class LogWriter {
     this.nextOffset += S + dataLength;
     this.put(block);
     let direct: Promise<void> | undefined;
-    if (entry.data !== undefined && dataLength > 0) {
+    if (zeroBytes > 0) {
+      direct = this.putZeros(zeroBytes);
+    } else if (entry.data !== undefined && dataLength > 0) {
       if (dataLength >= this.bufferSize / 2) {
         this.flushBuffer();
         direct = this.enqueue(entry.data, this.bufStart);
@@ -376,6 +392,23 @@ export class LogWriter {
       this.bufLen += n;
       from += n;
     }
+  }
+
+  /** Queues `n` zero bytes after the buffered ones; large runs are written from `ZERO_CHUNK`. */
+  private putZeros(n: number): Promise<void> | undefined {
+    if (n < this.bufferSize / 2) {
+      this.put(new Uint8Array(n));
+      return undefined;
+    }
+    this.flushBuffer();
+    let last: Promise<void> | undefined;
+    for (let done = 0; done < n; done += ZERO_CHUNK.length) {
+      // Only the last write is awaited: a failure is recorded in `failure` and every later write rethrows it.
+      last?.catch(() => undefined);
+      last = this.enqueue(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, n - done)), this.bufStart + done);
+    }
+    this.bufStart += n;
+    return last;
   }
 
   private flushBuffer(): void {
