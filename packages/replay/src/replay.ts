@@ -1,0 +1,296 @@
+import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, type LogEntry } from "@lwlog/codec";
+import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
+import { ReplayInterruptedError } from "./errors.js";
+import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
+import { ImageTarget, type DiscardMode } from "./target.js";
+
+/** When checkpoints happen: after every entry with a flag, every mark or discard, or every N entries. */
+export type CheckRule = "flush" | "fua" | "mark" | "discard" | { every: number };
+
+/** Options of `replayLog`. */
+export interface ReplayOptions {
+  /** The log: a path, or an open `LogFile` (left open). */
+  log: string | LogFile;
+  /** The target: a path (opened, or created with `size`), or an open `ImageTarget` (left open). */
+  target: string | ImageTarget;
+  /** For a target path: size in bytes, or `auto` for the log's highest byte (creates a missing file, grows a smaller one, never shrinks). */
+  size?: number | "auto";
+  /** For a target path: empty an existing file first. */
+  truncate?: boolean;
+  from?: StartPoint;
+  until?: StopPoints;
+  /** `zero` (default): a discard's range reads back as zeros afterwards; `skip`: discards are ignored. */
+  discard?: DiscardMode;
+  /** Only writes and discards that touch this inclusive sector range are applied. */
+  sectors?: SectorRange;
+  /** Replay the valid entries past the declared count too (default: they are counted, not replayed). */
+  tail?: boolean;
+  /** Checkpoints: after each entry matching a rule, the target is synced and `run` is called. */
+  check?: {
+    rules: CheckRule[];
+    run: Checker;
+    /** Go on after a failed checkpoint (default: stop at the first). */
+    keepGoing?: boolean;
+  };
+  /** Called about ten times a second, and once at the end. */
+  onProgress?: (progress: ReplayProgress) => void;
+  /** Called after each checkpoint. */
+  onCheckpoint?: (result: CheckpointResult) => void;
+  /** Stops the replay after the entry being applied; `replayLog` then throws `ReplayInterruptedError`. */
+  signal?: AbortSignal;
+}
+
+/** How far a replay has got. */
+export interface ReplayProgress {
+  entries: number;
+  totalEntries: number;
+  /** Log bytes walked (headers and data), of `totalLogBytes`. */
+  logBytes: number;
+  totalLogBytes: number;
+  checkpoints: number;
+}
+
+/** One checkpoint and its outcome. */
+export interface CheckpointResult extends CheckOutcome {
+  entry: number;
+  ordinal: number;
+  mark?: string;
+}
+
+/** What a replay did. */
+export interface ReplaySummary {
+  log: string;
+  target: string;
+  sectorSize: number;
+  /** First entry of the replay, and the last one applied (`start - 1` when none). */
+  start: number;
+  last: number;
+  /** The planned stop entry and why the replay stops there. */
+  stop: number;
+  stopReason: StopReason;
+  /** Entries walked from `start` to `last`. */
+  entries: number;
+  writes: number;
+  bytesWritten: number;
+  discards: number;
+  bytesZeroed: number;
+  /** Discards ignored with `discard: "skip"`. */
+  discardsSkipped: number;
+  /** Writes and discards outside `sectors`. */
+  filtered: number;
+  /** Valid entries in the log within the declared count, and past it. */
+  declared: number;
+  tailEntries: number;
+  /** Tail entries that were replayed (only with `tail`). */
+  tailReplayed: number;
+  checkpoints: {
+    run: number;
+    passed: number;
+    failed: CheckpointResult[];
+    /** Entry of the last checkpoint that passed before the first failure (or the last one), or null. */
+    lastGood: number | null;
+    /** Entry of the first checkpoint that failed, or null. */
+    firstBad: number | null;
+  };
+  /** The target's size in bytes, whether the replay created it, and its kind. */
+  targetSize: number;
+  targetCreated: boolean;
+  targetKind: "file" | "device";
+  seconds: number;
+}
+
+/**
+ * Replays a log onto an image file or block device, in one forward pass.
+ *
+ * First one pass over the headers plans the replay (start and stop entries, the room the
+ * target needs, the tail); a start or stop point that does not exist throws
+ * `PointNotFoundError` before the target is opened. Then the target is opened (or created)
+ * and checked, and the entries from the start to the stop are applied in order, data
+ * streamed from the log. At each checkpoint the target is synced and the checker run. If
+ * the log turns out broken before the stop point, every entry before the broken one is
+ * applied and a `LogFormatError` says so (its `summary` tells what was done).
+ */
+export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
+  const began = process.hrtime.bigint();
+  const log = typeof options.log === "string" ? await LogFile.open(options.log) : options.log;
+  let target: ImageTarget | undefined;
+  try {
+    const plan = planReplay(log, {
+      ...(options.from ? { from: options.from } : {}),
+      ...(options.until ? { until: options.until } : {}),
+      tail: options.tail ?? false,
+      ...(options.sectors ? { sectors: options.sectors } : {}),
+      skipDiscards: options.discard === "skip",
+    });
+    if (typeof options.target === "string") {
+      const size = options.size === "auto" ? plan.logExtent : options.size;
+      target = ImageTarget.open(options.target, {
+        ...(size !== undefined ? { size } : {}),
+        truncate: options.truncate ?? false,
+        log: log.path,
+        require: plan.needBytes,
+      });
+    } else {
+      target = options.target;
+      target.require(plan.needBytes);
+    }
+    return await runPlan(log, target, plan, options, began);
+  } finally {
+    if (typeof options.target === "string") target?.close();
+    if (typeof options.log === "string") log.close();
+  }
+}
+
+/** A `LogFormatError` raised when the log breaks before the stop point; the entries before it have been applied. */
+export class BrokenLogError extends LogFormatError {
+  readonly summary: ReplaySummary;
+  constructor(cause: LogFormatError, summary: ReplaySummary) {
+    const applied = summary.last >= summary.start ? `entries ${summary.start}..${summary.last} have been applied to ${summary.target}` : `no entry has been applied to ${summary.target}`;
+    super(cause.code, `${cause.message}; the replay stopped there: ${applied}`, {
+      ...(cause.file !== undefined ? { file: cause.file } : {}),
+      ...(cause.entry !== undefined ? { entry: cause.entry } : {}),
+      ...(cause.offset !== undefined ? { offset: cause.offset } : {}),
+      cause,
+    });
+    this.summary = summary;
+  }
+}
+
+const YIELD_MS = 50n * 1_000_000n;
+const PROGRESS_MS = 100n * 1_000_000n;
+
+async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, options: ReplayOptions, began: bigint): Promise<ReplaySummary> {
+  const summary: ReplaySummary = {
+    log: log.path,
+    target: target.path,
+    sectorSize: log.sectorSize,
+    start: plan.start,
+    last: plan.start - 1,
+    stop: plan.stop,
+    stopReason: plan.stopReason,
+    entries: 0,
+    writes: 0,
+    bytesWritten: 0,
+    discards: 0,
+    bytesZeroed: 0,
+    discardsSkipped: 0,
+    filtered: 0,
+    declared: plan.declared,
+    tailEntries: plan.tailEntries,
+    tailReplayed: 0,
+    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null },
+    targetSize: target.size,
+    targetCreated: target.created,
+    targetKind: target.kind,
+    seconds: 0,
+  };
+  const discard = options.discard ?? "zero";
+  const rules = options.check?.rules ?? [];
+  const progress: ReplayProgress = { entries: 0, totalEntries: plan.entries, logBytes: 0, totalLogBytes: plan.logBytes, checkpoints: 0 };
+  const cursor = log.cursor({ start: { index: plan.start, offset: plan.startOffset }, tail: true, blockSize: 4 << 20 });
+  let lastYield = process.hrtime.bigint();
+  let lastProgress = lastYield;
+  const finish = () => {
+    summary.seconds = Number(process.hrtime.bigint() - began) / 1e9;
+    progress.checkpoints = summary.checkpoints.run;
+    options.onProgress?.(progress);
+    return summary;
+  };
+  for (let i = plan.start; i <= plan.stop; i++) {
+    let e: LogEntry | undefined;
+    try {
+      e = cursor.next();
+    } catch (err) {
+      if (err instanceof LogFormatError) throw new BrokenLogError(err, finish());
+      throw err;
+    }
+    if (e === undefined) {
+      // The planning pass read this entry; the file changed under us.
+      throw new BrokenLogError(new LogFormatError("LWLOG_TRUNCATED_HEADER", `entry ${i} is gone (${cursor.end?.detail ?? "the log changed during the replay"})`, { file: log.path, entry: i, offset: cursor.nextOffset }), finish());
+    }
+    if ((e.kind === "write" || e.kind === "discard") && options.sectors !== undefined && !touches(e, options.sectors)) {
+      summary.filtered += 1;
+    } else {
+      const data = e.kind === "write" ? cursor.peekData(e) : undefined;
+      const r = target.applyEntry(e, log, { discard, ...(data ? { data } : {}) });
+      if (r.action === "write") {
+        summary.writes += 1;
+        summary.bytesWritten += r.bytes;
+      } else if (r.action === "discard") {
+        summary.discards += 1;
+        summary.bytesZeroed += r.bytes;
+      } else if (r.action === "skip") {
+        summary.discardsSkipped += 1;
+      }
+    }
+    if (e.tail) summary.tailReplayed += 1;
+    summary.entries += 1;
+    summary.last = e.index;
+    progress.entries = summary.entries;
+    progress.logBytes = e.nextOffset - plan.startOffset;
+    if (rules.length > 0 && isCheckpoint(e, rules, summary.entries)) {
+      const ok = await runCheckpoint(e, log, target, options, summary);
+      progress.checkpoints = summary.checkpoints.run;
+      if (!ok && !options.check!.keepGoing) break;
+    }
+    if ((i & 63) === 0 || e.dataSize >= 1 << 20) {
+      const now = process.hrtime.bigint();
+      if (options.onProgress && now - lastProgress >= PROGRESS_MS) {
+        lastProgress = now;
+        options.onProgress(progress);
+      }
+      if (now - lastYield >= YIELD_MS) {
+        // Let signals, timers and the progress bar run.
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = process.hrtime.bigint();
+      }
+      if (options.signal?.aborted) {
+        target.sync();
+        const s = finish();
+        throw new ReplayInterruptedError(`interrupted after entry ${s.last}: entries ${s.start}..${s.last} have been applied to ${target.path}`, s.last, { file: log.path });
+      }
+    }
+  }
+  target.sync();
+  if (plan.broken !== undefined && summary.last === plan.stop) {
+    throw new BrokenLogError(plan.broken, finish());
+  }
+  return finish();
+}
+
+function isCheckpoint(e: LogEntry, rules: CheckRule[], ordinal: number): boolean {
+  for (const r of rules) {
+    if (r === "flush" && (e.flags & LogFlags.FLUSH) !== 0n) return true;
+    if (r === "fua" && (e.flags & LogFlags.FUA) !== 0n) return true;
+    if (r === "mark" && e.kind === "mark") return true;
+    if (r === "discard" && e.kind === "discard") return true;
+    if (typeof r === "object" && ordinal % r.every === 0) return true;
+  }
+  return false;
+}
+
+async function runCheckpoint(e: LogEntry, log: LogFile, target: ImageTarget, options: ReplayOptions, summary: ReplaySummary): Promise<boolean> {
+  target.sync();
+  const cp = summary.checkpoints;
+  const point: Checkpoint = { entry: e.index, ordinal: cp.run + 1, flags: flagNames(e.flags), log: log.path, image: target.path };
+  if (e.mark !== undefined) point.mark = e.mark;
+  let outcome: CheckOutcome;
+  try {
+    outcome = await options.check!.run(point);
+  } catch (err) {
+    if (err instanceof LwlogError) throw err;
+    outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+  }
+  cp.run += 1;
+  const result: CheckpointResult = { ...outcome, entry: e.index, ordinal: point.ordinal };
+  if (point.mark !== undefined) result.mark = point.mark;
+  if (outcome.ok) {
+    cp.passed += 1;
+    if (cp.firstBad === null) cp.lastGood = e.index;
+  } else {
+    cp.failed.push(result);
+    if (cp.firstBad === null) cp.firstBad = e.index;
+  }
+  options.onCheckpoint?.(result);
+  return outcome.ok;
+}

@@ -1,0 +1,367 @@
+import { spawnSync } from "node:child_process";
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync, type Stats } from "node:fs";
+import { byteLength, byteOffset, ioError, LwlogError, sizeOf, type LogEntry, type LogFile } from "@lwlog/codec";
+import { ReplayErrorCodes, TargetError } from "./errors.js";
+
+/** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */
+export type DiscardMode = "zero" | "skip";
+
+/** Options of `ImageTarget.open`. */
+export interface TargetOptions {
+  /**
+   * Size in bytes of a regular-file target: a missing file is created with this size, a
+   * smaller one is grown to it (with zeros). A larger file is never shrunk. Not allowed
+   * for a block device, whose size is fixed.
+   */
+  size?: number;
+  /**
+   * Empty an existing regular file first (to `size`, or to its old size, of zeros), so the
+   * replay starts from a blank image. Without it an existing file's bytes are kept.
+   */
+  truncate?: boolean;
+  /** Let a write past the end grow a regular file instead of failing with `LWLOG_TARGET_TOO_SMALL`. */
+  grow?: boolean;
+  /** The log's path: a target that is the same file (inode) or device is refused. */
+  log?: string;
+  /** Open for reading only (`read`, no writes). */
+  readOnly?: boolean;
+  /**
+   * Bytes the target must hold (after `size` and `truncate`): a smaller one is refused with
+   * `LWLOG_TARGET_TOO_SMALL` before a missing file is created or an existing one changed.
+   */
+  require?: number;
+}
+
+/** What `applyEntry` did. */
+export interface ApplyResult {
+  /** `write`: data written; `discard`: range zeroed; `skip`: a discard ignored (`discard: "skip"`); `none`: nothing to apply (flush, mark). */
+  action: "write" | "discard" | "skip" | "none";
+  /** Target byte offset of the range (0 for `none`). */
+  offset: number;
+  /** Bytes written or zeroed (0 for `skip` and `none`). */
+  bytes: number;
+}
+
+/** Above this, zeroing a range tries `fallocate --punch-hole` / `blkdiscard --zeroout` before writing zeros. */
+const BULK_ZERO_MIN = 16 << 20;
+const ZERO_CHUNK = 1 << 20;
+let zeroChunk: Uint8Array | undefined;
+
+/**
+ * A replay target: a regular image file or a block device, written at checked byte
+ * positions with synchronous positional I/O. Drive it entry by entry with `applyEntry`
+ * (this is what `replayLog` does), or write, zero and read ranges directly.
+ *
+ * Invariants: `size` is the target's current size in bytes; no write or zeroing ever
+ * reaches past it unless the target was opened with `grow` (then a regular file's size
+ * follows the highest byte written). Every I/O position is a safe integer `number`.
+ */
+export class ImageTarget {
+  readonly path: string;
+  /** `file` for a regular file, `device` for a block device. */
+  readonly kind: "file" | "device";
+  readonly readOnly: boolean;
+  /** True when the file did not exist and `open` created it. */
+  readonly created: boolean;
+  private fd: number;
+  private bytes: number;
+  private readonly grow: boolean;
+  private closed = false;
+
+  private constructor(path: string, fd: number, init: { kind: "file" | "device"; size: number; grow: boolean; readOnly: boolean; created: boolean }) {
+    this.path = path;
+    this.fd = fd;
+    this.kind = init.kind;
+    this.bytes = init.size;
+    this.grow = init.grow;
+    this.readOnly = init.readOnly;
+    this.created = init.created;
+  }
+
+  /**
+   * Opens (or creates, with `size`) a target. Every refusal happens here, before any byte is
+   * written: the log itself, a read-only file or device, a device in use (opened with
+   * `O_EXCL`: a mounted filesystem), a missing file without `size`, `size`/`truncate` on a device.
+   */
+  static open(path: string, options: TargetOptions = {}): ImageTarget {
+    const readOnly = options.readOnly ?? false;
+    let stat: Stats | undefined;
+    try {
+      stat = statSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(err, path, "open the target");
+    }
+    if (stat === undefined) {
+      if (readOnly) throw ioError(Object.assign(new Error("ENOENT"), { code: "ENOENT" }), path, "open the target");
+      if (options.size === undefined) {
+        throw new TargetError(ReplayErrorCodes.TARGET_MISSING, "no such file; give a size (--size BYTES or --size auto) to create it", { file: path });
+      }
+      checkSize(options.size, path);
+      if (!options.grow) refuseSmall(path, options.size, options.require, "file");
+      let fd: number;
+      try {
+        fd = openSync(path, "wx+");
+      } catch (err) {
+        throw ioError(err, path, "create the target");
+      }
+      try {
+        ftruncateSync(fd, options.size);
+      } catch (err) {
+        closeSync(fd);
+        throw ioError(err, path, "size the target");
+      }
+      return new ImageTarget(path, fd, { kind: "file", size: options.size, grow: options.grow ?? false, readOnly: false, created: true });
+    }
+    const kind = stat.isFile() ? "file" : stat.isBlockDevice() ? "device" : undefined;
+    if (kind === undefined) {
+      throw new TargetError(ReplayErrorCodes.TARGET_KIND, "is neither a regular file nor a block device", { file: path });
+    }
+    if (options.log !== undefined) refuseLog(path, stat, options.log);
+    if (kind === "device" && (options.size !== undefined || options.truncate)) {
+      throw new TargetError(ReplayErrorCodes.TARGET_KIND, `is a block device: its size is fixed (${sizeOf(stat)} bytes), so --size and --truncate do not apply`, {
+        file: path,
+      });
+    }
+    if (!readOnly && kind === "file" && (stat.mode & 0o222) === 0) {
+      // root may write a 0444 file anyway; the mode says its owner does not want that.
+      throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, `is read-only (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); make it writable to replay onto it`, {
+        file: path,
+      });
+    }
+    if (options.size !== undefined) checkSize(options.size, path);
+    let fd: number;
+    try {
+      const flags = readOnly ? constants.O_RDONLY : constants.O_RDWR | (kind === "device" ? constants.O_EXCL : 0);
+      fd = openSync(path, flags);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EROFS" || code === "EACCES" || code === "EPERM") {
+        throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, `cannot be opened for writing (${code}: read-only ${kind === "device" ? "device" : "file system or no permission"})`, {
+          file: path,
+          cause: err,
+        });
+      }
+      if (code === "EBUSY") {
+        throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "is in use (a mounted file system?); refusing to write under it", { file: path, cause: err });
+      }
+      throw ioError(err, path, "open the target");
+    }
+    try {
+      let size = sizeOf(fstatSync(fd));
+      if (!readOnly && !(options.grow && kind === "file")) {
+        const will = kind === "device" ? size : options.truncate ? (options.size ?? size) : Math.max(size, options.size ?? 0);
+        refuseSmall(path, will, options.require, kind);
+      }
+      if (kind === "file" && !readOnly) {
+        if (options.truncate) {
+          const keep = options.size ?? size;
+          ftruncateSync(fd, 0);
+          ftruncateSync(fd, keep);
+          size = keep;
+        } else if (options.size !== undefined && options.size > size) {
+          ftruncateSync(fd, options.size);
+          size = options.size;
+        }
+      }
+      return new ImageTarget(path, fd, { kind, size, grow: (options.grow ?? false) && kind === "file", readOnly, created: false });
+    } catch (err) {
+      closeSync(fd);
+      if (err instanceof LwlogError) throw err;
+      throw ioError(err, path, "size the target");
+    }
+  }
+
+  /** Current size in bytes. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow). */
+  require(bytes: number): void {
+    if (!this.grow) refuseSmall(this.path, this.bytes, bytes, this.kind);
+  }
+
+  /**
+   * Applies one entry of `log`: a write's data goes to `sector × S` (streamed in chunks, or
+   * taken from `entry.data` / `data` when the caller already holds it); a discard zeroes its
+   * range (or is skipped with `discard: "skip"`); flushes and marks change nothing.
+   */
+  applyEntry(entry: LogEntry, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
+    const S = log.sectorSize;
+    if (entry.kind === "write") {
+      const offset = byteOffset(entry, S);
+      const length = entry.dataSize;
+      this.ensureRoom(offset, length, entry);
+      const have = options.data ?? entry.data;
+      if (have !== undefined && have.length === length) {
+        this.write(offset, have);
+      } else {
+        let at = offset;
+        for (const chunk of log.dataChunks(entry)) {
+          this.write(at, chunk);
+          at += chunk.length;
+        }
+      }
+      return { action: "write", offset, bytes: length };
+    }
+    if (entry.kind === "discard") {
+      const offset = byteOffset(entry, S);
+      const length = byteLength(entry, S);
+      if ((options.discard ?? "zero") === "skip") return { action: "skip", offset, bytes: 0 };
+      this.ensureRoom(offset, length, entry);
+      this.zero(offset, length);
+      return { action: "discard", offset, bytes: length };
+    }
+    return { action: "none", offset: 0, bytes: 0 };
+  }
+
+  /** Writes `data` at byte `offset`. */
+  write(offset: number, data: Uint8Array): void {
+    this.ensureRoom(offset, data.length);
+    let done = 0;
+    while (done < data.length) {
+      let n: number;
+      try {
+        n = writeSync(this.fd, data, done, data.length - done, offset + done);
+      } catch (err) {
+        throw ioError(err, this.path, `write ${data.length} bytes at offset ${offset} of the target`);
+      }
+      done += n;
+    }
+  }
+
+  /**
+   * Makes `[offset, offset + length)` read back as zeros, whatever its size. A regular
+   * file's range that reaches its end is cut off and regrown (a hole); a large range in
+   * the middle of a file is punched (`fallocate --punch-hole`), on a device zeroed with
+   * BLKZEROOUT (`blkdiscard --zeroout`); anything else, or when those fail, is written
+   * with zeros in 1 MiB chunks from one shared buffer, so no size allocates its size.
+   */
+  zero(offset: number, length: number): void {
+    this.ensureRoom(offset, length);
+    if (length === 0) return;
+    if (this.kind === "file" && offset + length >= this.bytes) {
+      try {
+        ftruncateSync(this.fd, offset);
+        ftruncateSync(this.fd, this.bytes);
+        return;
+      } catch (err) {
+        throw ioError(err, this.path, `zero ${length} bytes at offset ${offset} of the target`);
+      }
+    }
+    if (length >= BULK_ZERO_MIN && this.bulkZero(offset, length)) return;
+    const zeros = (zeroChunk ??= new Uint8Array(ZERO_CHUNK));
+    for (let done = 0; done < length; ) {
+      const n = Math.min(zeros.length, length - done);
+      this.write(offset + done, n === zeros.length ? zeros : zeros.subarray(0, n));
+      done += n;
+    }
+  }
+
+  /** Reads `length` bytes at `offset` (bytes past the end of the target read as zeros). */
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    this.readInto(out, offset);
+    return out;
+  }
+
+  /** Fills `target` with the bytes at `offset` (bytes past the end read as zeros). */
+  readInto(target: Uint8Array, offset: number): void {
+    checkPosition(offset, target.length, this.path);
+    let done = 0;
+    while (done < target.length) {
+      let n: number;
+      try {
+        n = readSync(this.fd, target, done, target.length - done, offset + done);
+      } catch (err) {
+        throw ioError(err, this.path, `read the target at offset ${offset + done}`);
+      }
+      if (n === 0) {
+        target.fill(0, done);
+        return;
+      }
+      done += n;
+    }
+  }
+
+  /** Flushes the target's written data to stable storage (`fsync`). */
+  sync(): void {
+    try {
+      fsyncSync(this.fd);
+    } catch (err) {
+      throw ioError(err, this.path, "sync the target");
+    }
+  }
+
+  /** Closes the target (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  private ensureRoom(offset: number, length: number, entry?: LogEntry): void {
+    if (this.readOnly) throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "was opened read-only", { file: this.path });
+    checkPosition(offset, length, this.path);
+    const end = offset + length;
+    if (end <= this.bytes) return;
+    if (this.grow) {
+      this.bytes = end;
+      return;
+    }
+    const what = entry ? `entry ${entry.index} ${entry.kind === "discard" ? "discards" : "writes"} bytes` : "bytes";
+    throw new TargetError(
+      ReplayErrorCodes.TARGET_TOO_SMALL,
+      `is too small: ${what} ${offset}..${end - 1}, the target has ${this.bytes} bytes${this.kind === "file" ? " (give --size to grow it)" : ""}`,
+      { file: this.path },
+    );
+  }
+
+  private bulkZero(offset: number, length: number): boolean {
+    const args =
+      this.kind === "file"
+        ? ["fallocate", ["--punch-hole", "--offset", String(offset), "--length", String(length), this.path]]
+        : offset % 4096 === 0 && length % 4096 === 0
+          ? ["blkdiscard", ["--zeroout", "--offset", String(offset), "--length", String(length), this.path]]
+          : undefined;
+    if (args === undefined) return false;
+    const [cmd, argv] = args as [string, string[]];
+    const r = spawnSync(cmd, argv, { stdio: "ignore", env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin:/usr/bin:/bin` } });
+    return r.error === undefined && r.status === 0;
+  }
+}
+
+/** Refuses a target that is the log: the same inode, or the same block device. */
+function refuseLog(path: string, stat: Stats, logPath: string): void {
+  let logStat: Stats;
+  try {
+    logStat = statSync(logPath);
+  } catch {
+    return; // the log's own open reports that
+  }
+  const same = stat.isBlockDevice() ? logStat.isBlockDevice() && logStat.rdev === stat.rdev : stat.dev === logStat.dev && stat.ino === logStat.ino;
+  if (same) {
+    throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `is the log itself (${logPath}); replaying onto it would destroy the log`, { file: path });
+  }
+}
+
+function refuseSmall(path: string, size: number, need: number | undefined, kind: "file" | "device"): void {
+  if (need === undefined || need <= size) return;
+  throw new TargetError(
+    ReplayErrorCodes.TARGET_TOO_SMALL,
+    `is too small: the replay writes up to byte ${need - 1}, the target has ${size} bytes${kind === "file" ? " (give --size BYTES or --size auto to grow it)" : ""}`,
+    { file: path },
+  );
+}
+
+function checkSize(size: number, path: string): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new TargetError(ReplayErrorCodes.TARGET_KIND, `size ${size} is not a whole number of bytes`, { file: path });
+  }
+}
+
+function checkPosition(offset: number, length: number, path: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || !Number.isSafeInteger(offset + length)) {
+    throw new TargetError(ReplayErrorCodes.TARGET_TOO_SMALL, `position ${offset}+${length} is not a safe byte range`, { file: path });
+  }
+}
