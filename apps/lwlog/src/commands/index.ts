@@ -1,8 +1,10 @@
 import type { CommandModule } from "../context.js";
 import * as marks from "./marks.js";
+import * as replay from "./replay.js";
+import * as find from "./find.js";
 
 /**
  * Every command, in the order `lwlog --help` lists them. One file per command; each
  * exports `register(program, ctx)`.
  */
-export const commands: CommandModule[] = [marks];
+export const commands: CommandModule[] = [marks, replay, find];
