@@ -19,12 +19,19 @@ export interface NbdBackend {
     writeZeroes: boolean;
     /** NBD_FLAG_CAN_MULTI_CONN: safe for several connections at once. */
     multiConn?: boolean;
+    /**
+     * Write-zeroes can honour NBD_CMD_FLAG_FAST_ZERO: `writeZeroes` is then called with
+     * `fast: true` and must either zero faster than an equivalent write or throw
+     * `NbdBackendError("ENOTSUP")` quickly without changing data. When absent or false, the
+     * server answers fast-zero requests with ENOTSUP itself and never calls the backend.
+     */
+    fastZero?: boolean;
   };
   read(offset: number, length: number): Promise<Uint8Array>;
   write(offset: number, data: Uint8Array, options: { fua: boolean }): Promise<void>;
   flush(): Promise<void>;
   trim(offset: number, length: number, options: { fua: boolean }): Promise<void>;
-  writeZeroes(offset: number, length: number, options: { fua: boolean; noHole: boolean }): Promise<void>;
+  writeZeroes(offset: number, length: number, options: { fua: boolean; noHole: boolean; fast?: boolean }): Promise<void>;
 }
 
 /** An error a backend throws to answer a request with a specific NBD error (errno name). */
