@@ -4,6 +4,7 @@ import { ErrorCodes, LogRangeError } from "./errors.js";
 import type { LogCursor, LogEntry, LogFile, ReadEnd, ReadOptions } from "./reader.js";
 
 const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
+const KIND_CODE: Record<EntryKind, number> = { write: 0, discard: 1, flush: 2, mark: 3, noop: 4 };
 
 /** A mark found while indexing. */
 export interface IndexedMark {
@@ -71,7 +72,7 @@ export class LogIndex {
     let n = 0;
     let declared = 0;
     const cursor = log.cursor({ tail: tailWanted, lenient: options.lenient ?? false });
-    for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+    for (let e = cursor.skim(); e !== undefined; e = cursor.skim()) {
       if (n === cap) {
         cap *= 2;
         offsets = grow(offsets, cap);
@@ -79,9 +80,12 @@ export class LogIndex {
         kinds = grow(kinds, cap);
       }
       offsets[n] = e.offset;
-      flagBits[n] = packFlags(e.flags);
-      kinds[n] = KIND_CODES.indexOf(e.kind);
-      if (e.kind === "mark") marks.push({ name: e.mark!, bytes: e.markBytes!, index: e.index, offset: e.offset, tail: e.tail });
+      flagBits[n] = e.unknownFlags ? e.knownFlags | 0x80 : e.knownFlags;
+      kinds[n] = KIND_CODE[e.kind];
+      if (e.kind === "mark") {
+        const m = e.entry!;
+        marks.push({ name: m.mark!, bytes: m.markBytes!, index: m.index, offset: m.offset, tail: m.tail });
+      }
       if (!e.tail) declared += 1;
       n += 1;
     }
