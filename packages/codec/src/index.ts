@@ -1,49 +1,7 @@
 /**
  * `@lwlog/codec`: the dm-log-writes format core. Everything in lwlog that reads or lays
- * out log bytes goes through this package.
+ * out log bytes goes through this package. `@lwlog/codec/core` is the same without the
+ * zod schemas (and without loading zod).
  */
-export * from "./constants.js";
-export * from "./errors.js";
-export { toSafeNumber, isPowerOfTwo, isValidSectorSize, maxMarkLength } from "./numbers.js";
-export { decodeFlags, encodeFlags, formatFlags, hasFlag, type FlagSet } from "./flags.js";
-export { decodeSuper, encodeSuper, type LogSuper, type DecodeContext } from "./super.js";
-export {
-  decodeEntryHeader,
-  encodeEntryHeader,
-  entryKind,
-  entryDataBytes,
-  inspectHeaderBlock,
-  markNameBytes,
-  decodeMarkName,
-  isExactText,
-  type EntryHeader,
-  type EntryKind,
-  type EntryProblem,
-  type ProblemSeverity,
-} from "./entry.js";
-export {
-  LogFile,
-  LogCursor,
-  readLog,
-  entryHas,
-  byteOffset,
-  byteLength,
-  type LogEntry,
-  type ReadEnd,
-  type ReadOptions,
-} from "./reader.js";
-export { LogIndex, type IndexedMark, type IndexOptions } from "./log-index.js";
-export { LogWriter, type SuperPolicy, type CreateOptions, type AppendOptions, type EntryToAppend } from "./writer.js";
-export {
-  U64Json,
-  LogSuperJsonSchema,
-  LogEntryJsonSchema,
-  superToJson,
-  entryToJson,
-  flagNames,
-  u64ToJson,
-  type LogSuperJson,
-  type LogEntryJson,
-} from "./json.js";
-export { sizeOf } from "./device.js";
-export { viewOf, firstNonZero, toHex, fromHex } from "./bytes.js";
+export * from "./core.js";
+export { U64Json, LogSuperJsonSchema, LogEntryJsonSchema, type LogSuperJson, type LogEntryJson } from "./json.js";
