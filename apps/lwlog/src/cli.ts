@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec";
+import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec/core";
 import type { CommandContext, CommandModule } from "./context.js";
 import { CommandFailure, ExitCode, UsageError } from "./errors.js";
 import { palette, type CliIo } from "./io.js";

@@ -1,4 +1,4 @@
-import { LwlogError } from "@lwlog/codec";
+import { LwlogError } from "@lwlog/codec/core";
 
 /** Exit codes of every lwlog command (docs/cli.md lists them). */
 export const ExitCode = {

@@ -1,7 +1,12 @@
-import Table from "cli-table3";
-import { u64ToJson } from "@lwlog/codec";
+import { createRequire } from "node:module";
+import { u64ToJson } from "@lwlog/codec/core";
 import type { CliIo, OutStream } from "./io.js";
 import { useColor } from "./io.js";
+
+// cli-table3 is loaded only when a table is drawn on a terminal: commands that print JSON
+// or plain text should not pay for it at start-up.
+const require = createRequire(import.meta.url);
+let tableClass: typeof import("cli-table3") | undefined;
 
 /** JSON text for a value that may hold bigints (u64s become numbers or exact decimal strings). */
 export function toJson(value: unknown, indent: number | undefined = 2): string {
@@ -17,7 +22,8 @@ export type Align = "left" | "right";
  */
 export function renderTable(io: CliIo, head: string[], rows: string[][], align: Align[] = [], stream: OutStream = io.stdout): string {
   if (stream.isTTY === true) {
-    const t = new Table({
+    tableClass ??= require("cli-table3") as typeof import("cli-table3");
+    const t = new tableClass({
       head,
       colAligns: head.map((_, i) => align[i] ?? "left"),
       style: { head: useColor(io, stream) ? ["cyan"] : [], border: useColor(io, stream) ? ["grey"] : [] },

@@ -29,6 +29,7 @@ export {
   byteOffset,
   byteLength,
   type LogEntry,
+  type EntrySummary,
   type ReadEnd,
   type ReadOptions,
 } from "./reader.js";
