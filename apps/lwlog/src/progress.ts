@@ -1,4 +1,4 @@
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
 import type { CliIo } from "./io.js";
 import { humanBytes } from "./format.js";
 
@@ -10,12 +10,17 @@ export interface Progress {
 
 const NONE: Progress = { update() {}, stop() {} };
 
+// cli-progress (~50 ms to load) is loaded only when a bar is drawn on a terminal.
+const require = createRequire(import.meta.url);
+let cliProgress: typeof import("cli-progress") | undefined;
+
 /**
  * A progress bar on stderr, drawn only when stderr is a terminal (never in pipes, CI
  * logs or `--json` runs), so stdout stays clean data.
  */
 export function startProgress(io: CliIo, options: { total: number; label: string; bytes?: boolean; quiet?: boolean }): Progress {
   if (options.quiet || io.stderr.isTTY !== true) return NONE;
+  cliProgress ??= require("cli-progress") as typeof import("cli-progress");
   const bar = new cliProgress.SingleBar(
     {
       stream: io.stderr as NodeJS.WritableStream,
