@@ -1,0 +1,400 @@
+import { copyFileSync, rmSync } from "node:fs";
+import {
+  ENTRY_HEADER_SIZE,
+  ErrorCodes,
+  LogFile,
+  LogFlags,
+  LogFormatError,
+  LogWriter,
+  LwlogError,
+  QEMU_FLAG_MASK,
+  U64_MAX,
+  formatFlags,
+  isValidSectorSize,
+  maxMarkLength,
+  toSafeNumber,
+  type EntryHeader,
+  type EntryToAppend,
+  type LogEntry,
+  type ReadEnd,
+} from "@lwlog/codec";
+import { AtomicOutput } from "./atomic.js";
+import { ExportInterrupted } from "./export.js";
+import { yieldEvery } from "./yield.js";
+
+/** Error codes of `convertLog`. */
+export const ConvertErrorCodes = {
+  /** A mark name does not fit the new sector size (and `truncateMarks` was not given). */
+  MARK_TOO_LONG: "LWLOG_MARK_TOO_LONG",
+  /** A write or discard does not cover whole sectors of the new size (and no base image was given). */
+  UNALIGNED: "LWLOG_UNALIGNED",
+  /** A converted sector number does not fit in 64 bits. */
+  OVERFLOW: "LWLOG_SECTOR_OVERFLOW",
+} as const;
+
+/** A log that cannot be converted as asked: names the entry, its offset and what to do. */
+export class ConvertError extends LwlogError {}
+
+/** Options of `convertLog`. */
+export interface ConvertOptions {
+  /** Sector size of the output (default: the input's). */
+  sectorSize?: number;
+  /** Cut mark names longer than the new limit (S−33 bytes) instead of failing. */
+  truncateMarks?: boolean;
+  /** Keep the valid entries past the declared count (default true); false keeps only the declared ones. */
+  tail?: boolean;
+  /** Declare every entry written in the superblock (`nr_entries`), repairing a lagging count. */
+  fixSuperblock?: boolean;
+  /** Make the log one QEMU's `log-append=on` accepts: flags beyond 0x0f (METADATA) dropped; implies `fixSuperblock` for a tail. */
+  forQemu?: boolean;
+  /**
+   * An image of the target device as it was when the log began. With it, converting up
+   * completes partial sectors by read-modify-write from the image's state at that point of
+   * the log (replayed on the fly on a temporary copy, next to the output).
+   */
+  baseImage?: string;
+  /** Replace the output when it exists (default: refuse). */
+  overwrite?: boolean;
+  /** Polled between entries; when it returns true the conversion stops and leaves no output. */
+  shouldStop?: () => boolean;
+  /** Called now and then with the log offset reached and the log's size. */
+  onProgress?: (offset: number, total: number) => void;
+}
+
+/** A mark whose name was cut to fit the new sector size. */
+export interface TruncatedMark {
+  /** Its index in the input and in the output. */
+  entry: number;
+  outEntry: number;
+  /** The name's length before and after, in bytes. */
+  bytes: number;
+  keptBytes: number;
+  /** The name as kept. */
+  name: string;
+}
+
+/** What a conversion did: everything that changed beyond the units. */
+export interface ConvertSummary {
+  source: string;
+  output: string;
+  fromSectorSize: number;
+  toSectorSize: number;
+  /** Entries read, of which past the declared count. */
+  entriesIn: number;
+  tailIn: number;
+  /** Entries written, and the `nr_entries` written to the superblock. */
+  entriesOut: number;
+  nrEntriesIn: bigint;
+  nrEntriesOut: number;
+  /** Tail entries left out (`tail: false`). */
+  tailDropped: number;
+  /** `nr_entries` rewritten to count the entries present (and how the input's walk ended). */
+  superblockFixed: boolean;
+  end: ReadEnd;
+  /** Bytes of the input after its last entry read (not copied). */
+  trailingBytes: number;
+  marksTruncated: TruncatedMark[];
+  /** `forQemu`: entries whose METADATA bit was dropped, and whose unknown bits were. */
+  metadataDropped: number;
+  unknownFlagsDropped: number;
+  /** Entries left out because nothing was left of them (a METADATA-only entry with no data, for QEMU). */
+  entriesDropped: number[];
+  /** Converting up: flushes and marks whose (meaningless) sector was rounded down to the new unit. */
+  sectorsRounded: number;
+  /** Converting up with a base image: writes widened, and discards split, by read-modify-write. */
+  widenedWrites: number;
+  splitDiscards: number;
+}
+
+/**
+ * Converts a log: to another sector size (down always; up when every write and discard
+ * is aligned, or with a base image), for QEMU's `log-append`, with or without its tail,
+ * with a repaired superblock. One pass, one entry at a time; the output is written to a
+ * temporary file renamed over `output` at the end, so a failure leaves nothing behind.
+ */
+export async function convertLog(source: string, output: string, options: ConvertOptions = {}): Promise<ConvertSummary> {
+  const log = await LogFile.open(source);
+  let work: string | undefined;
+  let out: AtomicOutput | undefined;
+  let writer: LogWriter | undefined;
+  let image: ImageLike | undefined;
+  try {
+    const S = log.sectorSize;
+    const T = options.sectorSize ?? S;
+    if (!isValidSectorSize(T)) {
+      throw new ConvertError(ErrorCodes.BAD_SECTOR_SIZE, `invalid sector size ${T}: it must be a power of two from 32 to 8388608`);
+    }
+    out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false });
+    if (options.baseImage !== undefined) {
+      work = `${out.temp}.image`;
+      image = await openWorkImage(options.baseImage, work);
+    }
+    const fixSuper = options.fixSuperblock === true;
+    const keepTail = options.tail ?? true;
+    writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
+    const conv = new EntryConverter(log, T, options, image);
+    const cursor = log.cursor({ tail: true, lenient: fixSuper, data: true, maxDataBytes: 1 << 30 });
+    const pause = yieldEvery(1024);
+    let entriesIn = 0;
+    let tailIn = 0;
+    let declaredOut = 0;
+    let entriesOut = 0;
+    let tailDropped = 0;
+    for (;;) {
+      let e: LogEntry | undefined;
+      try {
+        e = cursor.next();
+      } catch (err) {
+        throw withRepairHint(err);
+      }
+      if (e === undefined) break;
+      entriesIn += 1;
+      if (e.tail) {
+        tailIn += 1;
+        if (!keepTail) {
+          tailDropped += 1;
+          continue;
+        }
+      }
+      for (const piece of conv.convert(e, entriesOut)) {
+        await writer.append(piece);
+        entriesOut += 1;
+      }
+      if (!e.tail) declaredOut = entriesOut;
+      if (await pause()) {
+        if (options.shouldStop?.()) throw new ExportInterrupted();
+        options.onProgress?.(e.nextOffset, log.size);
+      }
+    }
+    const end = cursor.end!;
+    const qemuNeedsAll = options.forQemu === true && entriesOut > declaredOut;
+    const superblockFixed = fixSuper || qemuNeedsAll;
+    const nrOut = superblockFixed ? entriesOut : declaredOut;
+    await writer.writeSuper(nrOut);
+    await writer.close({ super: false });
+    writer = undefined;
+    out.commit();
+    return {
+      source,
+      output,
+      fromSectorSize: S,
+      toSectorSize: T,
+      entriesIn,
+      tailIn,
+      entriesOut,
+      nrEntriesIn: log.super.nrEntries,
+      nrEntriesOut: nrOut,
+      tailDropped,
+      superblockFixed,
+      end,
+      trailingBytes: log.size - end.offset,
+      marksTruncated: conv.marksTruncated,
+      metadataDropped: conv.metadataDropped,
+      unknownFlagsDropped: conv.unknownFlagsDropped,
+      entriesDropped: conv.entriesDropped,
+      sectorsRounded: conv.sectorsRounded,
+      widenedWrites: conv.widenedWrites,
+      splitDiscards: conv.splitDiscards,
+    };
+  } catch (err) {
+    if (writer) await writer.close({ super: false, sync: false }).catch(() => undefined);
+    out?.abort();
+    throw err;
+  } finally {
+    image?.close();
+    if (work !== undefined) rmSync(work, { force: true });
+    log.close();
+  }
+}
+
+/** The parts of `@lwlog/replay`'s `ImageTarget` the conversion uses. */
+interface ImageLike {
+  applyEntry(entry: LogEntry, log: LogFile, options?: { data?: Uint8Array }): unknown;
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+/** Copies the base image to `work` and opens the copy as a replay target that may grow. */
+async function openWorkImage(baseImage: string, work: string): Promise<ImageLike> {
+  const { ImageTarget } = await import("@lwlog/replay");
+  const probe = ImageTarget.open(baseImage, { readOnly: true });
+  probe.close();
+  try {
+    copyFileSync(baseImage, work);
+  } catch (err) {
+    rmSync(work, { force: true });
+    throw new ConvertError(ErrorCodes.IO, `cannot copy the base image to ${work}: ${(err as Error).message}`, { file: baseImage, cause: err });
+  }
+  return ImageTarget.open(work, { grow: true });
+}
+
+function withRepairHint(err: unknown): unknown {
+  if (
+    err instanceof LogFormatError &&
+    (err.code === ErrorCodes.MISSING_ENTRIES || err.code === ErrorCodes.TRUNCATED_HEADER || err.code === ErrorCodes.DATA_PAST_EOF || err.code === ErrorCodes.EMPTY_ENTRY)
+  ) {
+    return new LogFormatError(err.code, `${err.message} (--fix-superblock converts the entries that are there and declares them)`, {
+      ...(err.file !== undefined ? { file: err.file } : {}),
+      ...(err.entry !== undefined ? { entry: err.entry } : {}),
+      ...(err.offset !== undefined ? { offset: err.offset } : {}),
+    });
+  }
+  return err;
+}
+
+/**
+ * Turns one input entry into the output entries that do the same thing in the new sector
+ * size (usually one; a discard completed by read-modify-write becomes up to three).
+ *
+ * Invariants: when a base image is given, it holds the target's state after every input
+ * entry converted so far (each is applied right after its output entries are made), so a
+ * read of it is the state the converted entry's partial sectors must keep.
+ */
+class EntryConverter {
+  readonly marksTruncated: TruncatedMark[] = [];
+  metadataDropped = 0;
+  unknownFlagsDropped = 0;
+  readonly entriesDropped: number[] = [];
+  sectorsRounded = 0;
+  widenedWrites = 0;
+  splitDiscards = 0;
+  private readonly S: number;
+  private readonly markLimit: number;
+
+  constructor(
+    private readonly log: LogFile,
+    private readonly T: number,
+    private readonly options: ConvertOptions,
+    private readonly image: ImageLike | undefined,
+  ) {
+    this.S = log.sectorSize;
+    // Same size or bigger: whatever the old header block held fits. Smaller: the kernel's rule.
+    this.markLimit = T >= this.S ? T - ENTRY_HEADER_SIZE : maxMarkLength(T);
+  }
+
+  convert(e: LogEntry, outIndex: number): EntryToAppend[] {
+    let flags = e.flags;
+    if (this.options.forQemu) {
+      const extra = flags & ~QEMU_FLAG_MASK;
+      if (extra !== 0n) {
+        if ((extra & LogFlags.METADATA) !== 0n) this.metadataDropped += 1;
+        if ((extra & ~LogFlags.METADATA) !== 0n) this.unknownFlagsDropped += 1;
+        flags &= QEMU_FLAG_MASK;
+      }
+      if (flags === 0n && e.nrSectors === 0n) {
+        this.entriesDropped.push(e.index);
+        this.apply(e);
+        return [];
+      }
+    }
+    const data = e.data;
+    let pieces: EntryToAppend[];
+    if (e.kind === "mark") {
+      pieces = [{ header: this.scaled(e, { ...e, flags }), ...(data ? { data } : {}), inline: this.markName(e, outIndex) }];
+      pieces[0]!.header.dataLen = BigInt(pieces[0]!.inline!.length);
+    } else if (this.T >= this.S && e.nrSectors > 0n && !this.aligned(e)) {
+      pieces = this.readModifyWrite(e, flags);
+    } else {
+      const header = this.scaled(e, { ...e, flags });
+      pieces = [{ header, ...(data ? { data } : {}) }];
+    }
+    this.apply(e);
+    return pieces;
+  }
+
+  /** Applies the input entry to the work image (with a base image only). */
+  private apply(e: LogEntry): void {
+    if (this.image && (e.kind === "write" || e.kind === "discard")) this.image.applyEntry(e, this.log, e.data ? { data: e.data } : {});
+  }
+
+  /** True when the entry's range is whole sectors of the new size. */
+  private aligned(e: LogEntry): boolean {
+    const k = BigInt(this.T / this.S);
+    return e.sector % k === 0n && e.nrSectors % k === 0n;
+  }
+
+  /** The header with `sector` and `nrSectors` in the new unit (the range must be aligned when going up). */
+  private scaled(e: LogEntry, h: EntryHeader): EntryHeader {
+    const { S, T } = this;
+    if (T === S) return { sector: h.sector, nrSectors: h.nrSectors, flags: h.flags, dataLen: h.dataLen };
+    if (T < S) {
+      const k = BigInt(S / T);
+      const sector = h.sector * k;
+      const nrSectors = h.nrSectors * k;
+      if (sector > U64_MAX || nrSectors > U64_MAX) {
+        throw new ConvertError(ConvertErrorCodes.OVERFLOW, `sector ${h.sector} × ${k} does not fit in 64 bits`, { file: this.log.path, entry: e.index, offset: e.offset });
+      }
+      return { sector, nrSectors, flags: h.flags, dataLen: h.dataLen };
+    }
+    const k = BigInt(T / S);
+    if (h.sector % k !== 0n) this.sectorsRounded += 1;
+    return { sector: h.sector / k, nrSectors: h.nrSectors / k, flags: h.flags, dataLen: h.dataLen };
+  }
+
+  private markName(e: LogEntry, outIndex: number): Uint8Array {
+    const name = e.markBytes ?? new Uint8Array(0);
+    if (name.length <= this.markLimit) return name;
+    const shown = JSON.stringify((e.mark ?? "").length > 40 ? `${e.mark!.slice(0, 40)}…` : (e.mark ?? ""));
+    if (!this.options.truncateMarks) {
+      throw new ConvertError(
+        ConvertErrorCodes.MARK_TOO_LONG,
+        `mark ${shown} is ${name.length} bytes; ${this.T}-byte sectors hold names of at most ${this.markLimit} bytes (--truncate-marks cuts it to fit)`,
+        { file: this.log.path, entry: e.index, offset: e.offset },
+      );
+    }
+    const kept = name.slice(0, this.markLimit);
+    this.marksTruncated.push({ entry: e.index, outEntry: outIndex, bytes: name.length, keptBytes: kept.length, name: new TextDecoder().decode(kept) });
+    return kept;
+  }
+
+  /**
+   * An unaligned write or discard going up: widened to whole new sectors, the bytes it
+   * does not cover taken from the image's current state (a discard's own range as zeros).
+   * A discard keeps its aligned middle as a discard, with the partial sectors at either
+   * end as writes.
+   */
+  private readModifyWrite(e: LogEntry, flags: bigint): EntryToAppend[] {
+    const { S, T } = this;
+    const start = e.sector * BigInt(S);
+    const end = start + e.nrSectors * BigInt(S);
+    const bigT = BigInt(T);
+    if (this.image === undefined || (e.kind !== "write" && e.kind !== "discard")) {
+      const what = e.kind === "write" || e.kind === "discard" ? e.kind : `${e.kind} with data`;
+      throw new ConvertError(
+        ConvertErrorCodes.UNALIGNED,
+        `${what} (${formatFlags(e.flags)}) of bytes ${start}..${end - 1n} (sector ${e.sector}, ${e.nrSectors} sectors of ${S}) is not whole ${T}-byte sectors` +
+          (e.kind === "write" || e.kind === "discard" ? "; give --base-image IMG (the device as it was when the log began) to complete the partial sectors" : ""),
+        { file: this.log.path, entry: e.index, offset: e.offset },
+      );
+    }
+    const lo = (start / bigT) * bigT;
+    const hi = ((end + bigT - 1n) / bigT) * bigT;
+    const widen = (from: bigint, to: bigint, f: bigint): EntryToAppend => {
+      const buf = this.image!.read(toSafeNumber(from, "target byte offset"), toSafeNumber(to - from, "target byte length"));
+      // Overlay what this entry does to [from, to): its data, or zeros for a discard.
+      const a = start > from ? start : from;
+      const b = end < to ? end : to;
+      if (e.kind === "write") {
+        const src = e.data ?? this.log.readData(e);
+        buf.set(src.subarray(Number(a - start), Number(b - start)), Number(a - from));
+      } else {
+        buf.fill(0, Number(a - from), Number(b - from));
+      }
+      return { header: { sector: from / bigT, nrSectors: (to - from) / bigT, flags: f, dataLen: e.kind === "write" ? e.dataLen : 0n }, data: buf };
+    };
+    if (e.kind === "write") {
+      this.widenedWrites += 1;
+      return [widen(lo, hi, flags)];
+    }
+    this.splitDiscards += 1;
+    const writeFlags = flags & ~LogFlags.DISCARD;
+    const innerLo = ((start + bigT - 1n) / bigT) * bigT;
+    const innerHi = (end / bigT) * bigT;
+    if (innerLo >= innerHi) return [widen(lo, hi, writeFlags)];
+    const pieces: EntryToAppend[] = [];
+    if (innerLo > lo) pieces.push(widen(lo, innerLo, writeFlags));
+    pieces.push({ header: { sector: innerLo / bigT, nrSectors: (innerHi - innerLo) / bigT, flags, dataLen: 0n } });
+    if (hi > innerHi) pieces.push(widen(innerHi, hi, writeFlags));
+    return pieces;
+  }
+}

@@ -1,0 +1,243 @@
+import { createHash } from "node:crypto";
+import { stringify } from "csv-stringify/sync";
+import { entryToJson, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
+import type { DataEncoding, EndRecord } from "./records.js";
+import { yieldEvery } from "./yield.js";
+
+/** Output formats of `exportLog`. */
+export type ExportFormat = "json" | "ndjson" | "csv" | "fio-iolog";
+
+/** The formats `export --format` accepts. */
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["json", "ndjson", "csv", "fio-iolog"];
+
+/** Where exported text goes; a returned promise is waited for (backpressure). */
+export type TextSink = (text: string) => Promise<void> | void | undefined;
+
+/** Options of `exportLog`. */
+export interface ExportOptions {
+  format: ExportFormat;
+  /** How to write each entry's data (default `sha256`). Ignored by `fio-iolog`. */
+  data?: DataEncoding;
+  /** Export the valid entries past the declared count too, marked `tail` (default true). */
+  tail?: boolean;
+  /** Name of the source log, recorded in the superblock record. */
+  source?: string;
+  /** `fio-iolog`: the file name fio is to replay the I/O on (an absolute path, no spaces). */
+  fioTarget?: string;
+  /** Polled between entries; when it returns true the export stops with `ExportInterrupted`. */
+  shouldStop?: () => boolean;
+  /** Called now and then with the log offset reached. */
+  onProgress?: (offset: number) => void;
+}
+
+/** What an export did. */
+export interface ExportSummary {
+  format: ExportFormat;
+  /** Entries exported (declared + tail). */
+  entries: number;
+  declared: number;
+  tail: number;
+  /** How reading the log ended. */
+  end: ReadEnd;
+  /** Bytes of the log file after the last exported entry (not exported). */
+  trailingBytes: number;
+  /** `fio-iolog`: what the iolog asks fio to do. */
+  fio?: FioCounts;
+}
+
+/** Operations in a fio iolog. */
+export interface FioCounts {
+  writes: number;
+  writeBytes: bigint;
+  trims: number;
+  trimBytes: bigint;
+  syncs: number;
+  /** Entries with no fio equivalent (marks), left out. */
+  skipped: number;
+}
+
+/** Thrown by `exportLog`, `importLog` and `convertLog` when `shouldStop` said so. */
+export class ExportInterrupted extends Error {
+  constructor() {
+    super("interrupted");
+    this.name = "ExportInterrupted";
+  }
+}
+
+/** CSV columns, in order; the data column (`sha256` or `base64`) is added after them. */
+export const CSV_COLUMNS = [
+  "index",
+  "offset",
+  "kind",
+  "flags",
+  "flagNames",
+  "sector",
+  "nrSectors",
+  "byteOffset",
+  "byteLength",
+  "dataLen",
+  "tail",
+  "mark",
+  "markBase64",
+] as const;
+
+const BASE64_CHUNK = 3 << 20; // a multiple of 3, so chunks encode without padding in between
+
+/**
+ * Streams a log out as JSON, NDJSON, CSV or a fio iolog, entry by entry: memory stays
+ * constant whatever the log's size, and the first records go out before the log is read.
+ * See docs/json.md for the records.
+ */
+export async function exportLog(log: LogFile, write: TextSink, options: ExportOptions): Promise<ExportSummary> {
+  const data = options.format === "fio-iolog" ? "none" : (options.data ?? "sha256");
+  const S = log.sectorSize;
+  const cursor = log.cursor({ tail: options.tail ?? true });
+  const superRecord: Record<string, unknown> = { ...superToJson(log.super), dataEncoding: data };
+  if (options.source !== undefined) superRecord.source = options.source;
+  const fio: FioCounts = { writes: 0, writeBytes: 0n, trims: 0, trimBytes: 0n, syncs: 0, skipped: 0 };
+  const target = options.fioTarget ?? "/dev/null";
+  const pause = yieldEvery(2048);
+
+  switch (options.format) {
+    case "ndjson":
+      await write(JSON.stringify({ type: "super", ...superRecord }) + "\n");
+      break;
+    case "json":
+      await write(`{"super":${JSON.stringify(superRecord)},\n"entries":[`);
+      break;
+    case "csv":
+      await write(stringify([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]], CSV_OPTIONS));
+      break;
+    case "fio-iolog":
+      if (/\s/.test(target) || target.length === 0 || target.length > 255) {
+        throw new RangeError(`a fio iolog file name must be 1 to 255 characters without spaces, not ${JSON.stringify(target)}`);
+      }
+      await write(`fio version 2 iolog\n${target} add\n${target} open\n`);
+      break;
+  }
+
+  let count = 0;
+  let declared = 0;
+  for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+    if (!e.tail) declared += 1;
+    switch (options.format) {
+      case "ndjson":
+        await writeJsonEntry(log, e, data, write, `{"type":"entry",`, "}\n");
+        break;
+      case "json":
+        await writeJsonEntry(log, e, data, write, count === 0 ? "\n{" : ",\n{", "}");
+        break;
+      case "csv":
+        await write(stringify([csvRow(log, e, data)], CSV_OPTIONS));
+        break;
+      case "fio-iolog": {
+        const line = fioLine(e, S, target, fio);
+        if (line !== undefined) await write(line);
+        break;
+      }
+    }
+    count += 1;
+    if (await pause()) {
+      if (options.shouldStop?.()) throw new ExportInterrupted();
+      options.onProgress?.(e.nextOffset);
+    }
+  }
+  const end = cursor.end!;
+  const endRecord: EndRecord = {
+    entries: count,
+    declared,
+    tail: count - declared,
+    reason: end.reason,
+    offset: end.offset,
+    fileSize: log.size,
+  };
+  switch (options.format) {
+    case "ndjson":
+      await write(JSON.stringify({ type: "end", ...endRecord }) + "\n");
+      break;
+    case "json":
+      await write(`${count === 0 ? "" : "\n"}],\n"end":${JSON.stringify(endRecord)}}\n`);
+      break;
+    case "fio-iolog":
+      await write(`${target} close\n`);
+      break;
+    case "csv":
+      break;
+  }
+  const summary: ExportSummary = {
+    format: options.format,
+    entries: count,
+    declared,
+    tail: count - declared,
+    end,
+    trailingBytes: log.size - end.offset,
+  };
+  if (options.format === "fio-iolog") summary.fio = fio;
+  return summary;
+}
+
+/** RFC 4180: CRLF between records, fields quoted when they hold a comma, a quote or a line break. */
+const CSV_OPTIONS = { record_delimiter: "windows" as const };
+
+/**
+ * Writes one entry as a JSON object: the codec's `entryToJson`, then the data field. Big
+ * data is encoded in chunks straight to the sink, so no entry is ever held whole as text.
+ */
+async function writeJsonEntry(log: LogFile, e: LogEntry, data: DataEncoding, write: TextSink, open: string, close: string): Promise<void> {
+  const body = JSON.stringify(entryToJson(e, log.sectorSize)).slice(1, -1);
+  if (data === "none" || e.dataSize === 0) {
+    await write(open + body + close);
+  } else if (data === "sha256") {
+    await write(`${open}${body},"sha256":"${sha256Of(log, e)}"${close}`);
+  } else if (e.dataSize <= BASE64_CHUNK) {
+    await write(`${open}${body},"base64":"${Buffer.from(log.readData(e)).toString("base64")}"${close}`);
+  } else {
+    await write(`${open}${body},"base64":"`);
+    for (const chunk of log.dataChunks(e, BASE64_CHUNK)) await write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("base64"));
+    await write(`"${close}`);
+  }
+}
+
+function sha256Of(log: LogFile, e: LogEntry): string {
+  const h = createHash("sha256");
+  for (const chunk of log.dataChunks(e)) h.update(chunk);
+  return h.digest("hex");
+}
+
+function csvRow(log: LogFile, e: LogEntry, data: DataEncoding): string[] {
+  const j = entryToJson(e, log.sectorSize);
+  const row = CSV_COLUMNS.map((c) => {
+    const v = j[c];
+    if (v === undefined) return "";
+    if (Array.isArray(v)) return v.join("|");
+    return String(v);
+  });
+  if (data === "sha256") row.push(e.dataSize === 0 ? "" : sha256Of(log, e));
+  else if (data === "base64") row.push(e.dataSize === 0 ? "" : Buffer.from(log.readData(e)).toString("base64"));
+  return row;
+}
+
+/**
+ * One fio iolog line for an entry: writes (whatever their FUA/METADATA bits) become
+ * `write`, discards `trim`, flushes `sync`; marks have no fio equivalent.
+ */
+function fioLine(e: LogEntry, S: number, target: string, fio: FioCounts): string | undefined {
+  const offset = e.sector * BigInt(S);
+  const length = e.nrSectors * BigInt(S);
+  switch (e.kind) {
+    case "write":
+      fio.writes += 1;
+      fio.writeBytes += length;
+      return `${target} write ${offset} ${length}\n`;
+    case "discard":
+      fio.trims += 1;
+      fio.trimBytes += length;
+      return `${target} trim ${offset} ${length}\n`;
+    case "flush":
+      fio.syncs += 1;
+      return `${target} sync 0 0\n`;
+    default:
+      fio.skipped += 1;
+      return undefined;
+  }
+}

@@ -1,0 +1,73 @@
+import { createWriteStream, mkdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LogFile } from "@lwlog/codec";
+import { ImageTarget } from "@lwlog/replay";
+import { blklogwritesOpts, requireTool, run, sha256File } from "@lwlog/testkit";
+import { exportLog, type ExportOptions } from "./export.js";
+
+/** The image's sha256 after a flush or a mark, as a replay of the log sees it. */
+export interface ReplayPoint {
+  /** Entry index of the flush or mark. */
+  index: number;
+  kind: "flush" | "mark";
+  /** The mark's name (marks only). */
+  name?: string;
+  sha256: string;
+}
+
+/**
+ * Replays a log entry by entry (with `@lwlog/replay`'s `ImageTarget`) onto a zeroed image
+ * of `size` bytes, or onto a copy of `base`, and hashes the image after every flush and mark.
+ */
+export function replayPoints(logPath: string, image: string, size: number, options: { tail?: boolean } = {}): ReplayPoint[] {
+  rmSync(image, { force: true });
+  const log = LogFile.openSync(logPath);
+  const target = ImageTarget.open(image, { size });
+  const points: ReplayPoint[] = [];
+  try {
+    const cursor = log.cursor({ tail: options.tail ?? false });
+    for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+      target.applyEntry(e, log);
+      if (e.kind === "flush" || e.kind === "mark") {
+        const p: ReplayPoint = { index: e.index, kind: e.kind, sha256: sha256File(image) };
+        if (e.mark !== undefined) p.name = e.mark;
+        points.push(p);
+      }
+    }
+  } finally {
+    target.close();
+    log.close();
+  }
+  return points;
+}
+
+/** Exports `logPath` to the file `out` (NDJSON by default, data as base64). */
+export async function exportToFile(logPath: string, out: string, options: Partial<ExportOptions> = {}): Promise<void> {
+  const log = LogFile.openSync(logPath);
+  const ws = createWriteStream(out);
+  try {
+    await exportLog(log, (s) => void ws.write(s), { format: "ndjson", data: "base64", ...options });
+  } finally {
+    await new Promise((resolve) => ws.end(resolve));
+    log.close();
+  }
+}
+
+/**
+ * A QEMU log whose writer died (qemu-io's `abort`) after `commands`: QEMU wrote the entries
+ * but updated the superblock only at its last flush, so the entries after it are a tail.
+ */
+export function qemuCrashLog(dir: string, sectorSize: number, commands: readonly string[]): string {
+  mkdirSync(dir, { recursive: true });
+  const image = join(dir, "image.img");
+  const log = join(dir, "qemu.log");
+  writeFileSync(image, new Uint8Array(0));
+  truncateSync(image, 16 << 20);
+  writeFileSync(log, new Uint8Array(0));
+  const args = ["-t", "writeback", "--image-opts", blklogwritesOpts({ image, log, sectorSize })];
+  for (const c of commands) args.push("-c", c);
+  args.push("-c", "abort");
+  const r = run(requireTool("qemu-io"), args, { check: false });
+  if (/error|failed|Invalid/i.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stderr}${r.stdout}`);
+  return log;
+}
