@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, createWriteStream, mkdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LogFile } from "@lwlog/codec";
 import { ImageTarget } from "@lwlog/replay";
@@ -17,19 +17,27 @@ export interface ReplayPoint {
 
 /**
  * Replays a log entry by entry (with `@lwlog/replay`'s `ImageTarget`) onto a zeroed image
- * of `size` bytes, or onto a copy of `base`, and hashes the image after every flush and mark.
+ * of `size` bytes, or onto a copy of `base`, and hashes the image after every flush and
+ * mark (or only marks, with `at: "marks"`).
  */
-export function replayPoints(logPath: string, image: string, size: number, options: { tail?: boolean } = {}): ReplayPoint[] {
+export function replayPoints(
+  logPath: string,
+  image: string,
+  size: number,
+  options: { tail?: boolean; base?: string; at?: "marks" | "all" } = {},
+): ReplayPoint[] {
   rmSync(image, { force: true });
+  if (options.base !== undefined) copyFileSync(options.base, image);
   const log = LogFile.openSync(logPath);
   const target = ImageTarget.open(image, { size });
+  const wanted = options.at === "marks" ? ["mark"] : ["flush", "mark"];
   const points: ReplayPoint[] = [];
   try {
     const cursor = log.cursor({ tail: options.tail ?? false });
     for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
       target.applyEntry(e, log);
-      if (e.kind === "flush" || e.kind === "mark") {
-        const p: ReplayPoint = { index: e.index, kind: e.kind, sha256: sha256File(image) };
+      if (wanted.includes(e.kind)) {
+        const p: ReplayPoint = { index: e.index, kind: e.kind as ReplayPoint["kind"], sha256: sha256File(image) };
         if (e.mark !== undefined) p.name = e.mark;
         points.push(p);
       }
