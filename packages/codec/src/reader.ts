@@ -492,7 +492,9 @@ export class LogCursor {
     if (pastEof) {
       const msg = `data runs past the end of the file: ${dataBytes ?? BigInt(nrLo) * BigInt(S)} bytes at offset ${dataOffset}, the file has ${size}`;
       if (declared) return this.broken(ErrorCodes.DATA_PAST_EOF, msg);
-      return this.finish(problems.length > 0 || (flLo === 0 && flHi === 0) ? "invalid" : "truncated", msg);
+      // A clean header whose data is cut off is a write the crash interrupted, plain writes
+      // (flags 0) included; a header with problems is garbage.
+      return this.finish(problems.length > 0 ? "invalid" : "truncated", msg);
     }
     if (problems.length > 0) {
       if (!declared) {
