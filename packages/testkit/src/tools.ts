@@ -1,5 +1,6 @@
-import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { delimiter, join } from "node:path";
 
 /** Debian package that provides each system tool the tests use. */
@@ -81,4 +82,36 @@ export function run(
     throw new Error(`${cmd} ${args.join(" ")} exited ${result.status}:\n${result.stderr}${result.stdout}`);
   }
   return result;
+}
+
+/**
+ * `run` without blocking the event loop: for tests whose server (an NBD recorder, say) runs
+ * in the test's own process, where a synchronous child would wait on it forever.
+ */
+export function runAsync(
+  cmd: string,
+  args: readonly string[],
+  options: { check?: boolean; input?: string | Uint8Array; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const { check = true } = options;
+  const exe = cmd.includes("/") ? cmd : requireTool(cmd);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(exe, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    const timer = options.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), options.timeoutMs) : undefined;
+    child.on("error", (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const result = { status: code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+      if (check && result.status !== 0) reject(new Error(`${cmd} ${args.join(" ")} exited ${result.status}${signal ? ` (${signal})` : ""}:\n${result.stderr}${result.stdout}`));
+      else resolvePromise(result);
+    });
+    child.stdin.end(options.input ?? "");
+  });
 }
