@@ -382,7 +382,15 @@ class LogBuilder {
     if (r.success) return r.data;
     const issue = r.error.issues[0]!;
     const field = issue.path.map(String).join(".") || undefined;
-    const msg = issue.code === "invalid_type" && issue.input === undefined ? "missing" : issue.message;
+    let got: unknown = part.value;
+    for (const key of issue.path) got = typeof got === "object" && got !== null ? (got as Record<PropertyKey, unknown>)[key] : undefined;
+    const shown = JSON.stringify(got);
+    const msg =
+      got === undefined
+        ? "missing"
+        : issue.code === "invalid_union"
+          ? `${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown} is not a whole number ≥ 0 (a JSON number up to 2^53, or a decimal string)`
+          : issue.message;
     throw new RecordError(msg, {
       file: this.file,
       line: part.line,

@@ -1,0 +1,149 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogFile, LogFlags, LogWriter } from "@lwlog/codec";
+import { makeTempDir, randomBytes } from "@lwlog/testkit";
+import { CSV_COLUMNS, exportLog, type ExportOptions } from "./export.js";
+import { EntryRecordSchema, SuperRecordSchema, EndRecordSchema } from "./records.js";
+
+const tmp = makeTempDir("lwlog-convert-export-");
+afterAll(() => tmp.cleanup());
+const logPath = join(tmp.path, "every-kind.log");
+const BIG = (1n << 60n) + 1n;
+const data1 = randomBytes(1024, 3);
+
+beforeAll(async () => {
+  // One entry of every kind, a sector beyond 2^53, a name that is not UTF-8, and a tail.
+  const w = await LogWriter.create(logPath, { sectorSize: 512, superPadding: 0xdeadbeef });
+  await w.write(8n, data1, { flags: LogFlags.FUA | LogFlags.METADATA });
+  await w.discard(BIG, 16n, 1n << 63n);
+  await w.flush(LogFlags.FUA, 4n);
+  await w.mark('name, with "quotes"\nand a line break');
+  await w.mark(new Uint8Array([0xff, 0x00, 0x41]));
+  await w.append({ header: { sector: 2n, nrSectors: 1n, flags: 1n << 40n, dataLen: 100n }, data: randomBytes(512, 4) });
+  await w.writeSuper(6);
+  await w.write(100n, randomBytes(512, 5));
+  await w.close({ super: false });
+});
+
+async function exported(options: Partial<ExportOptions>): Promise<string> {
+  const log = LogFile.openSync(logPath);
+  const parts: string[] = [];
+  try {
+    await exportLog(log, (t) => void parts.push(t), { format: "ndjson", ...options });
+  } finally {
+    log.close();
+  }
+  return parts.join("");
+}
+
+describe("NDJSON", () => {
+  it("a superblock record, one record per entry with every field, and an end record", async () => {
+    const lines = (await exported({})).trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toEqual({ type: "super", magic: "0x006a736677736872", version: 1, nrEntries: 6, sectorSize: 512, padding: 0xdeadbeef, dataEncoding: "sha256" });
+    expect(SuperRecordSchema.parse(lines[0]).nrEntries).toBe(6n);
+    const entries = lines.slice(1, -1);
+    expect(entries.map((e) => e.kind)).toEqual(["write", "discard", "flush", "mark", "mark", "write", "write"]);
+    expect(entries[0]).toEqual({
+      type: "entry",
+      index: 0,
+      offset: 512,
+      kind: "write",
+      flags: 18,
+      flagNames: ["FUA", "METADATA"],
+      sector: 8,
+      nrSectors: 2,
+      byteOffset: 4096,
+      byteLength: 1024,
+      dataLen: 0,
+      tail: false,
+      sha256: createHash("sha256").update(data1).digest("hex"),
+    });
+    for (const e of entries) expect(EntryRecordSchema.safeParse(e).success).toBe(true);
+    expect(entries.map((e) => e.tail)).toEqual([false, false, false, false, false, false, true]);
+    expect(lines.at(-1)).toEqual({ type: "end", entries: 7, declared: 6, tail: 1, reason: "eof", offset: readFileSync(logPath).length, fileSize: readFileSync(logPath).length });
+    expect(EndRecordSchema.safeParse(lines.at(-1)).success).toBe(true);
+  });
+
+  it("u64 values beyond 2^53 are exact decimal strings, never rounded", async () => {
+    const text = await exported({ data: "none" });
+    expect(text).toContain(`"sector":"${BIG}"`);
+    expect(text).toContain(`"byteOffset":"${BIG * 512n}"`);
+    expect(text).toContain(`"flags":1099511627776,`);
+    expect(text).toContain(`"flags":"${(1n << 63n) | 4n}"`);
+  });
+
+  it("marks: the name as text, and markBase64 when it is not exact UTF-8; flags names and unknown bits", async () => {
+    const entries = (await exported({ data: "none" })).trimEnd().split("\n").slice(1, -1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(entries[3]).toMatchObject({ kind: "mark", mark: 'name, with "quotes"\nand a line break', dataLen: 36 });
+    expect(entries[3]!.markBase64).toBeUndefined();
+    expect(entries[4]).toMatchObject({ kind: "mark", markBase64: Buffer.from([0xff, 0x00, 0x41]).toString("base64"), dataLen: 3 });
+    expect(entries[5]).toMatchObject({ flagNames: ["UNKNOWN(0x10000000000)"], dataLen: 100 });
+    expect(entries[2]).toMatchObject({ kind: "flush", flagNames: ["FLUSH", "FUA"], sector: 4 });
+  });
+
+  it("--data none leaves data out; base64 carries it whole", async () => {
+    const none = (await exported({ data: "none" })).split("\n")[1]!;
+    expect(none).not.toMatch(/sha256|base64/);
+    const b64 = JSON.parse((await exported({ data: "base64" })).split("\n")[1]!) as { base64: string };
+    expect(Buffer.from(b64.base64, "base64").equals(Buffer.from(data1))).toBe(true);
+  });
+
+  it("--declared-only leaves the tail out", async () => {
+    const lines = (await exported({ tail: false })).trimEnd().split("\n");
+    expect(lines.length).toBe(1 + 6 + 1);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ entries: 6, tail: 0, reason: "declared" });
+  });
+
+  it("starts writing before the log is read: the superblock record is the first thing out", async () => {
+    const log = LogFile.openSync(logPath);
+    const seen: string[] = [];
+    await expect(
+      exportLog(log, (t) => {
+        seen.push(t);
+        if (seen.length === 2) throw new Error("reader gone");
+      }, { format: "ndjson" }),
+    ).rejects.toThrow("reader gone");
+    log.close();
+    expect(seen[0]).toMatch(/^\{"type":"super"/);
+    expect(seen[1]).toMatch(/^\{"type":"entry","index":0,/);
+  });
+});
+
+describe("JSON", () => {
+  it("one document: super, entries, end (valid JSON, the same entry records)", async () => {
+    const doc = JSON.parse(await exported({ format: "json" })) as { super: unknown; entries: Record<string, unknown>[]; end: unknown };
+    expect(doc.super).toMatchObject({ nrEntries: 6, sectorSize: 512 });
+    expect(doc.entries.length).toBe(7);
+    const nd = (await exported({})).trimEnd().split("\n").slice(1, -1).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(doc.entries).toEqual(nd.map(({ type: _t, ...rest }) => rest));
+    expect(doc.end).toMatchObject({ entries: 7 });
+  });
+
+  it("an empty log is a valid document too", async () => {
+    const empty = join(tmp.path, "empty.log");
+    const w = await LogWriter.create(empty, { sectorSize: 4096 });
+    await w.close();
+    const log = LogFile.openSync(empty);
+    const parts: string[] = [];
+    await exportLog(log, (t) => void parts.push(t), { format: "json" });
+    log.close();
+    expect(JSON.parse(parts.join(""))).toMatchObject({ entries: [], end: { entries: 0 } });
+  });
+});
+
+describe("CSV", () => {
+  it("RFC 4180: a header row, one row per entry, CRLF, quoted fields, exact u64s", async () => {
+    const text = await exported({ format: "csv" });
+    expect(text.startsWith([...CSV_COLUMNS, "sha256"].join(",") + "\r\n")).toBe(true);
+    const rows = parse(text, { columns: true }) as Record<string, string>[];
+    expect(rows.length).toBe(7);
+    expect(rows[1]).toMatchObject({ kind: "discard", sector: String(BIG), byteOffset: String(BIG * 512n), flags: String((1n << 63n) | 4n), flagNames: "DISCARD|UNKNOWN(0x8000000000000000)", sha256: "" });
+    expect(rows[3]!.mark).toBe('name, with "quotes"\nand a line break');
+    expect(text).toContain('"name, with ""quotes""\nand a line break"');
+    expect(rows[0]).toMatchObject({ flags: "18", flagNames: "FUA|METADATA", tail: "false" });
+    expect(rows[6]!.tail).toBe("true");
+  });
+});

@@ -1,0 +1,160 @@
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogFile } from "@lwlog/codec";
+import { kernelLogs, makeTempDir } from "@lwlog/testkit";
+import { importLog } from "./import.js";
+import { RecordError } from "./input.js";
+import { exportToFile } from "./test-support.js";
+
+const tmp = makeTempDir("lwlog-convert-import-");
+afterAll(() => tmp.cleanup());
+const p = (name: string) => join(tmp.path, name);
+const k = kernelLogs().find((l) => l.file === "raw-512.log")!;
+let lines: string[];
+
+beforeAll(async () => {
+  await exportToFile(k.path, p("raw.ndjson"));
+  lines = readFileSync(p("raw.ndjson"), "utf8").trimEnd().split("\n");
+});
+
+/** Imports `text` (as a file named `name`) and returns the RecordError it must raise. */
+async function failure(text: string, name = "bad.ndjson", options: Parameters<typeof importLog>[2] = {}): Promise<RecordError> {
+  writeFileSync(p(name), text);
+  const out = p("out.log");
+  const err = await importLog(p(name), out, options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RecordError);
+  expect(existsSync(out), "no output file is left behind").toBe(false);
+  expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
+  return err as RecordError;
+}
+
+function edit(i: number, change: (r: Record<string, unknown>) => void): string[] {
+  const copy = [...lines];
+  const r = JSON.parse(copy[i]!) as Record<string, unknown>;
+  change(r);
+  copy[i] = JSON.stringify(r);
+  return copy;
+}
+
+describe("a bad record is reported with its line number and field, and no log is written", () => {
+  it("broken JSON", async () => {
+    const copy = [...lines];
+    copy[4] = copy[4]!.slice(0, 30);
+    const e = await failure(copy.join("\n"));
+    expect([e.line, e.field]).toEqual([5, undefined]);
+    expect(e.describe()).toMatch(/bad\.ndjson: line 5: not valid JSON/);
+  });
+
+  it("a missing field, a wrong type, a u64 that does not fit", async () => {
+    let e = await failure(edit(3, (r) => delete r.nrSectors).join("\n"));
+    expect(e.message).toBe("line 4, entry 2, field nrSectors: missing");
+    e = await failure(edit(3, (r) => (r.sector = -1)).join("\n"));
+    expect([e.line, e.field]).toEqual([4, "sector"]);
+    e = await failure(edit(3, (r) => (r.sector = "18446744073709551616")).join("\n"));
+    expect(e.message).toMatch(/line 4, entry 2, field sector: must fit in 64 bits/);
+    e = await failure(edit(3, (r) => (r.flags = 1.5)).join("\n"));
+    expect([e.line, e.field]).toEqual([4, "flags"]);
+  });
+
+  it("fields that disagree: kind, flagNames, byteOffset", async () => {
+    expect((await failure(edit(2, (r) => (r.kind = "discard")).join("\n"))).field).toBe("kind");
+    expect((await failure(edit(2, (r) => (r.flagNames = ["FUA"])).join("\n"))).field).toBe("flagNames");
+    expect((await failure(edit(2, (r) => (r.byteOffset = 1)).join("\n"))).field).toBe("byteOffset");
+  });
+
+  it("data: missing (an export with --data sha256), the wrong length, not base64", async () => {
+    await exportToFile(k.path, p("sha.ndjson"), { data: "sha256" });
+    const sha = readFileSync(p("sha.ndjson"), "utf8").split("\n");
+    const firstWrite = sha.findIndex((l) => l.includes('"kind":"write"'));
+    let e = await failure(sha.join("\n"), "sha.ndjson");
+    expect([e.line, e.field]).toEqual([firstWrite + 1, "base64"]);
+    expect(e.message).toMatch(/export with --data base64/);
+    const w = lines.findIndex((l) => l.includes('"kind":"write"'));
+    e = await failure(edit(w, (r) => (r.base64 = (r.base64 as string).slice(8))).join("\n"));
+    expect(e.message).toMatch(/field base64: holds \d+ bytes but the entry carries nrSectors/);
+    e = await failure(edit(w, (r) => (r.base64 = `*${(r.base64 as string).slice(1)}`)).join("\n"));
+    expect(e.message).toMatch(/field base64: not valid base64/);
+  });
+
+  it("records out of place: an entry first, a second superblock, a cut-off input, a wrong nrEntries", async () => {
+    expect((await failure(lines.slice(1).join("\n"))).message).toMatch(/line 1: an entry before the superblock record/);
+    expect((await failure([lines[0], ...lines].join("\n"))).message).toMatch(/line 2: a second superblock record/);
+    const cut = [...lines.slice(0, 10), ...lines.slice(11)];
+    expect((await failure(cut.join("\n"))).message).toMatch(/the end record counts 390 entries but the input holds 389: it was cut off/);
+    const e = await failure(edit(0, (r) => (r.nrEntries = 12)).join("\n"));
+    expect(e.message).toMatch(/field nrEntries: the superblock declares 12 entries but 390 entries are not marked tail/);
+  });
+
+  it("a JSON document that is broken in the middle names the line", async () => {
+    await exportToFile(k.path, p("raw.json"), { format: "json" });
+    const doc = readFileSync(p("raw.json"), "utf8").split("\n");
+    doc[7] = doc[7]!.replace('"nrSectors":', '"nrSectors" ');
+    const e = await failure(doc.join("\n"), "bad.json");
+    expect(e.line).toBe(8);
+  });
+
+  it("CSV needs the sector size", async () => {
+    const e = await failure("index,kind\r\n", "x.csv");
+    expect(e.message).toMatch(/--sector-size/);
+  });
+});
+
+describe("inputs that are not exactly what export wrote", () => {
+  it("a JSON document re-indented (as jq or an editor would) imports the same log, streamed", async () => {
+    await exportToFile(k.path, p("raw.json"), { format: "json" });
+    const pretty = JSON.stringify(JSON.parse(readFileSync(p("raw.json"), "utf8")), null, 2);
+    writeFileSync(p("pretty.json"), pretty);
+    rmSync(p("pretty.log"), { force: true });
+    await importLog(p("pretty.json"), p("pretty.log"));
+    expect(readFileSync(p("pretty.log")).equals(readFileSync(k.path))).toBe(true);
+    // And an error in it is found by its line.
+    const broken = pretty.replace('"nrSectors": 2048,', '"nrSectors": "x",');
+    const e = await failure(broken, "pretty-bad.json");
+    expect(e.field).toBe("nrSectors");
+    expect(pretty.split("\n")[e.line! - 1]).toBe("    {");
+  });
+
+  it("a hand-edited NDJSON: a renamed mark, no end record, records without type (warning, not error)", async () => {
+    const m = lines.findIndex((l) => l.includes('"mark":"start"'));
+    const edited = edit(m, (r) => {
+      r.mark = "begin!";
+      r.dataLen = 6;
+    })
+      .slice(0, -1)
+      .map((l) => l.replace('{"type":"entry",', "{"));
+    writeFileSync(p("edited.ndjson"), edited.join("\n") + "\n");
+    rmSync(p("edited.log"), { force: true });
+    const s = await importLog(p("edited.ndjson"), p("edited.log"));
+    expect(s.warnings).toEqual(["the input has no end record: it may have been cut off"]);
+    const log = LogFile.openSync(p("edited.log"));
+    expect(log.entryAt(m - 1, JSON.parse(lines[m]!).offset as number).mark).toBe("begin!");
+    log.close();
+  });
+
+  it("the format is found from the first line when the name does not say it", async () => {
+    writeFileSync(p("noext"), lines.join("\n"));
+    rmSync(p("noext.log"), { force: true });
+    expect((await importLog(p("noext"), p("noext.log"))).format).toBe("ndjson");
+  });
+
+  it("an existing output is not replaced unless asked", async () => {
+    writeFileSync(p("keep.log"), "precious");
+    await expect(importLog(p("raw.ndjson"), p("keep.log"))).rejects.toThrow(/already exists/);
+    expect(readFileSync(p("keep.log"), "utf8")).toBe("precious");
+    await importLog(p("raw.ndjson"), p("keep.log"), { overwrite: true });
+    expect(readFileSync(p("keep.log")).equals(readFileSync(k.path))).toBe(true);
+  });
+
+  it("--fix-superblock declares the tail entries too", async () => {
+    const tailed = lines.map((l, i) => (i > 300 && i < lines.length - 1 ? l.replace('"tail":false', '"tail":true') : l));
+    writeFileSync(p("tailed.ndjson"), tailed.join("\n"));
+    await expect(importLog(p("tailed.ndjson"), p("tailed.log"))).rejects.toThrow(/not marked tail/);
+    rmSync(p("tailed.log"), { force: true });
+    const s = await importLog(p("tailed.ndjson"), p("tailed.log"), { fixSuperblock: true });
+    expect([s.declared, s.tail]).toEqual([390, 0]);
+  });
+});
