@@ -45,6 +45,7 @@ export interface ApplyResult {
 /** Above this, zeroing a range tries `fallocate --punch-hole` / `blkdiscard --zeroout` before writing zeros. */
 const BULK_ZERO_MIN = 16 << 20;
 const ZERO_CHUNK = 1 << 20;
+const DATA_CHUNK = 4 << 20;
 let zeroChunk: Uint8Array | undefined;
 
 /**
@@ -67,6 +68,7 @@ export class ImageTarget {
   private bytes: number;
   private readonly grow: boolean;
   private closed = false;
+  private chunk: Uint8Array | undefined;
 
   private constructor(path: string, fd: number, init: { kind: "file" | "device"; size: number; grow: boolean; readOnly: boolean; created: boolean }) {
     this.path = path;
@@ -196,10 +198,14 @@ export class ImageTarget {
       if (have !== undefined && have.length === length) {
         this.write(offset, have);
       } else {
-        let at = offset;
-        for (const chunk of log.dataChunks(entry)) {
-          this.write(at, chunk);
-          at += chunk.length;
+        // Streamed through one reused buffer: an entry of any size costs at most 4 MiB.
+        const buf = (this.chunk ??= new Uint8Array(DATA_CHUNK));
+        for (let done = 0; done < length; ) {
+          const n = Math.min(buf.length, length - done);
+          const view = n === buf.length ? buf : buf.subarray(0, n);
+          log.readAt(view, entry.dataOffset + done);
+          this.write(offset + done, view);
+          done += n;
         }
       }
       return { action: "write", offset, bytes: length };
