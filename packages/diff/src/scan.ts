@@ -1,0 +1,315 @@
+import {
+  LogFile,
+  LogFormatError,
+  LogIoError,
+  LogRangeError,
+  LwlogError,
+  byteLength,
+  byteOffset,
+  type EntryKind,
+  type LogEntry,
+  type ReadEnd,
+} from "@lwlog/codec";
+import { MARK_SEED, loadHasher } from "./hash.js";
+
+/** Kinds as small numbers, in `LogScan.kinds`. */
+export const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
+export const KIND = { write: 0, discard: 1, flush: 2, mark: 3, noop: 4 } as const satisfies Record<EntryKind, number>;
+
+/** A mark found by the scan. */
+export interface ScanMark {
+  name: string;
+  index: number;
+}
+
+/** Options of `scanLog`. */
+export interface ScanOptions {
+  /** Read the valid entries past the superblock's declared count too (default false). */
+  tail?: boolean;
+}
+
+/**
+ * Every entry of one log reduced to its signature, in columns (about 41 bytes an entry, so
+ * a million entries take 41 MB): kind, target byte offset and length, flags, the XXH64 of
+ * its data (of its name, for a mark), and where its header is in the log so that the full
+ * entry can be read again for a report. Offsets and lengths are in bytes, so logs with
+ * different sector sizes compare directly.
+ */
+export class LogScan {
+  readonly path: string;
+  readonly sectorSize: number;
+  readonly fileSize: number;
+  /** Entries scanned. */
+  readonly count: number;
+  /** How reading ended (see the codec's `ReadEnd`). */
+  readonly end: ReadEnd;
+  readonly kinds: Uint8Array;
+  /** Target byte offset (`sector × S`). */
+  readonly offsets: Float64Array;
+  /** Target byte length (`nrSectors × S`; 0 for flushes and marks). */
+  readonly lengths: Float64Array;
+  /** Low and high 32 bits of the raw flags. */
+  readonly flagsLo: Uint32Array;
+  readonly flagsHi: Uint32Array;
+  /** XXH64 of the data (writes) or name (marks), as [lo, hi] pairs; 0 for the others. */
+  readonly hashes: Uint32Array;
+  /** Byte offset of each entry's header block in the log. */
+  readonly headers: Float64Array;
+  readonly marks: readonly ScanMark[];
+
+  constructor(parts: {
+    path: string;
+    sectorSize: number;
+    fileSize: number;
+    count: number;
+    end: ReadEnd;
+    kinds: Uint8Array;
+    offsets: Float64Array;
+    lengths: Float64Array;
+    flagsLo: Uint32Array;
+    flagsHi: Uint32Array;
+    hashes: Uint32Array;
+    headers: Float64Array;
+    marks: ScanMark[];
+  }) {
+    this.path = parts.path;
+    this.sectorSize = parts.sectorSize;
+    this.fileSize = parts.fileSize;
+    this.count = parts.count;
+    this.end = parts.end;
+    this.kinds = parts.kinds;
+    this.offsets = parts.offsets;
+    this.lengths = parts.lengths;
+    this.flagsLo = parts.flagsLo;
+    this.flagsHi = parts.flagsHi;
+    this.hashes = parts.hashes;
+    this.headers = parts.headers;
+    this.marks = parts.marks;
+  }
+
+  /** The entry's flags as the raw u64. */
+  flags(i: number): bigint {
+    return (BigInt(this.flagsHi[i]!) << 32n) | BigInt(this.flagsLo[i]!);
+  }
+
+  /** Bytes written (write entries' lengths) by entries `[from, to)`. */
+  bytesWritten(from: number, to: number): number {
+    let n = 0;
+    for (let i = from; i < to; i++) if (this.kinds[i] === KIND.write) n += this.lengths[i]!;
+    return n;
+  }
+
+  /** The typed arrays, for moving a scan between threads without a copy. */
+  transferables(): ArrayBuffer[] {
+    return [this.kinds, this.offsets, this.lengths, this.flagsLo, this.flagsHi, this.hashes, this.headers].map((a) => a.buffer as ArrayBuffer);
+  }
+}
+
+/** Growable columns while scanning. */
+class Columns {
+  cap = 1024;
+  kinds = new Uint8Array(this.cap);
+  offsets = new Float64Array(this.cap);
+  lengths = new Float64Array(this.cap);
+  flagsLo = new Uint32Array(this.cap);
+  flagsHi = new Uint32Array(this.cap);
+  hashes64 = new BigUint64Array(this.cap);
+  headers = new Float64Array(this.cap);
+
+  grow(): void {
+    this.cap *= 2;
+    this.kinds = resize(this.kinds, this.cap);
+    this.offsets = resize(this.offsets, this.cap);
+    this.lengths = resize(this.lengths, this.cap);
+    this.flagsLo = resize(this.flagsLo, this.cap);
+    this.flagsHi = resize(this.flagsHi, this.cap);
+    this.hashes64 = resize(this.hashes64, this.cap);
+    this.headers = resize(this.headers, this.cap);
+  }
+
+  /** The first `n` rows; the hashes as [lo, hi] pairs of 32 bits (little-endian, as the platform). */
+  trim(n: number) {
+    return {
+      kinds: this.kinds.subarray(0, n),
+      offsets: this.offsets.subarray(0, n),
+      lengths: this.lengths.subarray(0, n),
+      flagsLo: this.flagsLo.subarray(0, n),
+      flagsHi: this.flagsHi.subarray(0, n),
+      hashes: new Uint32Array(this.hashes64.buffer, 0, n * 2),
+      headers: this.headers.subarray(0, n),
+    };
+  }
+}
+
+function resize<T extends Uint8Array | Uint32Array | Float64Array | BigUint64Array>(a: T, cap: number): T {
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  new Uint8Array(b.buffer).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return b;
+}
+
+const LO = 0xffffffffn;
+
+/**
+ * Reads a log once, front to back, and reduces every entry to its signature, hashing each
+ * write's data as it streams past: small entries are hashed straight from the reader's
+ * window (`peekData`, no copy), big ones in 4 MiB chunks. Throws the codec's errors for a
+ * log that cannot be read.
+ */
+export async function scanLog(path: string, options: ScanOptions = {}): Promise<LogScan> {
+  const { h64Raw, create64 } = await loadHasher();
+  const log = await LogFile.open(path);
+  try {
+    const S = log.sectorSize;
+    const cols = new Columns();
+    const marks: ScanMark[] = [];
+    const cursor = log.cursor({ tail: options.tail ?? false });
+    let n = 0;
+    for (let e: LogEntry | undefined = cursor.next(); e !== undefined; e = cursor.next()) {
+      if (n === cols.cap) cols.grow();
+      const kind = KIND[e.kind];
+      cols.kinds[n] = kind;
+      // Numbers first (cheap); the checked codec helpers only when the product is past 2^53, to throw.
+      const off = Number(e.sector) * S;
+      const len = Number(e.nrSectors) * S;
+      cols.offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset(e, S);
+      cols.lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength(e, S);
+      if (e.flags <= LO) {
+        cols.flagsLo[n] = Number(e.flags);
+      } else {
+        cols.flagsLo[n] = Number(e.flags & LO);
+        cols.flagsHi[n] = Number(e.flags >> 32n);
+      }
+      cols.headers[n] = e.offset;
+      let h = 0n;
+      if (kind === KIND.mark) {
+        h = h64Raw(e.markBytes!, MARK_SEED);
+        marks.push({ name: e.mark!, index: n });
+      } else if (e.dataSize > 0) {
+        const view = cursor.peekData(e);
+        if (view !== undefined) {
+          h = h64Raw(view);
+        } else {
+          const hasher = create64();
+          for (const chunk of log.dataChunks(e, 4 << 20)) hasher.update(chunk);
+          h = hasher.digest();
+        }
+      }
+      cols.hashes64[n] = h;
+      n += 1;
+    }
+    return new LogScan({ path, sectorSize: S, fileSize: log.size, count: n, end: cursor.end!, marks, ...cols.trim(n) });
+  } finally {
+    log.close();
+  }
+}
+
+/** True when entry `i` of `a` and entry `j` of `b` have the same signature. */
+export function sameEntry(a: LogScan, i: number, b: LogScan, j: number): boolean {
+  return (
+    a.hashes[2 * i] === b.hashes[2 * j] &&
+    a.hashes[2 * i + 1] === b.hashes[2 * j + 1] &&
+    a.kinds[i] === b.kinds[j] &&
+    a.offsets[i] === b.offsets[j] &&
+    a.lengths[i] === b.lengths[j] &&
+    a.flagsLo[i] === b.flagsLo[j] &&
+    a.flagsHi[i] === b.flagsHi[j]
+  );
+}
+
+/** Which parts of two entries' signatures differ: `kind`, `offset`, `length`, `flags`, `data` (or `name` for marks). */
+export function differingFields(a: LogScan, i: number, b: LogScan, j: number): string[] {
+  const out: string[] = [];
+  if (a.kinds[i] !== b.kinds[j]) out.push("kind");
+  if (a.offsets[i] !== b.offsets[j]) out.push("offset");
+  if (a.lengths[i] !== b.lengths[j]) out.push("length");
+  if (a.flagsLo[i] !== b.flagsLo[j] || a.flagsHi[i] !== b.flagsHi[j]) out.push("flags");
+  if (a.hashes[2 * i] !== b.hashes[2 * j] || a.hashes[2 * i + 1] !== b.hashes[2 * j + 1]) {
+    out.push(a.kinds[i] === KIND.mark && b.kinds[j] === KIND.mark ? "name" : "data");
+  }
+  return out;
+}
+
+/**
+ * Orders two entries of one scan by signature (kind, offset, length, flags, hash), for
+ * sorting a flush epoch into a canonical order.
+ */
+export function compareEntries(s: LogScan, i: number, j: number): number {
+  return (
+    s.kinds[i]! - s.kinds[j]! ||
+    s.offsets[i]! - s.offsets[j]! ||
+    s.lengths[i]! - s.lengths[j]! ||
+    s.flagsLo[i]! - s.flagsLo[j]! ||
+    s.flagsHi[i]! - s.flagsHi[j]! ||
+    s.hashes[2 * i + 1]! - s.hashes[2 * j + 1]! ||
+    s.hashes[2 * i]! - s.hashes[2 * j]! ||
+    i - j
+  );
+}
+
+/** Options of `scanLogs`. */
+export interface ScanManyOptions extends ScanOptions {
+  /**
+   * Scan the logs at the same time in worker threads (default: true when running from the
+   * built package; the sources under a test runner scan one after the other).
+   */
+  parallel?: boolean;
+}
+
+/**
+ * Scans several logs, in parallel worker threads when it can: each log is read and hashed
+ * on its own core, and the columns come back without a copy. Errors are the codec's, as if
+ * the scan had run here.
+ */
+export async function scanLogs(paths: readonly string[], options: ScanManyOptions = {}): Promise<LogScan[]> {
+  const { parallel, ...scanOptions } = options;
+  const workerUrl = new URL("./scan-worker.js", import.meta.url);
+  const canFork = import.meta.url.endsWith(".js");
+  if (!(parallel ?? canFork) || !canFork || paths.length < 2) {
+    const out: LogScan[] = [];
+    for (const p of paths) out.push(await scanLog(p, scanOptions));
+    return out;
+  }
+  const { Worker } = await import("node:worker_threads");
+  const runs = paths.map(
+    (path) =>
+      new Promise<LogScan>((resolve, reject) => {
+        // No inherited execArgv: a parent run with `--conditions @lwlog/source` (a test
+        // runner) would make the worker load TypeScript sources it cannot run.
+        const w = new Worker(workerUrl, { workerData: { path, options: scanOptions }, execArgv: [] });
+        let settled = false;
+        w.once("message", (m: WorkerReply) => {
+          settled = true;
+          if (m.ok) resolve(new LogScan(m.parts));
+          else reject(reviveError(m.error));
+          void w.terminate();
+        });
+        w.once("error", (err) => {
+          settled = true;
+          reject(err);
+        });
+        w.once("exit", (code) => {
+          if (!settled) reject(new Error(`the scan worker for ${path} exited with code ${code}`));
+        });
+      }),
+  );
+  return Promise.all(runs);
+}
+
+type WorkerReply =
+  | { ok: true; parts: ConstructorParameters<typeof LogScan>[0] }
+  | { ok: false; error: { lwlog: boolean; name: string; code?: string; message: string; file?: string; entry?: number; offset?: number; stack?: string } };
+
+/** The error a worker reported, as the same class here (so the CLI maps it to the same exit code). */
+function reviveError(e: Extract<WorkerReply, { ok: false }>["error"]): Error {
+  if (!e.lwlog) {
+    const err = new Error(e.message);
+    if (e.stack) err.stack = e.stack;
+    return err;
+  }
+  const Cls = e.name === "LogIoError" ? LogIoError : e.name === "LogRangeError" ? LogRangeError : e.name === "LogFormatError" ? LogFormatError : LwlogError;
+  const details: { file?: string; entry?: number; offset?: number } = {};
+  if (e.file !== undefined) details.file = e.file;
+  if (e.entry !== undefined) details.entry = e.entry;
+  if (e.offset !== undefined) details.offset = e.offset;
+  return new Cls(e.code ?? "LWLOG_IO", e.message, details);
+}
