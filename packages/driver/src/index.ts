@@ -6,3 +6,5 @@
 export { LoggingDevice, zeroPieces, validMarkName, type LoggingDeviceOptions, type DeviceEvent, type DeviceStatus, type ZeroPiece } from "./device.js";
 export { ImageFile } from "./image.js";
 export { RangeLocks } from "./range-lock.js";
+export { Recorder, END_MARK, NBD_PORT, type RecorderOptions, type RecorderStatus } from "./recorder.js";
+export { ControlServer, controlRequest, claimSocketPath, ControlErrorCodes, type ControlRequest, type ControlReply, type ControlHandler } from "./control.js";

@@ -112,6 +112,7 @@ export function runAsync(
       if (check && result.status !== 0) reject(new Error(`${cmd} ${args.join(" ")} exited ${result.status}${signal ? ` (${signal})` : ""}:\n${result.stderr}${result.stdout}`));
       else resolvePromise(result);
     });
+    child.stdin.on("error", () => undefined); // a child that never reads its input closes it early (EPIPE)
     child.stdin.end(options.input ?? "");
   });
 }
