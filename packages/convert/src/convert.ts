@@ -134,7 +134,7 @@ export async function convertLog(source: string, output: string, options: Conver
     writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
     const conv = new EntryConverter(log, T, options, image);
     const cursor = log.cursor({ tail: true, lenient: fixSuper, data: true, maxDataBytes: 1 << 30 });
-    const pause = yieldEvery(1024);
+    const pause = yieldEvery(256);
     let entriesIn = 0;
     let tailIn = 0;
     let declaredOut = 0;

@@ -96,7 +96,7 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   if (options.source !== undefined) superRecord.source = options.source;
   const fio: FioCounts = { writes: 0, writeBytes: 0n, trims: 0, trimBytes: 0n, syncs: 0, skipped: 0 };
   const target = options.fioTarget ?? "/dev/null";
-  const pause = yieldEvery(2048);
+  const pause = yieldEvery(256);
 
   switch (options.format) {
     case "ndjson":

@@ -99,7 +99,7 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
     const builder = new LogBuilder(name, out.temp, format, options);
     try {
       if (format === "csv") await builder.start({ line: 0, kind: "super", value: { version: 1, nrEntries: 0, sectorSize: options.sectorSize } });
-      const pause = yieldEvery(1024);
+      const pause = yieldEvery(256);
       for await (const part of parts) {
         await builder.take(part);
         if ((await pause()) && options.shouldStop?.()) throw new ExportInterrupted();
@@ -388,7 +388,7 @@ class LogBuilder {
     const msg =
       got === undefined
         ? "missing"
-        : issue.code === "invalid_union"
+        : issue.code !== "custom" && NUMBER_FIELDS.has(String(issue.path.at(-1)))
           ? `${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown} is not a whole number ≥ 0 (a JSON number up to 2^53, or a decimal string)`
           : issue.message;
     throw new RecordError(msg, {
@@ -404,6 +404,9 @@ class LogBuilder {
     return new RecordError(message, { file: this.file, ...where, ...(field !== undefined ? { field } : {}) });
   }
 }
+
+/** Fields that hold a u64 (a safe integer or a decimal string). */
+const NUMBER_FIELDS = new Set(["flags", "sector", "nrSectors", "dataLen", "byteOffset", "byteLength", "version", "nrEntries"]);
 
 /** The format a file name suggests (`.ndjson`/`.jsonl`, `.json`, `.csv`), if any. */
 export function formatFromName(path: string): ImportFormat | undefined {

@@ -2,9 +2,12 @@ import type { CommandModule } from "../context.js";
 import * as marks from "./marks.js";
 import * as replay from "./replay.js";
 import * as find from "./find.js";
+import * as exportCommand from "./export.js";
+import * as importCommand from "./import.js";
+import * as convert from "./convert.js";
 
 /**
  * Every command, in the order `lwlog --help` lists them. One file per command; each
  * exports `register(program, ctx)`.
  */
-export const commands: CommandModule[] = [marks, replay, find];
+export const commands: CommandModule[] = [marks, replay, find, exportCommand, importCommand, convert];

@@ -1,0 +1,64 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { kernelLogs, makeTempDir } from "@lwlog/testkit";
+import { runLwlog } from "../testing.js";
+
+const tmp = makeTempDir("lwlog-cli-import-");
+afterAll(() => tmp.cleanup());
+const p = (name: string) => join(tmp.path, name);
+const k = kernelLogs().find((l) => l.file === "raw-4k.log")!;
+
+describe("lwlog import", () => {
+  it("export --data base64 | import rebuilds the kernel log byte for byte (NDJSON, JSON, CSV)", async () => {
+    for (const format of ["ndjson", "json", "csv"]) {
+      const text = p(`raw.${format}`);
+      expect((await runLwlog(["export", k.path, "--format", format, "--data", "base64", "-o", text, "-q"])).code).toBe(0);
+      const out = p(`raw-${format}.log`);
+      const args = ["import", text, "-o", out, ...(format === "csv" ? ["--sector-size", "4096"] : [])];
+      const r = await runLwlog(args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`imported ${k.entries} entries (${format}) into ${out}: 4096-byte sectors, ${k.entries} declared, 5.0 MiB\n`);
+      expect(readFileSync(out).equals(readFileSync(k.path)), format).toBe(true);
+    }
+  });
+
+  it("--json prints the summary as JSON", async () => {
+    const r = await runLwlog(["import", p("raw.ndjson"), "-o", p("json.log"), "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ format: "ndjson", entries: k.entries, declared: k.entries, tail: 0, sectorSize: 4096, warnings: [] });
+  });
+
+  it("a bad record: exit 1, its line and field named, no output left", async () => {
+    const lines = readFileSync(p("raw.ndjson"), "utf8").split("\n");
+    const r0 = JSON.parse(lines[6]!) as Record<string, unknown>;
+    r0.flags = "0x10";
+    lines[6] = JSON.stringify(r0);
+    writeFileSync(p("bad.ndjson"), lines.join("\n"));
+    const out = p("bad.log");
+    const r = await runLwlog(["import", p("bad.ndjson"), "-o", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`lwlog: error: ${p("bad.ndjson")}: line 7, entry 5, field flags: "0x10" is not a whole number ≥ 0 (a JSON number up to 2^53, or a decimal string) [LWLOG_BAD_RECORD]\n`);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
+  });
+
+  it("an export made without the data: exit 1, telling how to make one that imports", async () => {
+    await runLwlog(["export", k.path, "-o", p("sha.ndjson"), "-q"]);
+    const r = await runLwlog(["import", p("sha.ndjson"), "-o", p("sha.log")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/field base64: missing: the entry carries \d+ bytes of data .*export with --data base64 to import/);
+  });
+
+  it("usage errors: no -o, bad --format, bad --sector-size, missing input, existing output", async () => {
+    expect((await runLwlog(["import", p("raw.ndjson")])).code).toBe(2);
+    expect((await runLwlog(["import", p("raw.ndjson"), "-o", p("x.log"), "--format", "xml"])).code).toBe(2);
+    expect((await runLwlog(["import", p("raw.csv"), "-o", p("x.log"), "--sector-size", "1000"])).code).toBe(2);
+    const missing = await runLwlog(["import", p("nope.ndjson"), "-o", p("x.log")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.ndjson: no such file \[LWLOG_NOT_FOUND\]/);
+    const exists = await runLwlog(["import", p("raw.ndjson"), "-o", p("raw-ndjson.log")]);
+    expect(exists.code).toBe(2);
+    expect(exists.stderr).toMatch(/already exists/);
+  });
+});
