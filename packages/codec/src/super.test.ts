@@ -151,6 +151,10 @@ describe("superblock errors", () => {
     expect([e.code, e.offset]).toEqual([ErrorCodes.BAD_MAGIC, 0]);
     expect(e.message).toContain("0x006a736677736852");
     expect(e.message).toContain("0x006a736677736872");
+    // All zeros: a superblock QEMU has not written yet, said in words.
+    const zero = decodeError(new Uint8Array(512));
+    expect([zero.code, zero.offset]).toEqual([ErrorCodes.BAD_MAGIC, 0]);
+    expect(zero.message).toMatch(/all zero bytes/);
   });
 
   it("wrong version: LWLOG_BAD_VERSION at offset 8", () => {

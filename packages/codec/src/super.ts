@@ -44,11 +44,13 @@ export function decodeSuper(bytes: Uint8Array, ctx: DecodeContext = {}): LogSupe
   if (bytes.length >= 8) {
     const magic = v.getBigUint64(SUPER_FIELDS.magic, true);
     if (magic !== LOG_MAGIC) {
-      throw new LogFormatError(
-        ErrorCodes.BAD_MAGIC,
-        `bad magic 0x${magic.toString(16).padStart(16, "0")} (a dm-log-writes log starts with 0x${LOG_MAGIC.toString(16).padStart(16, "0")}, "rhswfsj")`,
-        { file, offset: SUPER_FIELDS.magic },
-      );
+      // QEMU writes no superblock until the first flush or interval: say so rather than
+      // just "bad magic 0x0".
+      const message =
+        firstNonZero(bytes, 0, Math.min(bytes.length, SUPER_STRUCT_SIZE)) < 0
+          ? `bad magic: the superblock is all zero bytes, so no superblock was ever written (QEMU writes it only at the first flush or superblock interval)`
+          : `bad magic 0x${magic.toString(16).padStart(16, "0")} (a dm-log-writes log starts with 0x${LOG_MAGIC.toString(16).padStart(16, "0")}, "rhswfsj")`;
+      throw new LogFormatError(ErrorCodes.BAD_MAGIC, message, { file, offset: SUPER_FIELDS.magic });
     }
   }
   if (bytes.length < SUPER_FIELDS_SIZE) {
