@@ -112,6 +112,7 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
     const reach = reachOf(e, log, options);
     if (reach !== undefined && reach.all > extent) extent = reach.all;
     if (start === undefined) {
+      if (until.mark !== undefined && e.kind === "mark" && e.mark === until.mark && untilMarkBefore < 0) untilMarkBefore = e.index;
       if (e.kind === "mark" && e.mark === from.mark) start = e.index + 1;
       continue;
     }

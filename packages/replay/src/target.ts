@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeSync, type Stats } from "node:fs";
 import { byteLength, byteOffset, ioError, LwlogError, sizeOf, type LogEntry, type LogFile } from "@lwlog/codec";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 
@@ -129,6 +129,9 @@ export class ImageTarget {
       throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, `is read-only (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); make it writable to replay onto it`, {
         file: path,
       });
+    }
+    if (!readOnly && kind === "device" && deviceIsReadOnly(stat)) {
+      throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "is a read-only block device", { file: path });
     }
     if (options.size !== undefined) checkSize(options.size, path);
     let fd: number;
@@ -348,6 +351,17 @@ function refuseLog(path: string, stat: Stats, logPath: string): void {
   const same = stat.isBlockDevice() ? logStat.isBlockDevice() && logStat.rdev === stat.rdev : stat.dev === logStat.dev && stat.ino === logStat.ino;
   if (same) {
     throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `is the log itself (${logPath}); replaying onto it would destroy the log`, { file: path });
+  }
+}
+
+/** A block device's read-only flag, from sysfs (`/sys/dev/block/MAJ:MIN/ro`): Node has no BLKROGET. */
+function deviceIsReadOnly(stat: Stats): boolean {
+  const major = Math.floor(stat.rdev / 256) & 0xfff;
+  const minor = (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00);
+  try {
+    return readFileSync(`/sys/dev/block/${major}:${minor}/ro`, "utf8").trim() === "1";
+  } catch {
+    return false; // no sysfs entry: the open or the first write reports it
   }
 }
 
