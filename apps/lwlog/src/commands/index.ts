@@ -1,5 +1,8 @@
 import type { CommandModule } from "../context.js";
+import * as info from "./info.js";
+import * as dump from "./dump.js";
 import * as marks from "./marks.js";
+import * as check from "./check.js";
 import * as replay from "./replay.js";
 import * as find from "./find.js";
 import * as exportCommand from "./export.js";
@@ -10,4 +13,4 @@ import * as convert from "./convert.js";
  * Every command, in the order `lwlog --help` lists them. One file per command; each
  * exports `register(program, ctx)`.
  */
-export const commands: CommandModule[] = [marks, replay, find, exportCommand, importCommand, convert];
+export const commands: CommandModule[] = [info, dump, marks, check, replay, find, exportCommand, importCommand, convert];

@@ -1,0 +1,275 @@
+import { createHash } from "node:crypto";
+import type { Command } from "commander";
+import { LogFile, entryToJson, formatFlags, type LogEntry } from "@lwlog/codec/core";
+import type { CommandContext } from "../context.js";
+import { KIND_NAMES, isKind, printableName, type KindName } from "../entry-kinds.js";
+import { CommandFailure, UsageError } from "../errors.js";
+import { renderTable } from "../format.js";
+import { Output } from "../io.js";
+import { parseChoice, parseCount, parseList, parseSectorRange, type SectorRange } from "../options.js";
+import { resolvePath } from "../paths.js";
+
+/** How `--data` shows each entry's data. */
+export type DataMode = "none" | "hex" | "sha256";
+
+/** Options of `lwlog dump`. */
+export interface DumpOptions {
+  json?: boolean;
+  ndjson?: boolean;
+  csv?: boolean;
+  from?: number;
+  to?: number;
+  fromMark?: string;
+  toMark?: string;
+  kind?: KindName[];
+  sectors?: SectorRange;
+  data?: DataMode;
+  tail?: boolean;
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command("dump")
+    .description("list the entries of a log, one row each: index, log offset, sector, byte offset, length, flags, mark")
+    .argument("<log>", "the log file (or device)")
+    .option("--json", "print a JSON array of entries")
+    .option("--ndjson", "print one JSON object per line")
+    .option("--csv", "print CSV (RFC 4180) with a header row")
+    .option("--from <n>", "start at entry n (0-based)", parseCount("--from"))
+    .option("--to <n>", "stop after entry n (inclusive)", parseCount("--to"))
+    .option("--from-mark <name>", "start at the first mark with this name (the mark is listed)")
+    .option("--to-mark <name>", "stop at the first mark with this name after the start (the mark is listed)")
+    .option("--kind <kinds>", `only entries of these kinds, comma-separated: ${KIND_NAMES.join(", ")}`, parseList("--kind", KIND_NAMES))
+    .option("--sectors <A-B>", "only writes and discards that touch sectors A to B (inclusive, units of the log's sector size)", parseSectorRange("--sectors"))
+    .option("--data <how>", "show each entry's data: none, hex or sha256", parseChoice("--data", ["none", "hex", "sha256"] as const), "none")
+    .option("--tail", "include the valid entries past the declared count")
+    .action(ctx.action((log: string, opts: DumpOptions) => runDump(ctx, resolvePath(ctx.io, log), opts)));
+}
+
+/** Rows held back to size the columns of plain text, and the most a terminal table holds. */
+const WIDTH_SAMPLE = 256;
+const TTY_TABLE_ROWS = 1000;
+const HEX_CHUNK = 1 << 20;
+
+/** `lwlog dump`: streams the selected entries in the chosen format. */
+export async function runDump(ctx: CommandContext, path: string, opts: DumpOptions): Promise<number> {
+  const formats = [opts.json, opts.ndjson, opts.csv].filter(Boolean).length;
+  if (formats > 1) throw new UsageError("choose one of --json, --ndjson and --csv");
+  if (opts.from !== undefined && opts.fromMark !== undefined) throw new UsageError("--from and --from-mark cannot be used together");
+  if (opts.to !== undefined && opts.toMark !== undefined) throw new UsageError("--to and --to-mark cannot be used together");
+  if (opts.from !== undefined && opts.to !== undefined && opts.to < opts.from) throw new UsageError(`--to ${opts.to} is before --from ${opts.from}`);
+
+  const log = await LogFile.open(path);
+  try {
+    const tail = opts.tail ?? false;
+    const { first, last } = opts.fromMark !== undefined || opts.toMark !== undefined ? resolveMarks(log, opts, tail) : { first: opts.from ?? 0, last: opts.to ?? Infinity };
+    const data = opts.data ?? "none";
+    const out = new Output(ctx.io.stdout);
+    const sink: EntrySink = opts.json
+      ? await jsonSink(log, out, data, "json")
+      : opts.ndjson
+        ? await jsonSink(log, out, data, "ndjson")
+        : opts.csv
+          ? await csvSink(log, out, data)
+          : await textSink(ctx, log, out, data, tail);
+    const kinds = opts.kind;
+    const sectors = opts.sectors;
+    let seen = 0;
+    let hiddenTail = 0;
+    const cursor = log.cursor({ tail: true });
+    for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+      seen = e.index + 1;
+      if (e.index > last) break;
+      if (e.tail && !tail) {
+        hiddenTail += 1;
+        continue;
+      }
+      if (e.index < first) continue;
+      if (kinds !== undefined && !kinds.some((k) => isKind(k, e.flags, e.nrSectors))) continue;
+      if (sectors !== undefined && !touches(e, sectors)) continue;
+      await sink.entry(e);
+    }
+    await sink.end();
+    await out.flush();
+    if (cursor.end !== undefined) {
+      const total = tail ? seen : seen - hiddenTail;
+      if (first > 0 && first >= total) {
+        throw new CommandFailure(`${log.path}: there is no entry ${first}: the log has ${total} entries${!tail && hiddenTail > 0 ? ` (and ${hiddenTail} in the tail: --tail)` : ""}`);
+      }
+      if (hiddenTail > 0) ctx.io.stderr.write(`lwlog: ${log.path}: ${hiddenTail} valid entries past the declared count not shown (--tail shows them)\n`);
+    }
+    return 0;
+  } finally {
+    log.close();
+  }
+}
+
+/** True when a write or discard overlaps the inclusive sector range. Flushes and marks touch nothing. */
+function touches(e: LogEntry, r: SectorRange): boolean {
+  if (e.nrSectors === 0n || e.kind === "mark") return false;
+  return e.sector <= r.to && e.sector + e.nrSectors - 1n >= r.from;
+}
+
+/**
+ * Turns `--from-mark`/`--to-mark` into entry indexes with one pass over the headers, before
+ * anything is printed: a mark that is not there is an error, not an empty or a whole dump.
+ */
+function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: number; last: number } {
+  let first = opts.from ?? (opts.fromMark === undefined ? 0 : -1);
+  let last = opts.to ?? (opts.toMark === undefined ? Infinity : -1);
+  const cursor = log.cursor({ tail });
+  for (let e = cursor.next(); e !== undefined && (first < 0 || last < 0); e = cursor.next()) {
+    if (e.kind !== "mark") continue;
+    if (first < 0 && e.mark === opts.fromMark) first = e.index;
+    if (first >= 0 && last < 0 && e.index >= first && e.mark === opts.toMark) last = e.index;
+  }
+  const where = tail ? "" : " among the declared entries (--tail looks further)";
+  if (first < 0) throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.fromMark)}${where}`);
+  if (last < 0) {
+    const after = opts.fromMark !== undefined ? ` after mark ${JSON.stringify(opts.fromMark)} (entry ${first})` : first > 0 ? ` at or after entry ${first}` : "";
+    throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.toMark)}${after}${where}`);
+  }
+  if (last < first) throw new UsageError(`--to ${last} is before mark ${JSON.stringify(opts.fromMark)} (entry ${first})`);
+  return { first, last };
+}
+
+/** Where entries go, one format each. */
+interface EntrySink {
+  entry(e: LogEntry): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** Writes `text`, waiting when the stream is full. */
+async function put(out: Output, text: string): Promise<void> {
+  const p = out.write(text);
+  if (p !== undefined) await p;
+}
+
+/** The hex of an entry's data, written chunk by chunk (never held whole). */
+async function putHex(log: LogFile, out: Output, e: LogEntry): Promise<void> {
+  for (const chunk of log.dataChunks(e, HEX_CHUNK)) await put(out, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("hex"));
+}
+
+/** The sha256 of an entry's data, read in chunks; "" when it has none. */
+function sha256Of(log: LogFile, e: LogEntry): string {
+  if (e.dataSize === 0) return "";
+  const h = createHash("sha256");
+  for (const chunk of log.dataChunks(e)) h.update(chunk);
+  return h.digest("hex");
+}
+
+async function jsonSink(log: LogFile, out: Output, data: DataMode, style: "json" | "ndjson"): Promise<EntrySink> {
+  const S = log.sectorSize;
+  let n = 0;
+  if (style === "json") await put(out, "[");
+  return {
+    async entry(e) {
+      const open = style === "ndjson" ? "{" : n === 0 ? "\n{" : ",\n{";
+      const close = style === "ndjson" ? "}\n" : "}";
+      n += 1;
+      const body = JSON.stringify(entryToJson(e, S)).slice(1, -1);
+      if (data === "sha256" && e.dataSize > 0) await put(out, `${open}${body},"sha256":"${sha256Of(log, e)}"${close}`);
+      else if (data === "hex" && e.dataSize > 0) {
+        await put(out, `${open}${body},"hex":"`);
+        await putHex(log, out, e);
+        await put(out, `"${close}`);
+      } else await put(out, open + body + close);
+    },
+    async end() {
+      if (style === "json") await put(out, n === 0 ? "]\n" : "\n]\n");
+    },
+  };
+}
+
+/** CSV columns: the same as `lwlog export --format csv`, then the data column when asked. */
+const CSV_COLUMNS = ["index", "offset", "kind", "flags", "flagNames", "sector", "nrSectors", "byteOffset", "byteLength", "dataLen", "tail", "mark", "markBase64"] as const;
+
+async function csvSink(log: LogFile, out: Output, data: DataMode): Promise<EntrySink> {
+  const { stringify } = await import("csv-stringify/sync");
+  // RFC 4180: CRLF between records (as `lwlog export` writes CSV).
+  const csv = (rows: string[][]) => stringify(rows, { record_delimiter: "windows" });
+  const S = log.sectorSize;
+  await put(out, csv([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]]));
+  return {
+    async entry(e) {
+      const j = entryToJson(e, S);
+      const row = CSV_COLUMNS.map((c) => {
+        const v = j[c];
+        return v === undefined ? "" : Array.isArray(v) ? v.join("|") : String(v);
+      });
+      if (data === "sha256") row.push(sha256Of(log, e));
+      if (data !== "hex" || e.dataSize === 0) {
+        if (data === "hex") row.push("");
+        await put(out, csv([row]));
+        return;
+      }
+      // Hex digits never need quoting, so the last field is streamed after the others.
+      await put(out, csv([row]).slice(0, -2) + ",");
+      await putHex(log, out, e);
+      await put(out, "\r\n");
+    },
+    async end() {},
+  };
+}
+
+/**
+ * Text: a cli-table3 table on a terminal (for up to `TTY_TABLE_ROWS` rows without hex),
+ * else plain columns separated by two spaces, sized from the first rows and then
+ * streamed. Empty cells are `-` so that every row has the same number of fields, and the
+ * mark name, which may hold spaces, comes last.
+ */
+async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: DataMode, tail: boolean): Promise<EntrySink> {
+  const S = BigInt(log.sectorSize);
+  const head = ["ENTRY", "OFFSET", "SECTOR", "BYTE-OFFSET", "LENGTH", "FLAGS", ...(tail ? ["TAIL"] : []), ...(data === "none" ? [] : [data.toUpperCase()]), "MARK"];
+  const right = [true, true, true, true, true, false, ...(tail ? [false] : []), ...(data === "none" ? [] : [false]), false];
+  const tty = ctx.io.stdout.isTTY === true && data !== "hex";
+  const held: { cells: string[]; entry: LogEntry }[] = [];
+  let widths: number[] | undefined;
+  const cellsOf = (e: LogEntry): string[] => {
+    const cells = [String(e.index), String(e.offset), String(e.sector), String(e.sector * S), String(e.nrSectors * S), formatFlags(e.flags)];
+    if (tail) cells.push(e.tail ? "tail" : "-");
+    if (data === "sha256") cells.push(e.dataSize > 0 ? sha256Of(log, e) : "-");
+    if (data === "hex") cells.push(e.dataSize > 0 ? "" : "-"); // streamed by `line`
+    cells.push(e.kind === "mark" ? printableName(e.mark ?? "") : "");
+    return cells;
+  };
+  const line = async (cells: string[], e: LogEntry | undefined): Promise<void> => {
+    const w = widths!;
+    const last = cells.length - 1;
+    const hexAt = data === "hex" ? last - 1 : -1;
+    let text = "";
+    for (let i = 0; i < last; i++) {
+      if (i === hexAt) break;
+      text += (right[i] ? cells[i]!.padStart(w[i]!) : cells[i]!.padEnd(w[i]!)) + "  ";
+    }
+    if (hexAt >= 0 && e !== undefined && e.dataSize > 0) {
+      await put(out, text);
+      await putHex(log, out, e);
+      text = "";
+    } else if (hexAt >= 0) text += cells[hexAt] + "  ";
+    await put(out, (text + cells[last]).trimEnd() + "\n");
+  };
+  const sizeColumns = () => {
+    widths = head.map((h, i) => Math.max(h.length, ...held.map((r) => r.cells[i]!.length)));
+  };
+  const release = async () => {
+    sizeColumns();
+    await line(head, undefined);
+    for (const r of held) await line(r.cells, r.entry);
+    held.length = 0;
+  };
+  return {
+    async entry(e) {
+      if (widths !== undefined) return line(cellsOf(e), e);
+      held.push({ cells: cellsOf(e), entry: e });
+      if (held.length >= (tty ? TTY_TABLE_ROWS : WIDTH_SAMPLE)) await release();
+    },
+    async end() {
+      if (widths !== undefined) return;
+      if (tty) {
+        const rows = held.map((r) => r.cells);
+        await put(out, renderTable(ctx.io, head, rows, right.map((r) => (r ? "right" : "left"))));
+      } else await release();
+    },
+  };
+}
