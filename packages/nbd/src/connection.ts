@@ -398,11 +398,9 @@ export class NbdConnection {
     const requested = new Set<number>();
     for (let i = 0; i < requestCount; i++) requested.add(v.getUint16(6 + nameLength + 2 * i));
     if (!this.matchesExport(name)) {
-      this.optionReply(
-        option,
-        Reply.ERR_UNKNOWN,
-        `unknown export ${quote(name)}; this server exports ${quote(this.host.exportName)}`,
-      );
+      const message = `unknown export ${quote(name)}; this server exports ${quote(this.host.exportName)}`;
+      this.host.log({ level: "warn", message: `refused ${optionName(option)}: ${message}`, connection: this.id });
+      this.optionReply(option, Reply.ERR_UNKNOWN, message);
       return false;
     }
     if (option === Option.GO) {

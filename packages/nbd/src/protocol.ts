@@ -144,13 +144,13 @@ export const MAX_STRING = 4096;
 
 /** Printable name of a command type, for messages. */
 export function commandName(type: number): string {
-  for (const [name, value] of Object.entries(Command)) if (value === type) return name;
+  for (const [name, value] of Object.entries(Command)) if (value === type) return `NBD_CMD_${name}`;
   return `command ${type}`;
 }
 
 /** Printable name of an option, for messages. */
 export function optionName(option: number): string {
-  for (const [name, value] of Object.entries(Option)) if (value === option) return name;
+  for (const [name, value] of Object.entries(Option)) if (value === option) return `NBD_OPT_${name}`;
   return `option ${option}`;
 }
 

@@ -11,7 +11,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   nbdinfo: "libnbd-bin",
   nbdcopy: "libnbd-bin",
   nbdfuse: "libnbd-bin",
-  nbdsh: "libnbd-bin",
+  nbdsh: "python3-libnbd",
   "mkfs.ext4": "e2fsprogs",
   e2fsck: "e2fsprogs",
   debugfs: "e2fsprogs",
