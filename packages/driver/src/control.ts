@@ -1,6 +1,6 @@
 import { lstatSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { LogIoError, LwlogError } from "@lwlog/codec";
+import { LogIoError, LwlogError } from "@lwlog/codec/core";
 
 /**
  * The control channel of a running recorder: a Unix socket speaking one JSON object per

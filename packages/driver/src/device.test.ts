@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LogFile, LogFlags, LogWriter, LwlogError } from "@lwlog/codec";
+import { LogFile, LogFlags, LogWriter, LwlogError } from "@lwlog/codec/core";
 import { NbdBackendError } from "@lwlog/nbd";
 import { makeTempDir, run } from "@lwlog/testkit";
 import { LoggingDevice, zeroPieces, type DeviceEvent } from "./device.js";

@@ -10,7 +10,7 @@ import {
   isValidSectorSize,
   maxMarkLength,
   type EntryToAppend,
-} from "@lwlog/codec";
+} from "@lwlog/codec/core";
 import { NbdBackendError, type NbdBackend } from "@lwlog/nbd";
 import { ImageFile } from "./image.js";
 import { RangeLocks } from "./range-lock.js";

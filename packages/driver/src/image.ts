@@ -1,5 +1,5 @@
 import { close, fdatasync, fstat, open, read, write, type Stats } from "node:fs";
-import { ErrorCodes, LogIoError, ioError, sizeOf } from "@lwlog/codec";
+import { ErrorCodes, LogIoError, ioError, sizeOf } from "@lwlog/codec/core";
 
 /** Shared, never written to: the source of every run of zeros written to the image. */
 const ZERO_CHUNK = new Uint8Array(1 << 20);

@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LogFlags, type LogEntry } from "@lwlog/codec";
+import { LogFlags, type LogEntry } from "@lwlog/codec/core";
 import { makeTempDir, qemuLog, randomBytes, runAsync, sha256 } from "@lwlog/testkit";
 import { controlRequest } from "./control.js";
 import { Recorder, type RecorderOptions } from "./recorder.js";

@@ -1,5 +1,5 @@
 import { rmSync } from "node:fs";
-import { LogRangeError, LwlogError } from "@lwlog/codec";
+import { LogRangeError, LwlogError } from "@lwlog/codec/core";
 import { NbdBackendError, NbdServer, type NbdListen } from "@lwlog/nbd";
 import { ControlServer, claimSocketPath, type ControlReply, type ControlRequest } from "./control.js";
 import { LoggingDevice, type DeviceStatus, type LoggingDeviceOptions } from "./device.js";

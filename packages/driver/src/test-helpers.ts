@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { LogFile, type LogEntry } from "@lwlog/codec";
+import { LogFile, type LogEntry } from "@lwlog/codec/core";
 
 /** Every entry of a log (the tail too), with data. For tests only. */
 export function readEntries(path: string): { declared: number; sectorSize: number; entries: LogEntry[]; end: string } {

@@ -8,9 +8,12 @@ import * as find from "./find.js";
 import * as exportCommand from "./export.js";
 import * as importCommand from "./import.js";
 import * as convert from "./convert.js";
+import * as record from "./record.js";
+import * as mark from "./mark.js";
+import * as status from "./status.js";
 
 /**
  * Every command, in the order `lwlog --help` lists them. One file per command; each
  * exports `register(program, ctx)`.
  */
-export const commands: CommandModule[] = [info, dump, marks, check, replay, find, exportCommand, importCommand, convert];
+export const commands: CommandModule[] = [info, dump, marks, check, replay, find, exportCommand, importCommand, convert, record, mark, status];
