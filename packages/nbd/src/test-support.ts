@@ -128,7 +128,8 @@ export async function startServer(
 export function nbdsh(uri: string, script: string, options: { check?: boolean } = {}): Promise<RunResult> {
   const prelude = "import errno, os\nURI = os.environ['URI']\n";
   return runAsync("nbdsh", ["-c", prelude + script], {
-    env: { ...process.env, URI: uri },
+    // nbdsh runs `python3 -m nbd`: put Debian's python3 (which has the module) first on PATH.
+    env: { ...process.env, URI: uri, PATH: `/usr/bin:${process.env.PATH ?? ""}` },
     check: options.check ?? true,
     timeoutMs: 30_000,
   });
