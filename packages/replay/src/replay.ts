@@ -2,7 +2,7 @@ import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, type LogEntry
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayInterruptedError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
-import { ImageTarget, type DiscardMode } from "./target.js";
+import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
 
 /** When checkpoints happen: after every entry with a flag, every mark or discard, or every N entries. */
 export type CheckRule = "flush" | "fua" | "mark" | "discard" | { every: number };
@@ -36,6 +36,8 @@ export interface ReplayOptions {
   onProgress?: (progress: ReplayProgress) => void;
   /** Called after each checkpoint. */
   onCheckpoint?: (result: CheckpointResult) => void;
+  /** Called for every entry walked, with what was done with it (`filtered`: outside `sectors`, nothing done). */
+  onEntry?: (entry: LogEntry, result: { action: ApplyResult["action"] | "filtered"; bytes: number }) => void;
   /** Stops the replay after the entry being applied; `replayLog` then throws `ReplayInterruptedError`. */
   signal?: AbortSignal;
 }
@@ -210,9 +212,11 @@ async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, opti
     }
     if ((e.kind === "write" || e.kind === "discard") && options.sectors !== undefined && !touches(e, options.sectors)) {
       summary.filtered += 1;
+      options.onEntry?.(e, { action: "filtered", bytes: 0 });
     } else {
       const data = e.kind === "write" ? cursor.peekData(e) : undefined;
       const r = target.applyEntry(e, log, { discard, ...(data ? { data } : {}) });
+      options.onEntry?.(e, r);
       if (r.action === "write") {
         summary.writes += 1;
         summary.bytesWritten += r.bytes;

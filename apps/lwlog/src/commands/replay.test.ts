@@ -368,6 +368,18 @@ describe("lwlog replay: checkpoints", () => {
 });
 
 describe("lwlog replay: output", () => {
+  it("-v lists every entry walked and what was done with it, on stderr", async () => {
+    const r = await runLwlog(["replay", await smallLog(), "--to", fresh(), "--size", "64K", "--sectors", "0-7", "-v", "--until-mark", "two"]);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(9);
+    expect(lines[0]).toBe("replayed entry 0 @ 512: write sector 0 +8, 4096 bytes [NONE]");
+    expect(lines[1]).toBe("skipped (--sectors) entry 1 @ 5120: write sector 8 +8 [NONE]");
+    expect(lines[4]).toMatch(/^passed entry 4 @ \d+: flush \[FLUSH\]$/);
+    expect(lines[6]).toMatch(/^passed entry 6 @ \d+: mark "one" \[MARK\]$/);
+    expect(lines[7]).toMatch(/^skipped \(--sectors\) entry 7 @ \d+: discard sector 8 \+16 \[DISCARD\]$/);
+  });
+
   it("draws a progress bar only on a terminal", async () => {
     const log = kernelLogs().find((k) => k.file === "xfs-512.log")!;
     const tty = await runLwlog(["replay", log.path, "--to", fresh(), "--size", "auto"], { tty: true });

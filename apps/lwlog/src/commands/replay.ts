@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import type { LogEntry } from "@lwlog/codec";
 import type { CheckRule, CheckpointResult, ReplaySummary } from "@lwlog/replay";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
@@ -28,6 +29,7 @@ export interface ReplayCommandOptions {
   keepGoing?: boolean;
   json?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
@@ -53,8 +55,11 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--keep-going", "go on after a failed checkpoint and report every failure at the end")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar and no summary line (errors are still printed)")
+    .option("-v, --verbose", "print every entry walked and what was done with it, on stderr (replay-log's -v and -vv)")
     .action(ctx.action((log: string, opts: ReplayCommandOptions) => runReplay(ctx, resolvePath(ctx.io, log), { ...opts, to: resolvePath(ctx.io, opts.to) })));
 }
+
+const VERBS: Record<string, string> = { write: "replayed", discard: "zeroed", skip: "skipped (--discard skip)", none: "passed", filtered: "skipped (--sectors)" };
 
 function parseTargetSize(value: string): number | "auto" {
   return value === "auto" ? "auto" : parseSize("--size")(value);
@@ -83,6 +88,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   if ((opts.check === undefined) !== (opts.exec === undefined)) throw new UsageError("--check and --exec go together: give both");
   if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check and --exec");
   const { replayLog, execChecker, BrokenLogError, ReplayInterruptedError } = await import("@lwlog/replay");
+  const { flagNames } = await import("@lwlog/codec");
   const io = ctx.io;
   const err = palette(io, io.stderr);
   const abort = new AbortController();
@@ -114,6 +120,17 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
         bar ??= startProgress(io, { total: Math.max(p.totalEntries, 1), label: "replay", quiet: quietBar });
         bar.update(p.entries, { extra: ` entries | ${humanBytes(p.logBytes)}/${humanBytes(p.totalLogBytes)} | ${p.checkpoints} checkpoints` });
       },
+      ...(opts.verbose
+        ? {
+            onEntry: (e: LogEntry, r: { action: string; bytes: number }) => {
+              bar?.stop();
+              bar = undefined;
+              const size = r.bytes > 0 ? `, ${r.bytes} bytes` : "";
+              const what = e.kind === "mark" ? `mark ${JSON.stringify(e.mark)}` : e.kind === "write" || e.kind === "discard" ? `${e.kind} sector ${e.sector} +${e.nrSectors}${size}` : e.kind;
+              io.stderr.write(`${VERBS[r.action] ?? r.action} entry ${e.index} @ ${e.offset}: ${what} [${flagNames(e.flags).join("|") || "NONE"}]\n`);
+            },
+          }
+        : {}),
       onCheckpoint: (r) => {
         if (!r.ok && !opts.json) {
           bar?.stop();
