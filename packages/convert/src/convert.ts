@@ -133,7 +133,7 @@ export async function convertLog(source: string, output: string, options: Conver
     const keepTail = options.tail ?? true;
     writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
     const conv = new EntryConverter(log, T, options, image);
-    const cursor = log.cursor({ tail: true, lenient: fixSuper, data: true, maxDataBytes: 1 << 30 });
+    const cursor = log.cursor({ tail: true, lenient: fixSuper });
     const pause = yieldEvery(256);
     let entriesIn = 0;
     let tailIn = 0;
@@ -156,7 +156,10 @@ export async function convertLog(source: string, output: string, options: Conver
           continue;
         }
       }
-      for (const piece of conv.convert(e, entriesOut)) {
+      // The data straight from the cursor's read window when it is there (no copy): valid
+      // until the next entry is read, and every append below is awaited before that.
+      const data = e.dataSize === 0 ? undefined : (cursor.peekData(e) ?? log.readData(e));
+      for (const piece of conv.convert(e, entriesOut, data)) {
         await writer.append(piece);
         entriesOut += 1;
       }
@@ -272,7 +275,7 @@ class EntryConverter {
     this.markLimit = T >= this.S ? T - ENTRY_HEADER_SIZE : maxMarkLength(T);
   }
 
-  convert(e: LogEntry, outIndex: number): EntryToAppend[] {
+  convert(e: LogEntry, outIndex: number, data: Uint8Array | undefined): EntryToAppend[] {
     let flags = e.flags;
     if (this.options.forQemu) {
       const extra = flags & ~QEMU_FLAG_MASK;
@@ -283,28 +286,27 @@ class EntryConverter {
       }
       if (flags === 0n && e.nrSectors === 0n) {
         this.entriesDropped.push(e.index);
-        this.apply(e);
+        this.apply(e, data);
         return [];
       }
     }
-    const data = e.data;
     let pieces: EntryToAppend[];
     if (e.kind === "mark") {
       pieces = [{ header: this.scaled(e, { ...e, flags }), ...(data ? { data } : {}), inline: this.markName(e, outIndex) }];
       pieces[0]!.header.dataLen = BigInt(pieces[0]!.inline!.length);
     } else if (this.T >= this.S && e.nrSectors > 0n && !this.aligned(e)) {
-      pieces = this.readModifyWrite(e, flags);
+      pieces = this.readModifyWrite(e, flags, data);
     } else {
       const header = this.scaled(e, { ...e, flags });
       pieces = [{ header, ...(data ? { data } : {}) }];
     }
-    this.apply(e);
+    this.apply(e, data);
     return pieces;
   }
 
   /** Applies the input entry to the work image (with a base image only). */
-  private apply(e: LogEntry): void {
-    if (this.image && (e.kind === "write" || e.kind === "discard")) this.image.applyEntry(e, this.log, e.data ? { data: e.data } : {});
+  private apply(e: LogEntry, data: Uint8Array | undefined): void {
+    if (this.image && (e.kind === "write" || e.kind === "discard")) this.image.applyEntry(e, this.log, data ? { data } : {});
   }
 
   /** True when the entry's range is whole sectors of the new size. */
@@ -353,7 +355,7 @@ class EntryConverter {
    * A discard keeps its aligned middle as a discard, with the partial sectors at either
    * end as writes.
    */
-  private readModifyWrite(e: LogEntry, flags: bigint): EntryToAppend[] {
+  private readModifyWrite(e: LogEntry, flags: bigint, data: Uint8Array | undefined): EntryToAppend[] {
     const { S, T } = this;
     const start = e.sector * BigInt(S);
     const end = start + e.nrSectors * BigInt(S);
@@ -375,7 +377,7 @@ class EntryConverter {
       const a = start > from ? start : from;
       const b = end < to ? end : to;
       if (e.kind === "write") {
-        const src = e.data ?? this.log.readData(e);
+        const src = data ?? this.log.readData(e);
         buf.set(src.subarray(Number(a - start), Number(b - start)), Number(a - from));
       } else {
         buf.fill(0, Number(a - from), Number(b - from));

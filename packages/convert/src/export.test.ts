@@ -147,3 +147,22 @@ describe("CSV", () => {
     expect(rows[6]!.tail).toBe("true");
   });
 });
+
+describe("the entry text export writes is exactly JSON.stringify(entryToJson(entry))", () => {
+  it("for every entry of the kernel logs and of the log above", async () => {
+    const { kernelLogs } = await import("@lwlog/testkit");
+    const { entryToJson } = await import("@lwlog/codec");
+    const { entryJsonBody } = await import("./export.js");
+    let n = 0;
+    for (const path of [logPath, ...kernelLogs().map((k) => k.path)]) {
+      const log = LogFile.openSync(path);
+      const c = log.cursor({ tail: true });
+      for (let e = c.next(); e !== undefined; e = c.next()) {
+        expect(`{${entryJsonBody(e, log.sectorSize)}}`).toBe(JSON.stringify(entryToJson(e, log.sectorSize)));
+        n += 1;
+      }
+      log.close();
+    }
+    expect(n).toBeGreaterThan(1900);
+  });
+});

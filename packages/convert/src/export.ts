@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { stringify } from "csv-stringify/sync";
-import { entryToJson, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
+import { entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
 import type { DataEncoding, EndRecord } from "./records.js";
 import { yieldEvery } from "./yield.js";
 
@@ -184,7 +184,7 @@ const CSV_OPTIONS = { record_delimiter: "windows" as const };
  * data is encoded in chunks straight to the sink, so no entry is ever held whole as text.
  */
 async function writeJsonEntry(log: LogFile, e: LogEntry, data: DataEncoding, write: TextSink, open: string, close: string): Promise<void> {
-  const body = JSON.stringify(entryToJson(e, log.sectorSize)).slice(1, -1);
+  const body = entryJsonBody(e, log.sectorSize);
   if (data === "none" || e.dataSize === 0) {
     await write(open + body + close);
   } else if (data === "sha256") {
@@ -196,6 +196,26 @@ async function writeJsonEntry(log: LogFile, e: LogEntry, data: DataEncoding, wri
     for (const chunk of log.dataChunks(e, BASE64_CHUNK)) await write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("base64"));
     await write(`"${close}`);
   }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const u64Text = (v: bigint): string => (v <= MAX_SAFE ? v.toString() : `"${v}"`);
+const flagNamesText: string[] = [];
+
+/**
+ * The members of `JSON.stringify(entryToJson(e, S))`, without its braces: the same text,
+ * built directly (a generic stringify of every entry costs several times the export).
+ * Marks, rare and with names to escape, go through `entryToJson` itself.
+ */
+export function entryJsonBody(e: LogEntry, sectorSize: number): string {
+  if (e.kind === "mark") return JSON.stringify(entryToJson(e, sectorSize)).slice(1, -1);
+  const S = BigInt(sectorSize);
+  const names = e.flags < 256n ? (flagNamesText[Number(e.flags)] ??= JSON.stringify(flagNames(e.flags))) : JSON.stringify(flagNames(e.flags));
+  return (
+    `"index":${e.index},"offset":${e.offset},"kind":"${e.kind}","flags":${u64Text(e.flags)},"flagNames":${names},` +
+    `"sector":${u64Text(e.sector)},"nrSectors":${u64Text(e.nrSectors)},"byteOffset":${u64Text(e.sector * S)},` +
+    `"byteLength":${u64Text(e.nrSectors * S)},"dataLen":${u64Text(e.dataLen)},"tail":${e.tail}`
+  );
 }
 
 function sha256Of(log: LogFile, e: LogEntry): string {

@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from "node:fs";
+import { basename } from "node:path";
 import { Option, type Command } from "commander";
 import type { DataEncoding, ExportFormat, ExportSummary } from "@lwlog/convert";
 import type { CommandContext } from "../context.js";
@@ -116,7 +117,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
         format: opts.format,
         data: opts.data,
         tail: !opts.declaredOnly,
-        source: logPath,
+        source: basename(logPath),
         ...(opts.target !== undefined ? { fioTarget: resolvePath(io, opts.target) } : {}),
         shouldStop: () => interrupted,
         onProgress: (offset) => bar.update(offset),
