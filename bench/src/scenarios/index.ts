@@ -1,5 +1,6 @@
 import type { Scenario } from "../harness.js";
 import { info, inspectMemory, marks } from "./inspect.js";
+import { convert512, exportNdjson } from "./convert.js";
 
 /** Every scenario `npm run bench` knows, by name. Each issue's benchmarks add theirs here. */
-export const scenarios: Scenario[] = [info, marks, inspectMemory];
+export const scenarios: Scenario[] = [info, marks, inspectMemory, exportNdjson, convert512];
