@@ -3,6 +3,21 @@
  * and whatever holds the data (a plain file, or lwlog's logging device in @lwlog/driver).
  * The server validates every request against `size` and the block sizes before calling
  * the backend, so a backend only ever sees in-range, well-formed requests.
+ *
+ * What the server guarantees a backend (see README "Ordering"):
+ * - Never a zero-length read, write, trim or write-zeroes (those are answered without it);
+ *   `offset + length <= size`; lengths within `blockSizes.maximum` for read, write and
+ *   write-zeroes (trim and fast write-zeroes may be longer); aligned to `blockSizes.minimum`.
+ * - Calls may run concurrently, but never two overlapping calls of which one modifies
+ *   data (write, trim, write-zeroes): those run one after the other, in the order the
+ *   requests arrived (across all clients when several are served).
+ * - `flush` starts only after every modifying call that arrived before it has finished, and
+ *   no modifying call that arrived after it starts until it has finished. Reads are not held.
+ * - A request is answered only after its call has settled; the reply says what it resolved
+ *   with or threw. Calls are never abandoned: even when the client goes away or the server
+ *   closes, every call started runs to its end before `close()` resolves.
+ * A backend must honour `fua` (data durable before the promise resolves) and make `flush`
+ * cover every call that has resolved before it.
  */
 export interface NbdBackend {
   /** Export size in bytes. */
