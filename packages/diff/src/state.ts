@@ -99,6 +99,23 @@ class MaxHeap {
   }
 }
 
+/**
+ * How many entries of a log make its state "at" a point: all of them (no `mark`), or every
+ * entry up to and including the first mark named `mark`. Throws `LWLOG_NO_SUCH_MARK` when the
+ * log has no such mark.
+ */
+export function entriesUntil(s: LogScan, mark?: string): number {
+  if (mark === undefined) return s.count;
+  const m = s.marks.find((x) => x.name === mark);
+  if (m === undefined) {
+    const names = s.marks.slice(0, 8).map((x) => JSON.stringify(x.name.length > 40 ? x.name.slice(0, 40) + "…" : x.name));
+    throw new LogRangeError("LWLOG_NO_SUCH_MARK", `no mark named ${JSON.stringify(mark)} (marks: ${names.join(", ") || "none"}${s.marks.length > 8 ? ", …" : ""})`, {
+      file: s.path,
+    });
+  }
+  return m.index + 1;
+}
+
 /** A byte range whose content differs between the two disks, with who last wrote it. */
 export interface StateRange {
   start: number;
