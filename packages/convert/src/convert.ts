@@ -364,7 +364,7 @@ class EntryConverter {
       const what = e.kind === "write" || e.kind === "discard" ? e.kind : `${e.kind} with data`;
       throw new ConvertError(
         ConvertErrorCodes.UNALIGNED,
-        `${what} (${formatFlags(e.flags)}) of bytes ${start}..${end - 1n} (sector ${e.sector}, ${e.nrSectors} sectors of ${S}) is not whole ${T}-byte sectors` +
+        `${what} (${formatFlags(e.flags)}) of bytes ${start}..${end - 1n} (sector ${e.sector}, ${e.nrSectors} sector${e.nrSectors === 1n ? "" : "s"} of ${S}) is not whole ${T}-byte sectors` +
           (e.kind === "write" || e.kind === "discard" ? "; give --base-image IMG (the device as it was when the log began) to complete the partial sectors" : ""),
         { file: this.log.path, entry: e.index, offset: e.offset },
       );

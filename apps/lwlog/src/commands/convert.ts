@@ -107,7 +107,7 @@ export function summaryLines(s: ConvertSummary): string[] {
   else if (s.tailIn > 0 && s.tailDropped === 0) lines.push(`  ${s.tailIn} entries past the declared count kept past it (--fix-superblock declares them)`);
   if (s.tailDropped > 0) lines.push(`  ${s.tailDropped} entries past the declared count left out (--declared-only)`);
   for (const m of s.marksTruncated) {
-    lines.push(`  mark at entry ${m.entry} truncated from ${m.bytes} to ${m.keptBytes} bytes (now entry ${m.outEntry}): ${JSON.stringify(m.name.length > 40 ? `${m.name.slice(0, 40)}…` : m.name)}`);
+    lines.push(`  mark at entry ${m.entry} truncated from ${m.bytes} to ${m.keptBytes} bytes${m.outEntry !== m.entry ? ` (now entry ${m.outEntry})` : ""}: ${JSON.stringify(m.name.length > 40 ? `${m.name.slice(0, 40)}…` : m.name)}`);
   }
   if (s.metadataDropped > 0) lines.push(`  METADATA flag dropped from ${s.metadataDropped} entries (QEMU rejects flags beyond 0x0f)`);
   if (s.unknownFlagsDropped > 0) lines.push(`  unknown flag bits dropped from ${s.unknownFlagsDropped} entries (QEMU rejects flags beyond 0x0f)`);
