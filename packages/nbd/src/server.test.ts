@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { randomBytes, runAsync, sha256, sha256File } from "@lwlog/testkit";
@@ -256,6 +256,26 @@ describe("clients and events", () => {
     expect(sha256File(s.image)).toBe(sha256(data));
     a.destroy();
     b.destroy();
+  });
+});
+
+describe("listening", () => {
+  it("listens on 127.0.0.1 and a free port by default, and frees a Unix socket path on close", async () => {
+    const s = await serve();
+    const server = new NbdServer({ backend: s.backend });
+    await server.listen();
+    expect(server.address).toMatchObject({ host: "127.0.0.1" });
+    expect(server.uri).toMatch(/^nbd:\/\/127\.0\.0\.1:\d+\/$/);
+    expect((await nbdinfoJson(server.uri)).exports[0]!["export-name"]).toBe("");
+    const busy = new NbdServer({ backend: s.backend });
+    await expect(busy.listen({ port: (server.address as { port: number }).port })).rejects.toThrow(/EADDRINUSE/);
+    await server.close();
+    const path = join(s.dir, "other.sock");
+    const unix = new NbdServer({ backend: s.backend, listen: { socket: path } });
+    await unix.listen();
+    expect(existsSync(path)).toBe(true);
+    await unix.close();
+    expect(existsSync(path)).toBe(false);
   });
 });
 
