@@ -79,7 +79,12 @@ export interface EntrySummary {
   knownFlags: number;
   /** True when a flag bit nobody defines is set (the full value is in `entry`). */
   unknownFlags: boolean;
-  /** The full entry, for marks and for entries with problems or unusual fields; else undefined. */
+  /** Target offset in units of S: exact below 2^53; -1 beyond, and then `entry` is given. */
+  sector: number;
+  /** Length in units of S: exact below 2^53; -1 beyond, and then `entry` is given. */
+  nrSectors: number;
+  /** The full entry, for marks, for entries with problems or unusual fields and for
+   * sectors beyond 2^53; else undefined. */
   entry: LogEntry | undefined;
 }
 
@@ -321,6 +326,8 @@ export class LogCursor {
     tail: false,
     knownFlags: 0,
     unknownFlags: false,
+    sector: 0,
+    nrSectors: 0,
     entry: undefined,
   };
   /** Set once the walk is over. */
@@ -414,11 +421,15 @@ export class LogCursor {
     sum.nextOffset = this.pos + this.S + this.dataSize;
     sum.knownFlags = this.flLo & ALL_KNOWN;
     sum.unknownFlags = this.flHi !== 0 || (this.flLo & ~ALL_KNOWN) !== 0;
-    if (this.header === undefined) {
+    // Numbers from the 32-bit halves while they are exact (below 2^53 = 2^21 · 2^32).
+    const sectorHi = this.view.getUint32(this.at + 4, true);
+    sum.sector = sectorHi < 0x20_0000 ? sectorHi * 0x1_0000_0000 + this.view.getUint32(this.at, true) : -1;
+    sum.nrSectors = this.nrHi < 0x20_0000 ? this.nrHi * 0x1_0000_0000 + this.nrLo : -1;
+    if (this.header === undefined && sum.sector >= 0 && sum.nrSectors >= 0) {
       sum.entry = undefined;
       this.step();
     } else {
-      // Rare (marks, problems, wide fields): the full entry, without its data.
+      // Rare (marks, problems, wide fields, sectors past 2^53): the full entry, without its data.
       sum.entry = this.build(false);
     }
     return sum;
