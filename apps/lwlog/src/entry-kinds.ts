@@ -18,7 +18,6 @@ const FUA = Number(LogFlags.FUA);
 const DISCARD = Number(LogFlags.DISCARD);
 const MARK = Number(LogFlags.MARK);
 const METADATA = Number(LogFlags.METADATA);
-const KNOWN = FLUSH | FUA | DISCARD | MARK | METADATA;
 
 /** The bit each flag kind stands for. */
 const KIND_BITS: Partial<Record<KindName, number>> = { flush: FLUSH, fua: FUA, discard: DISCARD, mark: MARK, metadata: METADATA };
@@ -28,37 +27,34 @@ export function emptyCounts(): KindCounts {
   return { write: 0, flush: 0, fua: 0, discard: 0, mark: 0, metadata: 0, none: 0, unknown: 0 };
 }
 
-/** The low flag bits of an entry as a number (the known flags all sit in the low byte). */
-export function lowFlags(flags: bigint): number {
-  return Number(flags & 0xffn);
+/** The known flag bits of a raw flags value, as a number (see `LogCursor.skim`'s `knownFlags`). */
+export function knownBits(flags: bigint): number {
+  return Number(flags & 0x1fn);
 }
 
-/** Adds one entry to `counts`: `bits` from `lowFlags`, `hasData` when it carries data. */
-export function countEntry(counts: KindCounts, flags: bigint, nrSectors: bigint): void {
-  const bits = lowFlags(flags);
-  if (nrSectors > 0n && (bits & DISCARD) === 0) counts.write += 1;
-  if (flags === 0n) counts.none += 1;
-  else {
-    if (bits & FLUSH) counts.flush += 1;
-    if (bits & FUA) counts.fua += 1;
-    if (bits & DISCARD) counts.discard += 1;
-    if (bits & MARK) counts.mark += 1;
-    if (bits & METADATA) counts.metadata += 1;
-    if ((flags & ~BigInt(KNOWN)) !== 0n) counts.unknown += 1;
+/**
+ * Adds one entry to `counts`: its known flag bits, whether it has unknown ones, and
+ * whether `nr_sectors` is non-zero.
+ */
+export function countEntry(counts: KindCounts, known: number, unknown: boolean, hasLength: boolean): void {
+  if (hasLength && (known & DISCARD) === 0) counts.write += 1;
+  if (known === 0 && !unknown) {
+    counts.none += 1;
+    return;
   }
+  if (known & FLUSH) counts.flush += 1;
+  if (known & FUA) counts.fua += 1;
+  if (known & DISCARD) counts.discard += 1;
+  if (known & MARK) counts.mark += 1;
+  if (known & METADATA) counts.metadata += 1;
+  if (unknown) counts.unknown += 1;
 }
 
 /** True when an entry is of `kind` (the same rule `countEntry` counts by). */
-export function isKind(kind: KindName, flags: bigint, nrSectors: bigint): boolean {
-  if (kind === "none") return flags === 0n;
-  const bits = lowFlags(flags);
-  if (kind === "write") return nrSectors > 0n && (bits & DISCARD) === 0;
-  return (bits & KIND_BITS[kind]!) !== 0;
-}
-
-/** True when an entry changes the target: a write (carries data) or a discard. */
-export function touchesTarget(flags: bigint, nrSectors: bigint): boolean {
-  return nrSectors > 0n && (lowFlags(flags) & MARK) === 0;
+export function isKind(kind: KindName, known: number, unknown: boolean, hasLength: boolean): boolean {
+  if (kind === "none") return known === 0 && !unknown;
+  if (kind === "write") return hasLength && (known & DISCARD) === 0;
+  return (known & KIND_BITS[kind]!) !== 0;
 }
 
 // C0 and C1 controls, DEL, and the line/paragraph separators: they would break a line of text.

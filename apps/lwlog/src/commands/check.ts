@@ -141,39 +141,48 @@ function walk(log: LogFile, list: ProblemList): { entries: number; tail: number 
   let firstTail = -1;
   const cursor = log.cursor({ lenient: true, tail: true });
   try {
-    for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+    // skim() hands out an entry object only where there is something to look at: marks,
+    // entries with problems, fields too wide for numbers. Clean entries cost nothing.
+    for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
       entries += 1;
-      if (e.tail && tail++ === 0) firstTail = e.offset;
-      const at = { entry: e.index, offset: e.offset };
-      for (const p of e.problems) list.add({ severity: p.severity, code: p.code, message: p.message, ...at });
-      if (e.kind === "mark") {
-        const bytes = e.markBytes!;
-        if (bytes.length === 0) list.add({ severity: "warning", code: CheckCodes.EMPTY_MARK, message: "mark with an empty name", ...at });
-        else if (!isExactText(bytes)) {
-          list.add({
-            severity: "warning",
-            code: CheckCodes.MARK_NOT_TEXT,
-            message: `mark name is not UTF-8 text without NULs (base64 ${Buffer.from(bytes).toString("base64")}); look it up by its bytes`,
-            ...at,
-          });
+      if (s.tail && tail++ === 0) firstTail = s.offset;
+      const at = { entry: s.index, offset: s.offset };
+      const e = s.entry;
+      if (e !== undefined) {
+        for (const p of e.problems) list.add({ severity: p.severity, code: p.code, message: p.message, ...at });
+        if (e.kind === "mark") {
+          const bytes = e.markBytes!;
+          if (bytes.length === 0) list.add({ severity: "warning", code: CheckCodes.EMPTY_MARK, message: "mark with an empty name", ...at });
+          else if (!isExactText(bytes)) {
+            list.add({
+              severity: "warning",
+              code: CheckCodes.MARK_NOT_TEXT,
+              message: `mark name is not UTF-8 text without NULs (base64 ${Buffer.from(bytes).toString("base64")}); look it up by its bytes`,
+              ...at,
+            });
+          }
+          continue;
         }
-      } else if (e.nrSectors > 0n) {
-        const end = (e.sector + e.nrSectors) * bigS;
-        if (end > TWO_64) {
-          list.add({
-            severity: "error",
-            code: CheckCodes.TARGET_RANGE,
-            message: `${e.kind} of sectors ${e.sector}+${e.nrSectors} ends beyond 2^64 bytes on the target: no device has such offsets`,
-            ...at,
-          });
-        } else if (end > TWO_53) {
-          list.add({
-            severity: "warning",
-            code: CheckCodes.TARGET_RANGE,
-            message: `${e.kind} ends at byte ${end} of the target, beyond 2^53 (8 PiB): lwlog cannot replay it`,
-            ...at,
-          });
-        }
+      }
+      if (s.nrSectors === 0 || s.kind === "mark") continue;
+      // Exact in numbers for any real device; bigints only when the end passes 2^53.
+      if (s.sector >= 0 && s.nrSectors >= 0 && (s.sector + s.nrSectors) * S <= Number.MAX_SAFE_INTEGER) continue;
+      const full = e ?? log.entryAt(s.index, s.offset);
+      const end = (full.sector + full.nrSectors) * bigS;
+      if (end > TWO_64) {
+        list.add({
+          severity: "error",
+          code: CheckCodes.TARGET_RANGE,
+          message: `${full.kind} of sectors ${full.sector}+${full.nrSectors} ends beyond 2^64 bytes on the target: no device has such offsets`,
+          ...at,
+        });
+      } else if (end > TWO_53) {
+        list.add({
+          severity: "warning",
+          code: CheckCodes.TARGET_RANGE,
+          message: `${full.kind} ends at byte ${end} of the target, beyond 2^53 (8 PiB): lwlog cannot replay it`,
+          ...at,
+        });
       }
     }
   } catch (err) {

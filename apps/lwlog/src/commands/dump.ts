@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Command } from "commander";
 import { LogFile, entryToJson, formatFlags, type LogEntry } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
-import { KIND_NAMES, isKind, printableName, type KindName } from "../entry-kinds.js";
+import { KIND_NAMES, isKind, knownBits, printableName, type KindName } from "../entry-kinds.js";
 import { CommandFailure, UsageError } from "../errors.js";
 import { renderTable } from "../format.js";
 import { Output } from "../io.js";
@@ -85,7 +85,11 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
         continue;
       }
       if (e.index < first) continue;
-      if (kinds !== undefined && !kinds.some((k) => isKind(k, e.flags, e.nrSectors))) continue;
+      if (kinds !== undefined) {
+        const known = knownBits(e.flags);
+        const unknown = e.flags > 0x1fn;
+        if (!kinds.some((k) => isKind(k, known, unknown, e.nrSectors !== 0n))) continue;
+      }
       if (sectors !== undefined && !touches(e, sectors)) continue;
       await sink.entry(e);
     }

@@ -153,6 +153,23 @@ describe("lwlog info: the JSON keys", () => {
     expect(s.lowestSector).toBe(77);
   });
 
+  it("sectors past 2^53 come out as exact decimal strings", async () => {
+    const { LogWriter } = await import("@lwlog/codec");
+    const path = join(tmp.path, "far.log");
+    const w = await LogWriter.create(path, { sectorSize: S });
+    await w.write(5n, new Uint8Array(S));
+    await w.discard(1n << 60n, 8n);
+    await w.close();
+    const s = await info(path);
+    expect(s).toMatchObject({
+      lowestSector: 5,
+      highestSector: String((1n << 60n) + 7n),
+      imageBytes: String(((1n << 60n) + 8n) * 512n),
+      maxByte: 6 * S,
+      dataBytes: S,
+    });
+  });
+
   it("tail marks are listed with tail: true, tail entries are counted apart", async () => {
     const { LogWriter } = await import("@lwlog/codec");
     const path = join(tmp.path, "tail.log");

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { LogFile, isExactText, u64ToJson, type ReadEnd } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
-import { countEntry, emptyCounts, printableName, touchesTarget, type KindCounts } from "../entry-kinds.js";
+import { countEntry, emptyCounts, printableName, type KindCounts } from "../entry-kinds.js";
 import { humanBytes } from "../format.js";
 import { resolvePath } from "../paths.js";
 
@@ -80,60 +80,84 @@ export async function runInfo(ctx: CommandContext, path: string, opts: InfoOptio
  * Reads every header once (no data) and sums the log up. Strict: a broken declared entry
  * throws its `LogFormatError`; past the declared count, the scan stops at the first header
  * that is not a valid entry (garbage after the log is not an error).
+ *
+ * The scan uses the cursor's `skim()`, which hands out numbers rather than an entry object
+ * per header; sector sums stay in numbers while they are exact and move to bigints past 2^53.
  */
 export function summarizeLog(log: LogFile): LogSummary {
-  const S = BigInt(log.sectorSize);
+  const S = log.sectorSize;
   const counts = emptyCounts();
   const tailCounts = emptyCounts();
   const marks: InfoMark[] = [];
   let found = 0;
   let tail = 0;
   let dataBytes = 0;
-  let lowest = -1n;
-  let highestEnd = 0n; // one past the highest sector touched
-  let writtenEnd = 0n; // one past the highest sector written
+  // Lowest sector touched, one past the highest touched, one past the highest written.
+  let lowest = Infinity;
+  let touchedEnd = 0;
+  let writtenEnd = 0;
+  let wide: { lowest: bigint; touchedEnd: bigint; writtenEnd: bigint } | undefined;
   const cursor = log.cursor({ tail: true });
-  for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
+  for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
     found += 1;
-    if (e.kind === "mark") {
+    if (s.kind === "mark") {
+      const e = s.entry!;
       const m: InfoMark = { name: e.mark!, entry: e.index, offset: e.offset, tail: e.tail };
       if (!isExactText(e.markBytes!)) m.markBase64 = Buffer.from(e.markBytes!).toString("base64");
       marks.push(m);
     }
-    if (e.tail) {
+    const hasLength = s.nrSectors !== 0;
+    if (s.tail) {
       tail += 1;
-      countEntry(tailCounts, e.flags, e.nrSectors);
+      countEntry(tailCounts, s.knownFlags, s.unknownFlags, hasLength);
       continue;
     }
-    countEntry(counts, e.flags, e.nrSectors);
-    if (touchesTarget(e.flags, e.nrSectors)) {
-      const end = e.sector + e.nrSectors;
-      if (lowest < 0n || e.sector < lowest) lowest = e.sector;
-      if (end > highestEnd) highestEnd = end;
-      if (e.dataSize > 0) {
-        dataBytes += e.dataSize;
-        if (end > writtenEnd) writtenEnd = end;
-      }
+    countEntry(counts, s.knownFlags, s.unknownFlags, hasLength);
+    if (!hasLength || s.kind === "mark") continue; // flushes and marks touch no sector
+    dataBytes += s.dataSize;
+    const end = s.sector + s.nrSectors;
+    if (s.sector >= 0 && s.nrSectors >= 0 && end <= Number.MAX_SAFE_INTEGER) {
+      if (s.sector < lowest) lowest = s.sector;
+      if (end > touchedEnd) touchedEnd = end;
+      if (s.dataSize > 0 && end > writtenEnd) writtenEnd = end;
+    } else {
+      // Beyond 2^53: only a corrupt or absurd entry gets here; keep it exact.
+      const e = s.entry ?? log.entryAt(s.index, s.offset);
+      const bigEnd = e.sector + e.nrSectors;
+      wide ??= { lowest: e.sector, touchedEnd: 0n, writtenEnd: 0n };
+      if (e.sector < wide.lowest) wide.lowest = e.sector;
+      if (bigEnd > wide.touchedEnd) wide.touchedEnd = bigEnd;
+      if (s.dataSize > 0 && bigEnd > wide.writtenEnd) wide.writtenEnd = bigEnd;
     }
   }
   const end = cursor.end!;
   const summaryEnd: LogSummary["end"] = { reason: end.reason, offset: end.offset, trailingBytes: log.size - end.offset };
   if (end.detail !== undefined) summaryEnd.detail = end.detail;
+  const touched = lowest !== Infinity || wide !== undefined;
+  let low = lowest === Infinity ? undefined : BigInt(lowest);
+  let high = BigInt(touchedEnd);
+  let written = BigInt(writtenEnd);
+  if (wide !== undefined) {
+    if (low === undefined || wide.lowest < low) low = wide.lowest;
+    if (wide.touchedEnd > high) high = wide.touchedEnd;
+    if (wide.writtenEnd > written) written = wide.writtenEnd;
+  }
+  const bigS = BigInt(S);
   return {
     file: log.path,
     fileBytes: log.size,
     version: Number(log.super.version),
-    sectorSize: log.sectorSize,
+    sectorSize: S,
     declaredEntries: u64ToJson(log.super.nrEntries),
     entries: found,
     tailEntries: tail,
     counts,
     tailCounts,
     dataBytes,
-    lowestSector: lowest < 0n ? null : u64ToJson(lowest),
-    highestSector: lowest < 0n ? null : u64ToJson(highestEnd - 1n),
-    imageBytes: u64ToJson(highestEnd * S),
-    maxByte: u64ToJson(writtenEnd * S),
+    lowestSector: touched ? u64ToJson(low!) : null,
+    highestSector: touched ? u64ToJson(high - 1n) : null,
+    imageBytes: u64ToJson(high * bigS),
+    maxByte: u64ToJson(written * bigS),
     marks,
     end: summaryEnd,
   };

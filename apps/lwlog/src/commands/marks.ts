@@ -57,8 +57,10 @@ export async function runMarks(ctx: CommandContext, path: string, opts: MarksOpt
 export function findMarks(log: LogFile, tail: boolean): MarkRow[] {
   const marks: MarkRow[] = [];
   const cursor = log.cursor({ tail });
-  for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-    if (e.kind !== "mark") continue;
+  // skim() builds an entry object only for marks (and odd entries): the rest cost nothing.
+  for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
+    if (s.kind !== "mark") continue;
+    const e = s.entry!;
     const m: MarkRow = { name: e.mark!, entry: e.index, offset: e.offset, tail: e.tail };
     if (!isExactText(e.markBytes!)) m.markBase64 = Buffer.from(e.markBytes!).toString("base64");
     marks.push(m);
