@@ -406,11 +406,15 @@ describe("floods", () => {
     c.socket.pause(); // never read: replies pile up in the kernel, then the server must stop
     const n = 4096;
     for (let i = 0; i < n; i++) c.request(P.Command.READ, { handle: BigInt(i), offset: i * 65536, length: 65536 });
-    await waitFor(() => s.backend.calls.length > 0, 2000, "reads to start");
-    await new Promise((r) => setTimeout(r, 300));
-    const stalled = s.backend.calls.length;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(s.backend.calls.length).toBe(stalled);
+    // Wait until the server has stopped: no new backend call over a 200 ms window.
+    const deadline = Date.now() + 10_000;
+    for (let before = -1; ; ) {
+      const now = s.backend.calls.length;
+      if (now === before && now > 0) break;
+      if (Date.now() > deadline) throw new Error(`the server kept reading (${now} requests)`);
+      before = now;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expect(s.backend.calls.length).toBeLessThan(n);
     c.destroy();
     await waitFor(() => s.server.connectionCount === 0, 5000, "the connection to go");
