@@ -146,7 +146,9 @@ describe("lwlog dump on logs written by QEMU's blklogwrites", () => {
       const declared = await runLwlog(["dump", "--json", log]);
       expect((JSON.parse(declared.stdout) as unknown[]).length).toBe(expected.declared);
       const hidden = expected.entries.length - expected.declared;
-      if (hidden > 0) expect(declared.stderr).toContain(`${hidden} valid entries past the declared count not shown (--tail shows them)`);
+      if (hidden > 0) {
+        expect(declared.stderr).toBe(`lwlog: ${log}: ${hidden} valid ${hidden === 1 ? "entry" : "entries"} past the declared count not shown (--tail shows them)\n`);
+      } else expect(declared.stderr).toBe("");
     });
   }
 

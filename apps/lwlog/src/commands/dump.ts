@@ -100,7 +100,9 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
       if (first > 0 && first >= total) {
         throw new CommandFailure(`${log.path}: there is no entry ${first}: the log has ${total} entries${!tail && hiddenTail > 0 ? ` (and ${hiddenTail} in the tail: --tail)` : ""}`);
       }
-      if (hiddenTail > 0) ctx.io.stderr.write(`lwlog: ${log.path}: ${hiddenTail} valid entries past the declared count not shown (--tail shows them)\n`);
+      if (hiddenTail > 0) {
+        ctx.io.stderr.write(`lwlog: ${log.path}: ${hiddenTail} valid ${hiddenTail === 1 ? "entry" : "entries"} past the declared count not shown (--tail shows them)\n`);
+      }
     }
     return 0;
   } finally {
