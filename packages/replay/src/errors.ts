@@ -6,6 +6,8 @@ export const ReplayErrorCodes = {
   TARGET_IS_LOG: "LWLOG_TARGET_IS_LOG",
   /** The target cannot be written (mode without write bits, read-only device or mount). */
   TARGET_READ_ONLY: "LWLOG_TARGET_READ_ONLY",
+  /** The target is a block device in use (a mounted file system): `O_EXCL` failed. */
+  TARGET_IN_USE: "LWLOG_TARGET_IN_USE",
   /** A write or discard reaches past the end of the target. */
   TARGET_TOO_SMALL: "LWLOG_TARGET_TOO_SMALL",
   /** The target does not exist and no size was given to create it. */

@@ -147,7 +147,7 @@ export class ImageTarget {
         });
       }
       if (code === "EBUSY") {
-        throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "is in use (a mounted file system?); refusing to write under it", { file: path, cause: err });
+        throw new TargetError(ReplayErrorCodes.TARGET_IN_USE, "is in use (a mounted file system?); refusing to write under it", { file: path, cause: err });
       }
       throw ioError(err, path, "open the target");
     }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, linkSync, openSync, readFileSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
@@ -153,6 +153,27 @@ describe("lwlog replay: targets", () => {
 });
 
 describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
+  it("a block device in use (a mounted file system) is refused: exit 2, the file system untouched", async () => {
+    const backing = fresh("mounted-backing");
+    writeFileSync(backing, Buffer.alloc(0));
+    run("truncate", ["-s", String(16 << 20), backing]);
+    run("mkfs.ext4", ["-q", "-F", backing]);
+    const before = sha256File(backing);
+    const dev = run("losetup", ["-f", "--show", backing]).stdout.trim();
+    const mnt = join(tmp.path, `mnt-${++n}`);
+    mkdirSync(mnt);
+    run("mount", ["-o", "ro", dev, mnt]);
+    try {
+      const r = await runLwlog(["replay", await smallLog(), "--to", dev]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${dev}: is in use (a mounted file system?); refusing to write under it [LWLOG_TARGET_IN_USE]`);
+    } finally {
+      run("umount", [mnt]);
+      run("losetup", ["-d", dev]);
+    }
+    expect(sha256File(backing)).toBe(before);
+  });
+
   it("a mark that does not exist: exit 1, nothing created or written", async () => {
     const img = fresh();
     const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--until-mark", "nope"]);
