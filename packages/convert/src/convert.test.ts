@@ -2,9 +2,9 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogFlags, LogWriter, encodeSuper } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, randomBytes } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes } from "@lwlog/testkit";
 import { ConvertError, convertLog } from "./convert.js";
-import { qemuCrashLog, replayPoints } from "./test-support.js";
+import { replayPoints } from "./test-support.js";
 
 const tmp = makeTempDir("lwlog-convert-");
 afterAll(() => tmp.cleanup());

@@ -20,7 +20,7 @@ import {
 } from "@lwlog/codec";
 import { AtomicOutput } from "./atomic.js";
 import { ExportInterrupted } from "./export.js";
-import { yieldEvery } from "./yield.js";
+import { Yielder } from "./yield.js";
 
 /** Error codes of `convertLog`. */
 export const ConvertErrorCodes = {
@@ -134,7 +134,7 @@ export async function convertLog(source: string, output: string, options: Conver
     writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
     const conv = new EntryConverter(log, T, options, image);
     const cursor = log.cursor({ tail: true, lenient: fixSuper });
-    const pause = yieldEvery(256);
+    const yielder = new Yielder(256);
     let entriesIn = 0;
     let tailIn = 0;
     let declaredOut = 0;
@@ -164,7 +164,8 @@ export async function convertLog(source: string, output: string, options: Conver
         entriesOut += 1;
       }
       if (!e.tail) declaredOut = entriesOut;
-      if (await pause()) {
+      if (yielder.tick()) {
+        await yielder.pause();
         if (options.shouldStop?.()) throw new ExportInterrupted();
         options.onProgress?.(e.nextOffset, log.size);
       }
@@ -292,12 +293,12 @@ class EntryConverter {
     }
     let pieces: EntryToAppend[];
     if (e.kind === "mark") {
-      pieces = [{ header: this.scaled(e, { ...e, flags }), ...(data ? { data } : {}), inline: this.markName(e, outIndex) }];
+      pieces = [{ header: this.scaled(e, flags), ...(data ? { data } : {}), inline: this.markName(e, outIndex) }];
       pieces[0]!.header.dataLen = BigInt(pieces[0]!.inline!.length);
     } else if (this.T >= this.S && e.nrSectors > 0n && !this.aligned(e)) {
       pieces = this.readModifyWrite(e, flags, data);
     } else {
-      const header = this.scaled(e, { ...e, flags });
+      const header = this.scaled(e, flags);
       pieces = [{ header, ...(data ? { data } : {}) }];
     }
     this.apply(e, data);
@@ -316,21 +317,21 @@ class EntryConverter {
   }
 
   /** The header with `sector` and `nrSectors` in the new unit (the range must be aligned when going up). */
-  private scaled(e: LogEntry, h: EntryHeader): EntryHeader {
+  private scaled(h: LogEntry, flags: bigint): EntryHeader {
     const { S, T } = this;
-    if (T === S) return { sector: h.sector, nrSectors: h.nrSectors, flags: h.flags, dataLen: h.dataLen };
+    if (T === S) return { sector: h.sector, nrSectors: h.nrSectors, flags, dataLen: h.dataLen };
     if (T < S) {
       const k = BigInt(S / T);
       const sector = h.sector * k;
       const nrSectors = h.nrSectors * k;
       if (sector > U64_MAX || nrSectors > U64_MAX) {
-        throw new ConvertError(ConvertErrorCodes.OVERFLOW, `sector ${h.sector} × ${k} does not fit in 64 bits`, { file: this.log.path, entry: e.index, offset: e.offset });
+        throw new ConvertError(ConvertErrorCodes.OVERFLOW, `sector ${h.sector} × ${k} does not fit in 64 bits`, { file: this.log.path, entry: h.index, offset: h.offset });
       }
-      return { sector, nrSectors, flags: h.flags, dataLen: h.dataLen };
+      return { sector, nrSectors, flags, dataLen: h.dataLen };
     }
     const k = BigInt(T / S);
     if (h.sector % k !== 0n) this.sectorsRounded += 1;
-    return { sector: h.sector / k, nrSectors: h.nrSectors / k, flags: h.flags, dataLen: h.dataLen };
+    return { sector: h.sector / k, nrSectors: h.nrSectors / k, flags, dataLen: h.dataLen };
   }
 
   private markName(e: LogEntry, outIndex: number): Uint8Array {

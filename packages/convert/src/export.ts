@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { stringify } from "csv-stringify/sync";
 import { entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
 import type { DataEncoding, EndRecord } from "./records.js";
-import { yieldEvery } from "./yield.js";
+import { Yielder } from "./yield.js";
 
 /** Output formats of `exportLog`. */
 export type ExportFormat = "json" | "ndjson" | "csv" | "fio-iolog";
@@ -96,7 +96,7 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   if (options.source !== undefined) superRecord.source = options.source;
   const fio: FioCounts = { writes: 0, writeBytes: 0n, trims: 0, trimBytes: 0n, syncs: 0, skipped: 0 };
   const target = options.fioTarget ?? "/dev/null";
-  const pause = yieldEvery(256);
+  const yielder = new Yielder(256);
 
   switch (options.format) {
     case "ndjson":
@@ -137,7 +137,8 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
       }
     }
     count += 1;
-    if (await pause()) {
+    if (yielder.tick()) {
+      await yielder.pause();
       if (options.shouldStop?.()) throw new ExportInterrupted();
       options.onProgress?.(e.nextOffset);
     }

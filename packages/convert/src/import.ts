@@ -17,7 +17,7 @@ import { AtomicOutput } from "./atomic.js";
 import { ExportInterrupted } from "./export.js";
 import { RecordError, csvParts, jsonDocumentParts, ndjsonParts, type InputPart } from "./input.js";
 import { EndRecordSchema, EntryRecordSchema, SuperRecordSchema, type EndRecord, type EntryRecord } from "./records.js";
-import { yieldEvery } from "./yield.js";
+import { Yielder } from "./yield.js";
 
 /** Input formats of `importLog`. */
 export type ImportFormat = "json" | "ndjson" | "csv";
@@ -99,10 +99,13 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
     const builder = new LogBuilder(name, out.temp, format, options);
     try {
       if (format === "csv") await builder.start({ line: 0, kind: "super", value: { version: 1, nrEntries: 0, sectorSize: options.sectorSize } });
-      const pause = yieldEvery(256);
+      const yielder = new Yielder(256);
       for await (const part of parts) {
         await builder.take(part);
-        if ((await pause()) && options.shouldStop?.()) throw new ExportInterrupted();
+        if (yielder.tick()) {
+          await yielder.pause();
+          if (options.shouldStop?.()) throw new ExportInterrupted();
+        }
       }
       const summary = await builder.finish();
       out.commit();

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogFlags, LogWriter, type EntryToAppend } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, randomBytes } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes } from "@lwlog/testkit";
 import { importLog } from "./import.js";
-import { exportToFile, qemuCrashLog } from "./test-support.js";
+import { exportToFile } from "./test-support.js";
 
 const tmp = makeTempDir("lwlog-convert-roundtrip-");
 afterAll(() => tmp.cleanup());

@@ -1,8 +1,7 @@
-import { copyFileSync, createWriteStream, mkdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, createWriteStream, rmSync } from "node:fs";
 import { LogFile } from "@lwlog/codec";
 import { ImageTarget } from "@lwlog/replay";
-import { blklogwritesOpts, requireTool, run, sha256File } from "@lwlog/testkit";
+import { sha256File } from "@lwlog/testkit";
 import { exportLog, type ExportOptions } from "./export.js";
 
 /** The image's sha256 after a flush or a mark, as a replay of the log sees it. */
@@ -61,21 +60,3 @@ export async function exportToFile(logPath: string, out: string, options: Partia
   }
 }
 
-/**
- * A QEMU log whose writer died (qemu-io's `abort`) after `commands`: QEMU wrote the entries
- * but updated the superblock only at its last flush, so the entries after it are a tail.
- */
-export function qemuCrashLog(dir: string, sectorSize: number, commands: readonly string[]): string {
-  mkdirSync(dir, { recursive: true });
-  const image = join(dir, "image.img");
-  const log = join(dir, "qemu.log");
-  writeFileSync(image, new Uint8Array(0));
-  truncateSync(image, 16 << 20);
-  writeFileSync(log, new Uint8Array(0));
-  const args = ["-t", "writeback", "--image-opts", blklogwritesOpts({ image, log, sectorSize })];
-  for (const c of commands) args.push("-c", c);
-  args.push("-c", "abort");
-  const r = run(requireTool("qemu-io"), args, { check: false });
-  if (/error|failed|Invalid/i.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stderr}${r.stdout}`);
-  return log;
-}

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, requireTool } from "./tools.js";
 
@@ -78,4 +78,25 @@ export function qemuLog(options: QemuLogOptions): QemuLogResult {
   const failed = /^(.*(error|failed|Invalid|Unsupported).*)$/im.exec(r.stdout + r.stderr);
   if (failed) throw new Error(`qemu-io reported a failure: ${failed[1]}\n${r.stderr}${r.stdout}`);
   return { image, log, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * A QEMU log whose writer died (qemu-io's `abort`, after `commands`, with `-t writeback`):
+ * QEMU wrote every entry but rewrote the superblock only at its last flush, so the entries
+ * after that flush are a tail past `nr_entries`, as after a real crash. Returns the log's path
+ * (`qemu.log` in `dir`, next to a 16 MiB `image.img`).
+ */
+export function qemuCrashLog(dir: string, sectorSize: number, commands: readonly string[]): string {
+  mkdirSync(dir, { recursive: true });
+  const image = join(dir, "image.img");
+  const log = join(dir, "qemu.log");
+  writeFileSync(image, new Uint8Array(0));
+  truncateSync(image, 16 << 20);
+  writeFileSync(log, new Uint8Array(0));
+  const args = ["-t", "writeback", "--image-opts", blklogwritesOpts({ image, log, sectorSize })];
+  for (const c of commands) args.push("-c", c);
+  args.push("-c", "abort");
+  const r = run("qemu-io", args, { check: false });
+  if (/error|failed|Invalid/i.test(r.stdout + r.stderr)) throw new Error(`qemu-io failed: ${r.stderr}${r.stdout}`);
+  return log;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { kernelLogs, makeTempDir, sha256File } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuCrashLog, sha256File } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 
 const tmp = makeTempDir("lwlog-cli-convert-");
@@ -43,7 +43,7 @@ describe("lwlog convert", () => {
     const raw512 = kernelLogs().find((l) => l.file === "raw-512.log")!;
     let r = await runLwlog(["convert", raw512.path, "-o", p("up.log"), "--sector-size", "4k"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/raw-512\.log: entry \d+: offset \d+: write \(NONE\) of bytes \d+\.\.\d+ \(sector \d+, 1 sectors of 512\) is not whole 4096-byte sectors; give --base-image IMG/);
+    expect(r.stderr).toMatch(/raw-512\.log: entry \d+: offset \d+: write \(NONE\) of bytes \d+\.\.\d+ \(sector \d+, 1 sector of 512\) is not whole 4096-byte sectors; give --base-image IMG/);
     const zeros = p("zeros.img");
     writeFileSync(zeros, Buffer.alloc(raw512.data_device_bytes));
     r = await runLwlog(["convert", raw512.path, "-o", p("up.log"), "--sector-size", "4096", "--base-image", zeros]);
@@ -73,5 +73,30 @@ describe("lwlog convert", () => {
     expect((await runLwlog(["convert", ext4.path, "-o", p("x.log"), "--declared-only", "--with-tail"])).code).toBe(2);
     expect((await runLwlog(["convert", ext4.path])).code).toBe(2);
     expect((await runLwlog(["convert", p("none.log"), "-o", p("x.log")])).code).toBe(2);
+  });
+});
+
+describe("lwlog convert --for kernel, and an interrupt", () => {
+  it("--for kernel declares a QEMU log's tail (what replay-log needs to see it)", async () => {
+    const log = qemuCrashLog(p("qemu"), 512, ["write -P 0x11 0 8k", "flush", "write -P 0x22 64k 4k", "write -P 0x33 1M 16k"]);
+    const r = await runLwlog(["convert", log, "-o", p("kernel.log"), "--for", "kernel", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as { nrEntriesIn: number; nrEntriesOut: number; tailIn: number; superblockFixed: boolean };
+    expect(s.tailIn).toBe(2);
+    expect(s.superblockFixed).toBe(true);
+    expect(s.nrEntriesOut).toBe(s.nrEntriesIn + 2);
+  });
+
+  it("an interrupt stops it: exit 130, no output", async () => {
+    const out = p("interrupted.log");
+    const r = await runLwlog(["convert", ext4.path, "-o", out, "--sector-size", "512"], {
+      onInterrupt: (handler) => {
+        setImmediate(handler);
+        return () => undefined;
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
   });
 });

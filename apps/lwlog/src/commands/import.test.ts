@@ -62,3 +62,17 @@ describe("lwlog import", () => {
     expect(exists.stderr).toMatch(/already exists/);
   });
 });
+
+describe("lwlog import - (stdin), through the built command", () => {
+  it("lwlog export … | lwlog import - -o LOG", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+    expect(existsSync(main), "build lwlog first (npx turbo run build --filter=lwlog...)").toBe(true);
+    const out = p("stdin.log");
+    const r = spawnSync(process.execPath, [main, "import", "-", "-o", out], { input: readFileSync(p("raw.json")), encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^imported 389 entries \(json\)/);
+    expect(readFileSync(out).equals(readFileSync(k.path))).toBe(true);
+  });
+});
