@@ -1,4 +1,4 @@
-import { LogFlags } from "@lwlog/codec";
+import { LogFlags } from "@lwlog/codec/core";
 import { KIND, compareEntries, type LogScan } from "./scan.js";
 
 const FLUSH_BIT = Number(LogFlags.FLUSH);

@@ -1,7 +1,7 @@
-import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorCodes, LogIoError, ioError } from "@lwlog/codec";
+import { ErrorCodes, LogIoError, ioError } from "@lwlog/codec/core";
 import type { LogScan } from "./scan.js";
 import type { StateDiff } from "./state.js";
 
@@ -40,6 +40,7 @@ export async function proveWithImages(a: LogScan, b: LogScan, state: StateDiff, 
   const imgA = join(dir, "a.img");
   const imgB = join(dir, "b.img");
   if (keep) {
+    mkdirSync(dir, { recursive: true });
     for (const p of [imgA, imgB]) {
       if (existsSync(p)) throw new LogIoError(ErrorCodes.EXISTS, "already exists (refusing to overwrite it)", { file: p });
     }

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { LwlogError } from "@lwlog/codec";
+import { LwlogError } from "@lwlog/codec/core";
 import { scanLog, type ScanOptions } from "./scan.js";
 
 /** One scan in a worker thread: `workerData` names the log; the columns come back transferred, not copied. */

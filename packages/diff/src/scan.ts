@@ -9,7 +9,7 @@ import {
   type EntryKind,
   type LogEntry,
   type ReadEnd,
-} from "@lwlog/codec";
+} from "@lwlog/codec/core";
 import { MARK_SEED, loadHasher } from "./hash.js";
 
 /** Kinds as small numbers, in `LogScan.kinds`. */

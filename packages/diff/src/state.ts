@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { LogFile, LogRangeError, ErrorCodes, ioError } from "@lwlog/codec";
+import { LogFile, LogRangeError, ErrorCodes, ioError } from "@lwlog/codec/core";
 import { KIND, type LogScan } from "./scan.js";
 
 /**

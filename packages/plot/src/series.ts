@@ -1,4 +1,4 @@
-import { LogFile, LogFlags } from "@lwlog/codec";
+import { LogFile, LogFlags } from "@lwlog/codec/core";
 
 /** Entry kinds as numbers, the same codes as `@lwlog/diff`'s scans. */
 export const PLOT_KIND = { write: 0, discard: 1, flush: 2, mark: 3, noop: 4 } as const;

@@ -22,6 +22,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mount: "mount",
   umount: "mount",
   "mkfs.xfs": "xfsprogs",
+  script: "bsdutils",
+  cmp: "diffutils",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

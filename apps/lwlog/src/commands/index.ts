@@ -11,9 +11,11 @@ import * as convert from "./convert.js";
 import * as record from "./record.js";
 import * as mark from "./mark.js";
 import * as status from "./status.js";
+import * as diff from "./diff.js";
+import * as plot from "./plot.js";
 
 /**
  * Every command, in the order `lwlog --help` lists them. One file per command; each
  * exports `register(program, ctx)`.
  */
-export const commands: CommandModule[] = [info, dump, marks, check, replay, find, exportCommand, importCommand, convert, record, mark, status];
+export const commands: CommandModule[] = [info, dump, marks, check, replay, find, exportCommand, importCommand, convert, record, mark, status, diff, plot];
