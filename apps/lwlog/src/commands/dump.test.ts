@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseCsv } from "csv-parse/sync";
 import { LogEntryJsonSchema, LogFile } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, qemuLog } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuLog, run } from "@lwlog/testkit";
 import { runCli } from "../cli.js";
 import type { CliIo } from "../io.js";
 import { runLwlog } from "../testing.js";
@@ -437,5 +439,31 @@ describe("lwlog dump streams", () => {
     expect(hex.code).toBe(0);
     expect(hex.stdout.length).toBeGreaterThan(24 << 20);
     expect(hex.stdout.endsWith("ab".repeat(8) + "\r\n")).toBe(true);
+  });
+});
+
+describe("the built lwlog dump in a pipe", () => {
+  const main = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
+
+  it("stops quietly with exit 0 when the reader closes the pipe (dump | head -1)", async () => {
+    const { LogWriter } = await import("@lwlog/codec");
+    const path = `${tmp.path}/pipe.log`;
+    const w = await LogWriter.create(path, { sectorSize: S });
+    for (let i = 0; i < 50000; i++) await w.discard(BigInt(i), 1n);
+    await w.close();
+    const r = run("bash", ["-c", `"${process.execPath}" "${main}" dump --ndjson "${path}" | head -1; echo "lwlog exit \${PIPESTATUS[0]}" >&2`]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ index: 0, kind: "discard" });
+    expect(r.stderr).toBe("lwlog exit 0\n");
+  });
+
+  it("exit codes and messages come through the real process", async () => {
+    const path = await sampleLog(tmp.path, "real-process.log");
+    const bad = run(process.execPath, [main, "dump", "--json", "--from-mark", "x", path], { check: false });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toBe(`lwlog: ${path}: no mark named "x" among the declared entries (--tail looks further)\n`);
+    const usage = run(process.execPath, [main, "dump", "--csv", "--ndjson", path], { check: false });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toBe("lwlog: error: choose one of --json, --ndjson and --csv\n");
   });
 });
