@@ -64,6 +64,8 @@ export interface EntryToAppend {
 }
 
 const DEFAULT_BUFFER = 4 << 20;
+/** Data at least this large (or half the buffer, if less) is written from the caller's bytes, not copied. */
+const DIRECT_DATA = 64 << 10;
 /** Shared, never written to: the source of every large run of zeros. */
 const ZERO_CHUNK = new Uint8Array(1 << 20);
 
@@ -261,10 +263,13 @@ export class LogWriter {
     if (zeroBytes > 0) {
       direct = this.putZeros(zeroBytes);
     } else if (entry.data !== undefined && dataLength > 0) {
-      if (dataLength >= this.bufferSize / 2) {
-        this.flushBuffer();
-        direct = this.enqueue(entry.data, this.bufStart);
-        this.bufStart += dataLength;
+      if (dataLength >= Math.min(this.bufferSize / 2, DIRECT_DATA)) {
+        // Large data is not copied: the buffered bytes (this entry's header last) and the
+        // data go out in one positional writev.
+        const start = this.bufStart;
+        const head = this.takeBuffer();
+        direct = this.enqueue(head.length > 0 ? [head, entry.data] : [entry.data], start);
+        this.bufStart = start + head.length + dataLength;
       } else {
         this.put(entry.data);
       }
@@ -413,28 +418,48 @@ export class LogWriter {
 
   private flushBuffer(): void {
     if (this.bufLen === 0) return;
-    const chunk = this.buf.subarray(0, this.bufLen);
-    void this.enqueue(chunk, this.bufStart).catch(() => undefined);
-    this.bufStart += this.bufLen;
-    this.buf = new Uint8Array(this.bufferSize);
-    this.bufLen = 0;
+    const start = this.bufStart;
+    const chunk = this.takeBuffer();
+    void this.enqueue(chunk, start).catch(() => undefined);
+    this.bufStart += chunk.length;
   }
 
-  private enqueue(bytes: Uint8Array, position: number): Promise<void> {
-    this.queued += bytes.length;
+  /** The buffered bytes, handed over (the writer starts a new buffer; `bufStart` is the caller's to move). */
+  private takeBuffer(): Uint8Array {
+    const chunk = this.buf.subarray(0, this.bufLen);
+    if (this.bufLen > 0) {
+      // Every byte of a buffer is written by `put` before it is issued, so it need not be zeroed.
+      this.buf = Buffer.allocUnsafeSlow(this.bufferSize);
+      this.bufLen = 0;
+    }
+    return chunk;
+  }
+
+  /** Queues a positional write of `bytes` (one buffer, or several written with one writev). */
+  private enqueue(bytes: Uint8Array | Uint8Array[], position: number): Promise<void> {
+    const parts = Array.isArray(bytes) ? bytes : [bytes];
+    const total = parts.reduce((n, b) => n + b.length, 0);
+    this.queued += total;
     const run = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {
         let done = 0;
-        while (done < bytes.length) {
-          const { bytesWritten } = await this.fh.write(bytes, done, bytes.length - done, position + done);
-          done += bytesWritten;
+        if (parts.length > 1) done = (await this.fh.writev(parts, position)).bytesWritten;
+        // A short writev (or a single buffer) is finished part by part.
+        let at = 0;
+        for (const part of parts) {
+          const from = Math.max(0, done - at);
+          for (let off = from; off < part.length; ) {
+            const { bytesWritten } = await this.fh.write(part, off, part.length - off, position + at + off);
+            off += bytesWritten;
+          }
+          at += part.length;
         }
       } catch (err) {
         this.failure = err instanceof LwlogError ? err : ioError(err, this.path, "write the log");
         throw this.failure;
       } finally {
-        this.queued -= bytes.length;
+        this.queued -= total;
       }
     };
     const p = this.queue.then(run, run);
