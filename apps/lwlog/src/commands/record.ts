@@ -2,7 +2,8 @@ import { closeSync, ftruncateSync, openSync, rmSync } from "node:fs";
 import type { Command } from "commander";
 import type { DeviceStatus, RecorderStatus } from "@lwlog/driver";
 import type { CommandContext } from "../context.js";
-import { UsageError } from "../errors.js";
+import { LwlogError } from "@lwlog/codec/core";
+import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes, toJson } from "../format.js";
 import { palette } from "../io.js";
 import { parseCount, parseSize } from "../options.js";
@@ -131,7 +132,14 @@ export async function runRecord(ctx: CommandContext, opts: RecordOptions): Promi
   });
   try {
     if (!opts.json) io.stderr.write("lwlog: stopping: finishing requests in flight, syncing image and log\n");
-    const summary = await recorder.stop();
+    let summary: DeviceStatus;
+    try {
+      summary = await recorder.stop();
+    } catch (e) {
+      // Logging failed while recording (it was said on stderr then): the log holds what it declares.
+      if (e instanceof LwlogError) throw new CommandFailure(`logging failed: ${e.describe()} [${e.code}]`, ExitCode.FAILED, e.code);
+      throw e;
+    }
     if (opts.json) io.stdout.write(toJson({ event: "stopped", ...summary }, 0) + "\n");
     else io.stdout.write(formatRows(summaryRows(summary)));
   } finally {
