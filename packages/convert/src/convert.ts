@@ -175,7 +175,7 @@ export async function convertLog(source: string, output: string, options: Conver
     const superblockFixed = fixSuper || qemuNeedsAll;
     const nrOut = superblockFixed ? entriesOut : declaredOut;
     await writer.writeSuper(nrOut);
-    await writer.close({ super: false });
+    await writer.close({ super: false, sync: false });
     writer = undefined;
     out.commit();
     return {

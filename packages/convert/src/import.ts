@@ -361,7 +361,7 @@ class LogBuilder {
     const w = this.writer;
     await w.writeSuper(Number(nr));
     const bytes = w.offset;
-    await w.close({ super: false });
+    await w.close({ super: false, sync: false });
     this.writer = undefined;
     return {
       format: this.format,
