@@ -62,7 +62,8 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
   const log = await LogFile.open(path);
   try {
     const tail = opts.tail ?? false;
-    const { first, last } = opts.fromMark !== undefined || opts.toMark !== undefined ? resolveMarks(log, opts, tail) : { first: opts.from ?? 0, last: opts.to ?? Infinity };
+    const { first, last, start } =
+      opts.fromMark !== undefined || opts.toMark !== undefined ? resolveMarks(log, opts, tail) : { first: opts.from ?? 0, last: opts.to ?? Infinity, start: undefined };
     const data = opts.data ?? "none";
     const out = new Output(ctx.io.stdout);
     const sink: EntrySink = opts.json
@@ -74,17 +75,21 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
           : await textSink(ctx, log, out, data, tail);
     const kinds = opts.kind;
     const sectors = opts.sectors;
-    let seen = 0;
     let hiddenTail = 0;
-    const cursor = log.cursor({ tail: true });
+    // A resolved --from-mark is a known offset: start there. Entries before a numeric
+    // --from are skimmed (no entry objects): they are walked only to find where it is.
+    const cursor = log.cursor(start !== undefined ? { tail: true, start } : { tail: true });
+    while (cursor.nextIndex < first) {
+      const s = cursor.skim();
+      if (s === undefined) break;
+      if (s.tail && !tail) hiddenTail += 1;
+    }
     for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-      seen = e.index + 1;
       if (e.index > last) break;
       if (e.tail && !tail) {
         hiddenTail += 1;
         continue;
       }
-      if (e.index < first) continue;
       if (kinds !== undefined) {
         const known = knownBits(e.flags);
         const unknown = e.flags > 0x1fn;
@@ -96,7 +101,7 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
     await sink.end();
     await out.flush();
     if (cursor.end !== undefined) {
-      const total = tail ? seen : seen - hiddenTail;
+      const total = cursor.end.index - (tail ? 0 : hiddenTail);
       if (first > 0 && first >= total) {
         throw new CommandFailure(`${log.path}: there is no entry ${first}: the log has ${total} entries${!tail && hiddenTail > 0 ? ` (and ${hiddenTail} in the tail: --tail)` : ""}`);
       }
@@ -120,13 +125,18 @@ function touches(e: LogEntry, r: SectorRange): boolean {
  * Turns `--from-mark`/`--to-mark` into entry indexes with one pass over the headers, before
  * anything is printed: a mark that is not there is an error, not an empty or a whole dump.
  */
-function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: number; last: number } {
+function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: number; last: number; start: { index: number; offset: number } | undefined } {
   let first = opts.from ?? (opts.fromMark === undefined ? 0 : -1);
   let last = opts.to ?? (opts.toMark === undefined ? Infinity : -1);
+  let start: { index: number; offset: number } | undefined;
   const cursor = log.cursor({ tail });
-  for (let e = cursor.next(); e !== undefined && (first < 0 || last < 0); e = cursor.next()) {
-    if (e.kind !== "mark") continue;
-    if (first < 0 && e.mark === opts.fromMark) first = e.index;
+  for (let s = cursor.skim(); s !== undefined && (first < 0 || last < 0); s = cursor.skim()) {
+    if (s.kind !== "mark") continue;
+    const e = s.entry!;
+    if (first < 0 && e.mark === opts.fromMark) {
+      first = e.index;
+      start = { index: e.index, offset: e.offset };
+    }
     if (first >= 0 && last < 0 && e.index >= first && e.mark === opts.toMark) last = e.index;
   }
   const where = tail ? "" : " among the declared entries (--tail looks further)";
@@ -136,7 +146,7 @@ function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: 
     throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.toMark)}${after}${where}`);
   }
   if (last < first) throw new UsageError(`--to ${last} is before mark ${JSON.stringify(opts.fromMark)} (entry ${first})`);
-  return { first, last };
+  return { first, last, start };
 }
 
 /** Where entries go, one format each. */
