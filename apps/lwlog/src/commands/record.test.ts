@@ -147,6 +147,42 @@ describe("lwlog record, mark and status (in-process)", () => {
     }
   });
 
+  it("--super-interval N rewrites the superblock every N entries while recording, without any flush", async () => {
+    const p = names();
+    const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "1M", "--listen", "127.0.0.1:0", "--super-interval", "3"]);
+    const src = join(tmp.path, `src-${n}`);
+    writeFileSync(src, randomBytes(1 << 20, 5));
+    // nbdcopy without --flush: four 256 KiB writes and no flush.
+    await runAsync("nbdcopy", ["--request-size=262144", src, r.uri]);
+    await new Promise((res) => setTimeout(res, 100));
+    const status = JSON.parse((await runLwlog(["status", "--log", p.log, "--json"])).stdout) as { entries: number; lastFlush: unknown };
+    expect(status).toMatchObject({ entries: 4, lastFlush: null });
+    expect(LogFile.openSync(p.log).declared).toBeGreaterThanOrEqual(3);
+    await stop(r);
+  });
+
+  it("exits 1 when logging fails while recording, after failing the client's writes with EIO", async () => {
+    const mnt = join(tmp.path, "small-fs");
+    await runAsync("mkdir", ["-p", mnt]);
+    await runAsync("mount", ["-t", "tmpfs", "-o", "size=192k", "tmpfs", mnt]);
+    try {
+      const p = names();
+      const log = join(mnt, "log");
+      const r = await record(["--image", p.image, "--log", log, "--create", "--size", "4M", "--listen", "127.0.0.1:0"]);
+      const io = await runAsync("qemu-io", ["-f", "raw", "-t", "writeback", r.uri, "-c", "write -P 1 0 1M", "-c", "flush", "-c", "write -P 2 1M 4096"], { check: false });
+      expect(io.stdout + io.stderr).toMatch(/Input\/output error/);
+      const status = JSON.parse((await runLwlog(["status", "--log", log, "--json"])).stdout) as { failure?: string };
+      expect(status.failure).toMatch(/cannot write the log/);
+      const done = await stop(r);
+      expect(done.code).toBe(1);
+      expect(done.stderr).toMatch(/logging stopped: .*every write now fails with EIO/);
+      expect(done.stderr).toMatch(/logging failed: /);
+      expect((await runLwlog(["check", log])).code).toBe(0);
+    } finally {
+      await runAsync("umount", [mnt], { check: false });
+    }
+  });
+
   it("refuses bad options with exit 2 and leaves no files behind", async () => {
     const p = names();
     const cases: [string[], RegExp][] = [
