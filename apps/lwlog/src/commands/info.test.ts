@@ -67,7 +67,7 @@ describe("lwlog info on the kernel logs (test-data/kernel, Linux 6.1)", () => {
       "declared       390 entries",
       "found          390 entries, 0 of them in the tail past the declared count",
       "kinds          359 write, 14 flush, 1 fua, 3 discard, 14 mark, 0 metadata (358 with no flags)",
-      "sectors        0 to 131071 (an image of at least 64.0 MiB (67108864 bytes))",
+      "sectors        0 to 131071: an image of at least 64.0 MiB (67108864 bytes)",
       "written up to  byte 67108864",
       "marks          14",
       "    389  3624960  dm-log-writes-end",

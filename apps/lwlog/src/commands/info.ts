@@ -188,7 +188,7 @@ export function formatSummary(s: LogSummary): string {
   lines.push(["data", `${bytes(s.dataBytes)} written`]);
   if (s.lowestSector === null) lines.push(["sectors", "none written or discarded"]);
   else {
-    lines.push(["sectors", `${s.lowestSector} to ${s.highestSector} (an image of at least ${bytes(s.imageBytes)})`]);
+    lines.push(["sectors", `${s.lowestSector} to ${s.highestSector}: an image of at least ${bytes(s.imageBytes)}`]);
     lines.push(["written up to", `byte ${s.maxByte}`]);
   }
   lines.push(["end", describeEnd(s)]);
