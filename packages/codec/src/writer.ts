@@ -424,14 +424,19 @@ export class LogWriter {
     this.bufStart += chunk.length;
   }
 
-  /** The buffered bytes, handed over (the writer starts a new buffer; `bufStart` is the caller's to move). */
+  /** The buffered bytes, handed over to be written (`bufStart` is the caller's to move). */
   private takeBuffer(): Uint8Array {
-    const chunk = this.buf.subarray(0, this.bufLen);
-    if (this.bufLen > 0) {
+    if (this.bufLen === 0) return this.buf.subarray(0, 0);
+    let chunk: Uint8Array;
+    if (this.bufLen < this.bufferSize / 2) {
+      // A few headers before a large entry: copy them out and keep the buffer.
+      chunk = new Uint8Array(this.buf.subarray(0, this.bufLen)); // a copy
+    } else {
+      chunk = this.buf.subarray(0, this.bufLen);
       // Every byte of a buffer is written by `put` before it is issued, so it need not be zeroed.
-      this.buf = Buffer.allocUnsafeSlow(this.bufferSize);
-      this.bufLen = 0;
+      this.buf = new Uint8Array(Buffer.allocUnsafeSlow(this.bufferSize).buffer, 0, this.bufferSize);
     }
+    this.bufLen = 0;
     return chunk;
   }
 
