@@ -19,7 +19,7 @@ import {
   type ReadEnd,
 } from "@lwlog/codec";
 import { AtomicOutput } from "./atomic.js";
-import { ExportInterrupted } from "./export.js";
+import { InterruptedError } from "./export.js";
 import { Yielder } from "./yield.js";
 
 /** Error codes of `convertLog`. */
@@ -166,7 +166,7 @@ export async function convertLog(source: string, output: string, options: Conver
       if (!e.tail) declaredOut = entriesOut;
       if (yielder.tick()) {
         await yielder.pause();
-        if (options.shouldStop?.()) throw new ExportInterrupted();
+        if (options.shouldStop?.()) throw new InterruptedError();
         options.onProgress?.(e.nextOffset, log.size);
       }
     }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { stringify } from "csv-stringify/sync";
-import { entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
+import { ErrorCodes, LogRangeError, LwlogError, entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
 import type { DataEncoding, EndRecord } from "./records.js";
 import { Yielder } from "./yield.js";
 
@@ -24,7 +24,7 @@ export interface ExportOptions {
   source?: string;
   /** `fio-iolog`: the file name fio is to replay the I/O on (an absolute path, no spaces). */
   fioTarget?: string;
-  /** Polled between entries; when it returns true the export stops with `ExportInterrupted`. */
+  /** Polled between entries; when it returns true the export stops with `InterruptedError`. */
   shouldStop?: () => boolean;
   /** Called now and then with the log offset reached. */
   onProgress?: (offset: number) => void;
@@ -56,11 +56,10 @@ export interface FioCounts {
   skipped: number;
 }
 
-/** Thrown by `exportLog`, `importLog` and `convertLog` when `shouldStop` said so. */
-export class ExportInterrupted extends Error {
+/** Thrown by `exportLog`, `importLog` and `convertLog` when `shouldStop` said so (nothing is left behind). */
+export class InterruptedError extends LwlogError {
   constructor() {
-    super("interrupted");
-    this.name = "ExportInterrupted";
+    super("LWLOG_INTERRUPTED", "interrupted");
   }
 }
 
@@ -110,7 +109,7 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
       break;
     case "fio-iolog":
       if (/\s/.test(target) || target.length === 0 || target.length > 255) {
-        throw new RangeError(`a fio iolog file name must be 1 to 255 characters without spaces, not ${JSON.stringify(target)}`);
+        throw new LogRangeError(ErrorCodes.RANGE, `a fio iolog file name must be 1 to 255 characters without spaces, not ${JSON.stringify(target)}`);
       }
       await write(`fio version 2 iolog\n${target} add\n${target} open\n`);
       break;
@@ -139,7 +138,7 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
     count += 1;
     if (yielder.tick()) {
       await yielder.pause();
-      if (options.shouldStop?.()) throw new ExportInterrupted();
+      if (options.shouldStop?.()) throw new InterruptedError();
       options.onProgress?.(e.nextOffset);
     }
   }

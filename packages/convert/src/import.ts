@@ -14,7 +14,7 @@ import {
 } from "@lwlog/codec";
 import type { z } from "zod";
 import { AtomicOutput } from "./atomic.js";
-import { ExportInterrupted } from "./export.js";
+import { InterruptedError } from "./export.js";
 import { RecordError, csvParts, jsonDocumentParts, ndjsonParts, type InputPart } from "./input.js";
 import { EndRecordSchema, EntryRecordSchema, SuperRecordSchema, type EndRecord, type EntryRecord } from "./records.js";
 import { Yielder } from "./yield.js";
@@ -104,7 +104,7 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
         await builder.take(part);
         if (yielder.tick()) {
           await yielder.pause();
-          if (options.shouldStop?.()) throw new ExportInterrupted();
+          if (options.shouldStop?.()) throw new InterruptedError();
         }
       }
       const summary = await builder.finish();

@@ -6,7 +6,7 @@
 export { AtomicOutput } from "./atomic.js";
 export {
   exportLog,
-  ExportInterrupted,
+  InterruptedError,
   EXPORT_FORMATS,
   CSV_COLUMNS,
   type ExportFormat,

@@ -1,9 +1,9 @@
-import { appendFileSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { LogFile, LogFlags, LogWriter, type EntryToAppend } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes } from "@lwlog/testkit";
+import { LogFile, LogFlags, LogWriter, LwlogError, type EntryToAppend } from "@lwlog/codec";
+import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes, testDataDir } from "@lwlog/testkit";
 import { importLog } from "./import.js";
 import { exportToFile } from "./test-support.js";
 
@@ -21,7 +21,49 @@ async function roundTrip(log: string, format: "ndjson" | "json" | "csv", name: s
   return { original: readFileSync(log), rebuilt: readFileSync(back) };
 }
 
+/** Every `.log` under test-data/, with how far a strict reader with the tail gets (undefined: it cannot be read). */
+function testDataLogs(): { path: string; end: number | undefined }[] {
+  const out: { path: string; end: number | undefined }[] = [];
+  const walk = (dir: string) => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, d.name);
+      if (d.isDirectory()) walk(path);
+      else if (d.name.endsWith(".log")) {
+        let end: number | undefined;
+        try {
+          const log = LogFile.openSync(path);
+          try {
+            const c = log.cursor({ tail: true });
+            while (c.next() !== undefined);
+            end = c.end!.offset;
+          } finally {
+            log.close();
+          }
+        } catch (err) {
+          if (!(err instanceof LwlogError)) throw err;
+        }
+        out.push({ path, end });
+      }
+    }
+  };
+  walk(testDataDir);
+  return out;
+}
+
 describe("export --data base64 then import rebuilds the log byte for byte", () => {
+  it("every readable log in test-data/ (samples, edge cases of bad/, kernel logs), through NDJSON and JSON", async () => {
+    const logs = testDataLogs();
+    const readable = logs.filter((l) => l.end !== undefined);
+    // The kernel logs, every sample, and the valid edge cases among bad/.
+    expect(readable.length).toBeGreaterThanOrEqual(17);
+    for (const { path, end } of readable) {
+      for (const format of ["ndjson", "json"] as const) {
+        const { original, rebuilt } = await roundTrip(path, format, `td-${path.replace(/[^a-z0-9]+/gi, "-")}`);
+        expect(rebuilt.equals(original.subarray(0, end)), `${path} via ${format}`).toBe(true);
+      }
+    }
+  });
+
   for (const k of kernelLogs()) {
     it(`kernel log ${k.file} (METADATA flags, long marks) through NDJSON, JSON and CSV`, async () => {
       for (const format of ["ndjson", "json", "csv"] as const) {

@@ -57,7 +57,7 @@ export function register(program: Command, ctx: CommandContext): void {
 export async function runConvert(ctx: CommandContext, logPath: string, opts: ConvertCommandOptions): Promise<number> {
   if (opts.declaredOnly && opts.withTail) throw new UsageError("give --declared-only or --with-tail, not both");
   if (opts.for === "kernel" && opts.declaredOnly) throw new UsageError("--for kernel declares the tail; it cannot go with --declared-only");
-  const { convertLog, ExportInterrupted } = await import("@lwlog/convert");
+  const { convertLog, InterruptedError } = await import("@lwlog/convert");
   const { isValidSectorSize } = await import("@lwlog/codec");
   if (opts.sectorSize !== undefined && !isValidSectorSize(opts.sectorSize)) {
     throw new UsageError(`--sector-size ${opts.sectorSize} is not a sector size (a power of two from 32 to 8388608)`);
@@ -86,7 +86,7 @@ export async function runConvert(ctx: CommandContext, logPath: string, opts: Con
         },
       });
     } catch (err) {
-      if (err instanceof ExportInterrupted) throw new CommandFailure("interrupted: no log written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+      if (err instanceof InterruptedError) throw new CommandFailure("interrupted: no log written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
       throw err;
     }
     bar?.stop();

@@ -77,7 +77,10 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
     throw new UsageError("--format fio-iolog needs --target FILE: the file or device fio replays the I/O on (fio will write to it)");
   }
   if (opts.format !== "fio-iolog" && opts.target !== undefined) throw new UsageError("--target only applies to --format fio-iolog");
-  const { exportLog, AtomicOutput, ExportInterrupted } = await import("@lwlog/convert");
+  if (opts.target !== undefined && (/\s/.test(opts.target) || opts.target.length > 255)) {
+    throw new UsageError(`--target: fio iolog file names have no spaces and at most 255 characters, not ${JSON.stringify(opts.target)}`);
+  }
+  const { exportLog, AtomicOutput, InterruptedError } = await import("@lwlog/convert");
   const { LogFile, ioError } = await import("@lwlog/codec");
   const io = ctx.io;
   const log = await LogFile.open(logPath);
@@ -131,8 +134,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
       });
       await finish();
     } catch (err) {
-      if (err instanceof ExportInterrupted) throw new CommandFailure("interrupted: no output written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
-      if (err instanceof RangeError) throw new UsageError(err.message);
+      if (err instanceof InterruptedError) throw new CommandFailure("interrupted: no output written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
       throw err;
     }
     bar.stop();

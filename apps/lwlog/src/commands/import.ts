@@ -37,7 +37,7 @@ export function register(program: Command, ctx: CommandContext): void {
 
 /** `lwlog import`: validates every record and writes the log; exit 1 on a bad record (naming its line and field). */
 export async function runImport(ctx: CommandContext, file: string, opts: ImportCommandOptions): Promise<number> {
-  const { importLog, ExportInterrupted } = await import("@lwlog/convert");
+  const { importLog, InterruptedError } = await import("@lwlog/convert");
   const { isValidSectorSize } = await import("@lwlog/codec");
   if (opts.sectorSize !== undefined && !isValidSectorSize(opts.sectorSize)) {
     throw new UsageError(`--sector-size ${opts.sectorSize} is not a sector size (a power of two from 32 to 8388608)`);
@@ -58,7 +58,7 @@ export async function runImport(ctx: CommandContext, file: string, opts: ImportC
         shouldStop: () => interrupted,
       });
     } catch (err) {
-      if (err instanceof ExportInterrupted) throw new CommandFailure("interrupted: no log written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+      if (err instanceof InterruptedError) throw new CommandFailure("interrupted: no log written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
       throw err;
     }
     const c = palette(io, io.stderr);
