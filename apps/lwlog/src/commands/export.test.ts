@@ -22,6 +22,19 @@ describe("lwlog export", () => {
     expect(lines.at(-1)).toMatchObject({ type: "end", entries: k.entries, reason: "eof" });
   });
 
+  it("its entry records are what lwlog dump --json prints (the codec's one JSON shape)", async () => {
+    for (const log of [k.path, ...kernelLogs().filter((l) => l.file.startsWith("raw")).map((l) => l.path)]) {
+      const dump = await runLwlog(["dump", log, "--json", "--tail", "--data", "sha256"]);
+      expect(dump.code, dump.stderr).toBe(0);
+      const exp = await runLwlog(["export", log]);
+      const entries = exp.stdout.trimEnd().split("\n").slice(1, -1).map((l) => {
+        const { type: _type, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return rest;
+      });
+      expect(entries).toEqual(JSON.parse(dump.stdout));
+    }
+  });
+
   it("-o writes the file atomically and says what it wrote on stderr", async () => {
     const out = p("ext4.csv");
     const r = await runLwlog(["export", k.path, "--format", "csv", "--data", "none", "-o", out]);
