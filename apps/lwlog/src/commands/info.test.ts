@@ -77,6 +77,25 @@ describe("lwlog info on the kernel logs (test-data/kernel, Linux 6.1)", () => {
   });
 });
 
+describe("lwlog info on a block device", () => {
+  it("reads a log on a loop device as it reads the file (size from sysfs)", async () => {
+    const k = kernelLogs().find((l) => l.file === "raw-512.log")!;
+    const losetup = requireTool("losetup");
+    const dev = run(losetup, ["--find", "--show", "--read-only", k.path]).stdout.trim();
+    try {
+      expect(dev).toMatch(/^\/dev\/loop[0-9]+$/);
+      const fromFile = await info(k.path);
+      const fromDevice = await info(dev);
+      expect({ ...fromDevice, file: k.path }).toEqual(fromFile);
+      const marks = await runLwlog(["marks", "--json", dev]);
+      expect((JSON.parse(marks.stdout) as unknown[]).length).toBe(k.marks.length);
+      expect((await runLwlog(["check", dev])).code).toBe(0);
+    } finally {
+      run(losetup, ["--detach", dev], { check: false });
+    }
+  });
+});
+
 describe("lwlog info on QEMU logs", () => {
   const qemuRuns: QemuRun[] = [
     { sectorSize: 512, cache: "writeback", imageSize: 1 << 20, commands: ["write -P 1 0 4096", "flush", "write -z 8192 1024", "discard 16384 2048", "write -P 2 100000 3000"] },
