@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, LogFlags, LogWriter, LwlogError } from "@lwlog/codec/core";
 import { NbdBackendError } from "@lwlog/nbd";
 import { makeTempDir, run } from "@lwlog/testkit";
@@ -94,6 +94,47 @@ describe("LoggingDevice: what each request logs", () => {
     expect(sectorSize).toBe(4096);
     expect(entries[0]).toMatchObject({ sector: 0n, nrSectors: 1n, dataSize: 4096 });
     expect(entries[1]!.mark).toBe("y".repeat(4063));
+  });
+
+  it("works at the smallest and largest sector sizes (32 B: no mark fits; 8 MiB: one sector per write)", async () => {
+    const small = paths();
+    const dev32 = await LoggingDevice.open({ ...small, sectorSize: 32 });
+    await dev32.write(40, pattern(10, 1), { fua: false });
+    await expect(dev32.mark("a")).rejects.toThrow(/32-byte log sectors hold no mark name/);
+    const s32 = await dev32.close({ endMark: "lwlog-end" });
+    expect(s32).toMatchObject({ entries: 1, marks: 0 });
+    expect(readEntries(small.log).entries.map((e) => [e.sector, e.nrSectors])).toEqual([[1n, 1n]]);
+
+    const big = paths(16 << 20);
+    const dev8m = await LoggingDevice.open({ ...big, sectorSize: 8 << 20 });
+    expect(dev8m.blockSizes).toEqual({ minimum: 1, preferred: 8 << 20, maximum: 32 << 20 });
+    await dev8m.write(9 << 20, pattern(4096, 2), { fua: false });
+    await dev8m.close({ endMark: "lwlog-end" });
+    const { sectorSize, entries } = readEntries(big.log);
+    expect(sectorSize).toBe(8 << 20);
+    expect(entries.map((e) => [e.kind, e.sector, e.nrSectors, e.dataSize])).toEqual([
+      ["write", 1n, 1n, 8 << 20],
+      ["mark", 0n, 0n, 0],
+    ]);
+    expect(firstDifference(entries[0]!.data!.subarray(1 << 20, (1 << 20) + 4096), pattern(4096, 2))).toBe(-1);
+    expect(firstDifference(replayEntries(big.log, 16 << 20), fileBytes(big.image))).toBe(-1);
+  });
+
+  it("serves a block device as the image (a loop device)", async () => {
+    const backing = zeroImage(join(tmp.path, "loop-backing"), 4 << 20);
+    const loop = run("losetup", ["-f", "--show", backing]).stdout.trim();
+    try {
+      const log = join(tmp.path, "loop.log");
+      const dev = await LoggingDevice.open({ image: loop, log });
+      expect(dev.size).toBe(4 << 20);
+      await dev.write(1000, pattern(3000, 5), { fua: true });
+      expect(firstDifference((await dev.read(1000, 3000)), pattern(3000, 5))).toBe(-1);
+      await dev.close();
+      expect(readEntries(log).entries.map((e) => [e.sector, e.nrSectors, e.flags])).toEqual([[1n, 7n, LogFlags.FUA]]);
+    } finally {
+      run("losetup", ["-d", loop], { check: false });
+    }
+    expect(firstDifference(fileBytes(backing).subarray(1000, 4000), pattern(3000, 5))).toBe(-1);
   });
 
   it("splits unaligned write-zeroes as QEMU's block layer does", () => {
@@ -267,18 +308,25 @@ describe("LoggingDevice: durability and order", () => {
     let markAsked = -1;
     let markDone = false;
     let nextSector = 0;
+    let reached40!: () => void;
+    const after40 = new Promise<void>((r) => (reached40 = r));
     const worker = async (w: number): Promise<void> => {
-      for (let i = 0; i < 60; i++) {
+      // At least 60 writes each, and 5 more once the mark has returned.
+      for (let i = 0, after = 0; i < 60 || after < 5; i++) {
         const sector = nextSector;
         nextSector += 8;
-        if (markDone) issuedAfterMark.add(sector);
+        if (markDone) {
+          issuedAfterMark.add(sector);
+          after += 1;
+        }
         await dev.write(sector * 512, pattern(4096, sector), { fua: (i + w) % 13 === 0 });
         acked.set(sector, seq++);
+        if (seq === 40) reached40();
         if (i % 20 === 19) await dev.flush();
       }
     };
     const markTask = (async () => {
-      await new Promise((r) => setTimeout(r, 5));
+      await after40; // with 4 writers still going
       markAsked = seq;
       const index = await dev.mark("middle");
       markDone = true;
@@ -302,7 +350,8 @@ describe("LoggingDevice: durability and order", () => {
     const events: DeviceEvent[] = [];
     const dev = await LoggingDevice.open({ ...p, superInterval: 3, trace: (e) => events.push(e) });
     for (let i = 0; i < 7; i++) await dev.write(i * 512, pattern(512, i), { fua: false });
-    await new Promise((r) => setTimeout(r, 50));
+    // The rewrites run in the background: wait for the second to finish (no request waits for them).
+    await vi.waitFor(() => expect(events.filter((e) => e.type === "log-sync").length).toBe(4), { timeout: 10_000, interval: 10 });
     // One rewrite per 3 entries; one that starts while another runs declares what is there by then.
     const declared = events.filter((e) => e.type === "super").map((e) => (e as { declared: number }).declared);
     expect(declared).toHaveLength(2);

@@ -368,7 +368,8 @@ export class LoggingDevice implements NbdBackend {
       if (this.failure === undefined) {
         await this.image.sync();
         await this.writer.sync();
-        if (options.endMark !== undefined) {
+        // The end mark is skipped where no name that long fits (S = 32 holds no mark at all).
+        if (options.endMark !== undefined && new TextEncoder().encode(options.endMark).length <= maxMarkLength(this.sectorSize)) {
           const bytes = validMarkName(options.endMark, this.sectorSize);
           const index = this.writer.entries;
           await this.appendNow({ header: { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: BigInt(bytes.length) }, inline: bytes }, "mark");
@@ -620,6 +621,7 @@ export function validMarkName(name: string, sectorSize: number): Uint8Array {
   if (name.includes("\0")) throw new LogRangeError(ErrorCodes.BAD_MARK, "a mark name cannot contain a NUL byte");
   const bytes = new TextEncoder().encode(name);
   const max = maxMarkLength(sectorSize);
+  if (max < 1) throw new LogRangeError(ErrorCodes.BAD_MARK, `${sectorSize}-byte log sectors hold no mark name (a mark needs S ≥ 64)`);
   if (bytes.length > max) {
     throw new LogRangeError(ErrorCodes.BAD_MARK, `the mark name is ${bytes.length} bytes, too long for ${sectorSize}-byte log sectors (at most ${max})`);
   }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, type LogEntry } from "@lwlog/codec/core";
 import { makeTempDir, randomBytes, runAsync } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
@@ -154,10 +154,10 @@ describe("lwlog record, mark and status (in-process)", () => {
     writeFileSync(src, randomBytes(1 << 20, 5));
     // nbdcopy without --flush: four 256 KiB writes and no flush.
     await runAsync("nbdcopy", ["--request-size=262144", src, r.uri]);
-    await new Promise((res) => setTimeout(res, 100));
     const status = JSON.parse((await runLwlog(["status", "--log", p.log, "--json"])).stdout) as { entries: number; lastFlush: unknown };
     expect(status).toMatchObject({ entries: 4, lastFlush: null });
-    expect(LogFile.openSync(p.log).declared).toBeGreaterThanOrEqual(3);
+    // The rewrite runs in the background, after a log sync.
+    await vi.waitFor(() => expect(LogFile.openSync(p.log).declared).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 20 });
     await stop(r);
   });
 
