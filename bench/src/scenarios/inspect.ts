@@ -41,7 +41,7 @@ export const marks: Scenario = {
 /** Peak memory of every inspector command on a 4 GiB log (goal: under 150 MB each). */
 export const inspectMemory: Scenario = {
   name: "inspect-memory-4g",
-  goal: "peak memory of info, marks, check and dump on a 4 GiB log stays under 150 MB",
+  goal: "peak memory of info, marks, check and dump (NDJSON; CSV with sha256 of all data) on a 4 GiB log stays under 150 MB",
   async setup(ctx) {
     const log = await generateLog(join(ctx.dataDir, `writes-64k-4g-${ctx.scale}.log`), { bytes: 4 * GiB * ctx.scale, writeSize: 65536 });
     return {
@@ -50,6 +50,7 @@ export const inspectMemory: Scenario = {
         { name: "marks", argv: [...ctx.lwlog, "marks", log] },
         { name: "check", argv: [...ctx.lwlog, "check", log] },
         { name: "dump", argv: ["sh", "-c", `${ctx.lwlog.join(" ")} dump --ndjson ${log} > /dev/null`] },
+        { name: "dump-csv-sha", argv: ["sh", "-c", `${ctx.lwlog.join(" ")} dump --csv --data sha256 ${log} > /dev/null`] },
         { name: "cat", argv: ["sh", "-c", `cat ${log} > /dev/null`] },
       ],
       maxRssMiB: 150,
