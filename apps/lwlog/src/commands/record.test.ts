@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, type LogEntry } from "@lwlog/codec/core";
-import { makeTempDir, randomBytes, runAsync } from "@lwlog/testkit";
+import { makeTempDir, randomBytes, runAsync, sha256File } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 import { RawNbd, recordInProcess, type InProcessRecorder } from "./test-record.js";
 
@@ -113,6 +113,21 @@ describe("lwlog record, mark and status (in-process)", () => {
     expect(lines[0]).toMatchObject({ event: "ready", uri: r.uri, control: p.ctl, sectorSize: 4096, size: 4 << 20, entries: 0 });
     expect(lines[1]).toMatchObject({ event: "stopped", entries: 3, marks: 1, sectorSize: 4096 });
     expect(existsSync(sock)).toBe(false);
+  });
+
+  it("nbdcopy of 64 MiB of random data: the image equals the file, and lwlog replay of the log onto zeros does too", async () => {
+    const p = names();
+    const src = join(tmp.path, "random-64m.bin");
+    writeFileSync(src, randomBytes(64 << 20, 11));
+    const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "64M", "--listen", "127.0.0.1:0"]);
+    await runAsync("nbdcopy", ["--flush", src, r.uri]);
+    expect((await stop(r)).code).toBe(0);
+    const want = sha256File(src);
+    expect(sha256File(p.image)).toBe(want);
+    const replayed = join(tmp.path, `replayed-${n}`);
+    const replay = await runLwlog(["replay", p.log, "--to", replayed, "--size", "64M"]);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(sha256File(replayed)).toBe(want);
   });
 
   it("appends to an existing log with --append, keeping its entries and sector size", async () => {
