@@ -29,8 +29,19 @@ describe("replaying the kernel logs to every mark reproduces the data device's s
     expect(sha256File(image)).toBe(m.sha256);
   });
 
-  it("replaying in two legs (--until-mark A, then --from-mark A --until-mark B onto the same image) equals one leg", async () => {
+  it("a whole-log replay with size auto (no header pass first) ends at the end mark, sized to the device", async () => {
     for (const k of kernelLogs()) {
+      const image = join(tmp.path, `${k.file}-whole.img`);
+      const s = await replayLog({ log: k.path, target: image, size: "auto" });
+      const end = k.marks.at(-1)!;
+      expect([s.last, s.stop, s.stopReason, s.declared, s.tailEntries]).toEqual([end.entry_index, end.entry_index, "end", k.entries, 0]);
+      expect(s.targetSize).toBe(k.data_device_bytes);
+      expect(sha256File(image), k.file).toBe(end.sha256);
+    }
+  });
+
+  it("replaying in two legs (--until-mark A, then --from-mark A --until-mark B onto the same image) equals one leg", async () => {
+    for (const k of kernelLogs().filter((l) => l.file === "raw-4k.log" || l.file === "ext4-512.log")) {
       const image = join(tmp.path, `${k.file}-legs.img`);
       let prev: string | undefined;
       for (const m of k.marks) {

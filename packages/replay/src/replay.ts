@@ -1,6 +1,6 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, type LogEntry } from "@lwlog/codec";
+import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry } from "@lwlog/codec";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
-import { ReplayInterruptedError } from "./errors.js";
+import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
 
@@ -117,6 +117,13 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
   const log = typeof options.log === "string" ? await LogFile.open(options.log) : options.log;
   let target: ImageTarget | undefined;
   try {
+    if (typeof options.target === "string" && options.size === "auto" && !options.truncate && isWholeLog(options)) {
+      // A whole-log replay onto an image that grows as needed: nothing to refuse that needs a
+      // plan first, so skip the header pass and size the image as the replay goes.
+      target = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
+      if (target.kind !== "file") throw new TargetError(ReplayErrorCodes.TARGET_KIND, "is a block device: its size is fixed, so --size does not apply", { file: target.path });
+      return await runPlan(log, target, undefined, options, began);
+    }
     const plan = planReplay(log, {
       ...(options.from ? { from: options.from } : {}),
       ...(options.until ? { until: options.until } : {}),
@@ -158,10 +165,35 @@ export class BrokenLogError extends LogFormatError {
   }
 }
 
+/** True when the replay runs over the whole log: no start point and no stop point. */
+function isWholeLog(options: ReplayOptions): boolean {
+  const u = options.until ?? {};
+  const f = options.from ?? {};
+  return f.mark === undefined && f.entry === undefined && u.mark === undefined && u.entry === undefined && !u.nextFlush && !u.nextFua && u.limit === undefined;
+}
+
 const YIELD_MS = 50n * 1_000_000n;
 const PROGRESS_MS = 100n * 1_000_000n;
 
-async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, options: ReplayOptions, began: bigint): Promise<ReplaySummary> {
+/**
+ * Applies the planned entries (or, without a plan, every entry to the end of the log, the
+ * image growing as needed and then sized to the log's highest byte).
+ */
+async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | undefined, options: ReplayOptions, began: bigint): Promise<ReplaySummary> {
+  const streaming = planned === undefined;
+  const plan: ReplayPlan = planned ?? {
+    start: 0,
+    startOffset: log.sectorSize,
+    stop: Number.MAX_SAFE_INTEGER,
+    stopReason: "end",
+    entries: log.declared,
+    logBytes: log.size - log.sectorSize,
+    needBytes: 0,
+    logExtent: 0,
+    declared: 0,
+    tailEntries: 0,
+  };
+  let extent = 0;
   const summary: ReplaySummary = {
     log: log.path,
     target: target.path,
@@ -193,6 +225,7 @@ async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, opti
   let lastYield = process.hrtime.bigint();
   let lastProgress = lastYield;
   const finish = () => {
+    if (streaming) summary.stop = summary.last;
     summary.seconds = Number(process.hrtime.bigint() - began) / 1e9;
     progress.checkpoints = summary.checkpoints.run;
     options.onProgress?.(progress);
@@ -203,12 +236,25 @@ async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, opti
     try {
       e = cursor.next();
     } catch (err) {
-      if (err instanceof LogFormatError) throw new BrokenLogError(err, finish());
+      if (err instanceof LogFormatError) {
+        if (streaming) summary.stopReason = "broken";
+        throw new BrokenLogError(err, finish());
+      }
       throw err;
     }
+    if (e === undefined && streaming) break;
     if (e === undefined) {
       // The planning pass read this entry; the file changed under us.
       throw new BrokenLogError(new LogFormatError("LWLOG_TRUNCATED_HEADER", `entry ${i} is gone (${cursor.end?.detail ?? "the log changed during the replay"})`, { file: log.path, entry: i, offset: cursor.nextOffset }), finish());
+    }
+    if (streaming) {
+      if (e.tail) summary.tailEntries += 1;
+      else summary.declared += 1;
+      if (e.tail && !options.tail) continue;
+      if (e.kind === "write" || e.kind === "discard") {
+        const end = (e.sector + e.nrSectors) * BigInt(log.sectorSize);
+        if (end > BigInt(extent)) extent = toSafeNumber(end, `entry ${e.index}'s highest target byte`);
+      }
     }
     if ((e.kind === "write" || e.kind === "discard") && options.sectors !== undefined && !touches(e, options.sectors)) {
       summary.filtered += 1;
@@ -254,6 +300,10 @@ async function runPlan(log: LogFile, target: ImageTarget, plan: ReplayPlan, opti
         throw new ReplayInterruptedError(`interrupted after entry ${s.last}: entries ${s.start}..${s.last} have been applied to ${target.path}`, s.last, { file: log.path });
       }
     }
+  }
+  if (streaming) {
+    target.growTo(extent);
+    summary.targetSize = target.size;
   }
   target.sync();
   if (plan.broken !== undefined && summary.last === plan.stop) {

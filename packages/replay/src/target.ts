@@ -181,6 +181,18 @@ export class ImageTarget {
     return this.bytes;
   }
 
+  /** Grows a regular file to at least `bytes` (zeros); never shrinks it. */
+  growTo(bytes: number): void {
+    if (this.kind !== "file" || bytes <= this.bytes) return;
+    checkPosition(bytes, 0, this.path);
+    try {
+      ftruncateSync(this.fd, bytes);
+    } catch (err) {
+      throw ioError(err, this.path, "size the target");
+    }
+    this.bytes = bytes;
+  }
+
   /** Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow). */
   require(bytes: number): void {
     if (!this.grow) refuseSmall(this.path, this.bytes, bytes, this.kind);

@@ -88,6 +88,11 @@ describe("lwlog replay: stop and start points", () => {
     expect([withTail.last, withTail.declared, withTail.tailEntries, withTail.tailReplayed]).toEqual([11, 9, 3, 3]);
     expect(readFileSync(img).subarray(64 * 512, 64 * 512 + 4096)).toEqual(Buffer.from(randomBytes(4096, 50)));
     // A stop point in the tail needs --tail.
+    // The whole-log path (--size auto, no header pass first) counts them the same way.
+    const auto = JSON.parse((await runLwlog(["replay", log, "--to", fresh(), "--size", "auto", "--json"])).stdout);
+    expect([auto.last, auto.declared, auto.tailEntries, auto.tailReplayed, auto.targetSize]).toEqual([8, 9, 3, 0, 21504]);
+    const autoTail = JSON.parse((await runLwlog(["replay", log, "--to", fresh(), "--size", "auto", "--tail", "--json"])).stdout);
+    expect([autoTail.last, autoTail.tailReplayed, autoTail.targetSize]).toEqual([11, 3, (64 + 16) * 512 + 4096]);
     const r = await runLwlog(["replay", log, "--to", fresh(), "--size", "64K", "--until-entry", "10"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no entry 10 to stop at: the log has 9 entries (it is past the declared entries: add --tail)");
@@ -281,6 +286,13 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     const expected = fresh();
     await runLwlog(["replay", log, "--to", expected, "--size", "64K", "--until-entry", "2"]);
     expect(sha256File(img)).toBe(sha256File(expected));
+    // The same through the whole-log path (--size auto).
+    const auto = fresh();
+    const ra = await runLwlog(["replay", broken, "--to", auto, "--size", "auto"]);
+    expect(ra.code).toBe(1);
+    expect(ra.stderr).toContain(`${broken}: entry 3: offset ${offset}: malformed entry`);
+    expect(ra.stderr).toContain(`the replay stopped there: entries 0..2 have been applied to ${auto}`);
+    expect(Buffer.from(readFileSync(auto)).subarray(0, 12288).equals(readFileSync(expected).subarray(0, 12288))).toBe(true);
     // A stop point before the break is fine.
     expect((await runLwlog(["replay", broken, "--to", fresh(), "--size", "64K", "--until-entry", "2"])).code).toBe(0);
     // One past it cannot be reached: nothing is written.
