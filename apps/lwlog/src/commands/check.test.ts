@@ -227,7 +227,7 @@ describe("the inspector never crashes", () => {
           }
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 1500 },
     );
   }, 240_000);
 
