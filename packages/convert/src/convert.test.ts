@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogFlags, LogWriter, encodeSuper } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes, run } from "@lwlog/testkit";
 import { ConvertError, convertLog } from "./convert.js";
 import { replayPoints } from "./test-support.js";
 
@@ -136,6 +136,31 @@ describe("conversions give logs whose replays match the original's at every mark
       noTempFiles();
     });
   }
+});
+
+describe("--base-image on a block device", () => {
+  it("reads the device (a loop device over the image) like the file", async () => {
+    const device = 1 << 20;
+    const odd = p("dev-odd.log");
+    await syntheticLog(odd, 512, device, 21, false);
+    const base = p("dev-base.img");
+    writeFileSync(base, randomBytes(device, 77));
+    const fromFile = p("dev-from-file.log");
+    await convertLog(odd, fromFile, { sectorSize: 4096, baseImage: base });
+    const loop = run("losetup", ["--find", "--show", "--read-only", base]).stdout.trim();
+    try {
+      expect(loop).toMatch(/^\/dev\/loop\d+$/);
+      const fromDevice = p("dev-from-device.log");
+      const s = await convertLog(odd, fromDevice, { sectorSize: 4096, baseImage: loop });
+      expect(s.baseImageUsed).toBe(true);
+      expect(readFileSync(fromDevice).equals(readFileSync(fromFile))).toBe(true);
+    } finally {
+      run("losetup", ["-d", loop]);
+    }
+    // Not converting up: the image is not needed, and not read.
+    const same = await convertLog(odd, p("dev-same.log"), { baseImage: base });
+    expect(same.baseImageUsed).toBe(false);
+  });
 });
 
 describe("what cannot be converted is an error naming the entry, and leaves no output", () => {

@@ -1,4 +1,4 @@
-import { copyFileSync, rmSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import {
   ENTRY_HEADER_SIZE,
   ErrorCodes,
@@ -104,6 +104,8 @@ export interface ConvertSummary {
   /** Converting up with a base image: writes widened, and discards split, by read-modify-write. */
   widenedWrites: number;
   splitDiscards: number;
+  /** False when a base image was given but not needed (not converting up). */
+  baseImageUsed: boolean;
 }
 
 /**
@@ -125,9 +127,11 @@ export async function convertLog(source: string, output: string, options: Conver
       throw new ConvertError(ErrorCodes.BAD_SECTOR_SIZE, `invalid sector size ${T}: it must be a power of two from 32 to 8388608`);
     }
     out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false });
-    if (options.baseImage !== undefined) {
+    // Only converting up can leave partial sectors to complete.
+    const useImage = options.baseImage !== undefined && T > S;
+    if (useImage) {
       work = `${out.temp}.image`;
-      image = await openWorkImage(options.baseImage, work);
+      image = await openWorkImage(options.baseImage!, work);
     }
     const fixSuper = options.fixSuperblock === true;
     const keepTail = options.tail ?? true;
@@ -199,6 +203,7 @@ export async function convertLog(source: string, output: string, options: Conver
       sectorsRounded: conv.sectorsRounded,
       widenedWrites: conv.widenedWrites,
       splitDiscards: conv.splitDiscards,
+      baseImageUsed: useImage,
     };
   } catch (err) {
     if (writer) await writer.close({ super: false, sync: false }).catch(() => undefined);
@@ -218,16 +223,37 @@ interface ImageLike {
   close(): void;
 }
 
-/** Copies the base image to `work` and opens the copy as a replay target that may grow. */
+/**
+ * Copies the base image (a file or a block device) to `work` and opens the copy as a replay
+ * target that may grow. A regular file is copied by the kernel (`copy_file_range`); a device,
+ * whose size `fstat` does not tell, is read in 4 MiB chunks up to its size.
+ */
 async function openWorkImage(baseImage: string, work: string): Promise<ImageLike> {
   const { ImageTarget } = await import("@lwlog/replay");
-  const probe = ImageTarget.open(baseImage, { readOnly: true });
-  probe.close();
+  const base = ImageTarget.open(baseImage, { readOnly: true });
   try {
-    copyFileSync(baseImage, work);
+    if (base.kind === "file") {
+      copyFileSync(baseImage, work);
+    } else {
+      const fd = openSync(work, "wx");
+      try {
+        const chunk = new Uint8Array(4 << 20);
+        for (let at = 0; at < base.size; at += chunk.length) {
+          const n = Math.min(chunk.length, base.size - at);
+          const view = chunk.subarray(0, n);
+          base.readInto(view, at);
+          for (let done = 0; done < n; ) done += writeSync(fd, view, done, n - done, at + done);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
   } catch (err) {
     rmSync(work, { force: true });
+    if (err instanceof LwlogError) throw err;
     throw new ConvertError(ErrorCodes.IO, `cannot copy the base image to ${work}: ${(err as Error).message}`, { file: baseImage, cause: err });
+  } finally {
+    base.close();
   }
   return ImageTarget.open(work, { grow: true });
 }

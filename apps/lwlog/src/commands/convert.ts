@@ -91,7 +91,7 @@ export async function runConvert(ctx: CommandContext, logPath: string, opts: Con
     }
     bar?.stop();
     if (opts.json) io.stdout.write(toJson(summary) + "\n");
-    else if (!opts.quiet) io.stdout.write(summaryLines(summary).join("\n") + "\n");
+    else if (!opts.quiet) io.stdout.write(summaryLines(summary, opts).join("\n") + "\n");
     return ExitCode.OK;
   } finally {
     bar?.stop();
@@ -100,7 +100,7 @@ export async function runConvert(ctx: CommandContext, logPath: string, opts: Con
 }
 
 /** What the conversion did, one line each, the first saying what was written. */
-export function summaryLines(s: ConvertSummary): string[] {
+export function summaryLines(s: ConvertSummary, opts: { baseImage?: string } = {}): string[] {
   const sizes = s.fromSectorSize === s.toSectorSize ? `${s.toSectorSize}-byte sectors` : `${s.fromSectorSize} → ${s.toSectorSize}-byte sectors`;
   const lines = [`converted ${s.entriesIn} entries into ${s.entriesOut} (${sizes}) in ${s.output}; nr_entries ${s.nrEntriesOut}`];
   if (s.superblockFixed && BigInt(s.nrEntriesOut) !== s.nrEntriesIn) lines.push(`  superblock fixed: nr_entries ${s.nrEntriesIn} → ${s.nrEntriesOut} (the valid entries present)`);
@@ -115,6 +115,7 @@ export function summaryLines(s: ConvertSummary): string[] {
   if (s.sectorsRounded > 0) lines.push(`  ${s.sectorsRounded} flush/mark sector numbers rounded down to the new unit (they carry no data)`);
   if (s.widenedWrites > 0) lines.push(`  ${s.widenedWrites} writes widened to whole sectors from the base image (read-modify-write)`);
   if (s.splitDiscards > 0) lines.push(`  ${s.splitDiscards} discards split into partial-sector writes and an aligned discard`);
+  if (!s.baseImageUsed && opts.baseImage !== undefined) lines.push("  --base-image not used: only converting to a larger sector size needs it");
   if (s.trailingBytes > 0) lines.push(`  ${humanBytes(s.trailingBytes)} after the last entry not copied (${s.end.reason})`);
   return lines;
 }
