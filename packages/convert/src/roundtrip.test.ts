@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { appendFileSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -99,6 +100,26 @@ describe("export --data base64 then import rebuilds the log byte for byte", () =
         expect(rebuilt.equals(original.subarray(0, end.offset)), `QEMU ${sectorSize} via ${format}`).toBe(true);
       }
     }
+  });
+});
+
+describe("entries with more data than one chunk", () => {
+  it("an 8 MiB write exports in base64 pieces and sha256 chunks, and imports back whole", async () => {
+    const path = join(tmp.path, "big.log");
+    rmSync(path, { force: true });
+    const data = randomBytes(8 << 20, 42);
+    const w = await LogWriter.create(path, { sectorSize: 4096 });
+    await w.write(16n, data);
+    await w.mark("after");
+    await w.close();
+    for (const format of ["ndjson", "json"] as const) {
+      const { original, rebuilt } = await roundTrip(path, format, "big");
+      expect(rebuilt.equals(original), format).toBe(true);
+    }
+    const text = join(tmp.path, "big-sha.ndjson");
+    await exportToFile(path, text, { data: "sha256" });
+    const rec = JSON.parse(readFileSync(text, "utf8").split("\n")[1]!) as { sha256: string };
+    expect(rec.sha256).toBe(createHash("sha256").update(data).digest("hex"));
   });
 });
 
