@@ -8,6 +8,21 @@ import type { BenchContext, Scenario, ScenarioRun } from "../harness.js";
 const GiB = 1 << 30;
 const MiB = 1 << 20;
 
+/**
+ * xfstests' `replay-log`, when `LWLOG_REPLAY_LOG` names a binary built from its sources (it is
+ * not packaged; bench it by building `src/log-writes/` outside this repository).
+ */
+const replayLogBin = process.env.LWLOG_REPLAY_LOG;
+
+/** Like `freshOutput`, then a zero image of `bytes` (replay-log writes only onto an existing target). */
+function freshImage(path: string, bytes: number): () => void {
+  return () => {
+    rmSync(path, { force: true });
+    spawnSync("truncate", ["-s", String(bytes), path]);
+    spawnSync("sync");
+  };
+}
+
 /** Removes an output image and flushes dirty pages, so that each timed run starts alike (not timed). */
 function freshOutput(path: string): () => void {
   return () => {
@@ -20,16 +35,17 @@ function freshOutput(path: string): () => void {
 function fullReplay(ctx: BenchContext, log: string, tag: string): ScenarioRun {
   const image = join(ctx.dataDir, `replay-${tag}.img`);
   const copy = join(ctx.dataDir, `replay-${tag}.cp`);
+  const peer = join(ctx.dataDir, `replay-${tag}.rl`);
   return {
     subjects: [
       { name: "lwlog", argv: [...ctx.lwlog, "replay", log, "--to", image, "--size", "auto", "--quiet"], before: freshOutput(image) },
       { name: "cp", argv: ["cp", log, copy], before: freshOutput(copy) },
+      ...(replayLogBin ? [{ name: "replay-log", argv: [replayLogBin, "--log", log, "--replay", peer], before: freshImage(peer, GiB) }] : []),
     ],
     maxRatio: 1.5,
     maxRssMiB: 200,
     teardown: () => {
-      rmSync(image, { force: true });
-      rmSync(copy, { force: true });
+      for (const f of [image, copy, peer]) rmSync(f, { force: true });
     },
   };
 }
@@ -84,6 +100,16 @@ export const replayCheckpoints: Scenario = {
           before: freshOutput(image),
         },
         { name: "100-replays", argv: ["sh", "-c", loop], before: freshOutput(loopImage) },
+        ...(replayLogBin
+          ? [
+              {
+                name: "replay-log",
+                // The replay-log way: each checkpoint replays from entry 0 to its mark onto a fresh image.
+                argv: ["sh", "-c", marks.map((m) => `rm -f '${loopImage}' && truncate -s ${256 * MiB} '${loopImage}' && '${replayLogBin}' --log '${log}' --replay '${loopImage}' --end-mark ${m} && true`).join(" && ")],
+                before: freshOutput(loopImage),
+              },
+            ]
+          : []),
       ],
       maxRssMiB: 200,
       teardown: () => {
