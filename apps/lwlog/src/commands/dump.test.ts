@@ -242,6 +242,24 @@ describe("lwlog dump: formats", () => {
     expect(r.stdout).toContain("two");
   });
 
+  it("on a terminal, a listing longer than 1000 rows (or with hex) streams as plain text instead", async () => {
+    const { LogWriter } = await import("@lwlog/codec");
+    const path = `${tmp.path}/long.log`;
+    const w = await LogWriter.create(path, { sectorSize: S });
+    for (let i = 0; i < 1200; i++) await w.flush();
+    await w.close();
+    const long = await runLwlog(["dump", path], { tty: true });
+    expect(long.stdout).not.toMatch(/[┌│─]/);
+    const lines = long.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(1201);
+    expect(lines[1200]!.trim().split(/\s+/)).toEqual(["1199", String(S + 1199 * S), "0", "0", "0", "FLUSH"]);
+    const short = await runLwlog(["dump", "--to", "999", path], { tty: true });
+    expect(short.stdout).toMatch(/┌/);
+    const hex = await runLwlog(["dump", "--data", "hex", log], { tty: true });
+    expect(hex.stdout).not.toMatch(/[┌│─]/);
+    expect(hex.stdout.split("\n")[1]).toMatch(/ NONE +[0-9a-f]{2048}$/);
+  });
+
   it("mark names that are not printable are quoted with escapes in text, kept exact in JSON", async () => {
     const path = `${tmp.path}/odd-marks.log`;
     const { LogWriter } = await import("@lwlog/codec");

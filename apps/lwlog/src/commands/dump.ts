@@ -278,7 +278,7 @@ async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: Da
     async entry(e) {
       if (widths !== undefined) return line(cellsOf(e), e);
       held.push({ cells: cellsOf(e), entry: e });
-      if (held.length >= (tty ? TTY_TABLE_ROWS : WIDTH_SAMPLE)) await release();
+      if (held.length > (tty ? TTY_TABLE_ROWS : WIDTH_SAMPLE)) await release();
     },
     async end() {
       if (widths !== undefined) return;
