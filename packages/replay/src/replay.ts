@@ -111,6 +111,10 @@ export interface ReplaySummary {
  * streamed from the log. At each checkpoint the target is synced and the checker run. If
  * the log turns out broken before the stop point, every entry before the broken one is
  * applied and a `LogFormatError` says so (its `summary` tells what was done).
+ *
+ * A whole-log replay (no start or stop point) onto a file with `size: "auto"` has nothing to
+ * refuse that needs the plan, so it skips the header pass: the image grows as it is written
+ * and is then sized to the log's highest byte, the same result in one pass instead of two.
  */
 export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
   const began = process.hrtime.bigint();
@@ -221,7 +225,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
   const discard = options.discard ?? "zero";
   const rules = options.check?.rules ?? [];
   const progress: ReplayProgress = { entries: 0, totalEntries: plan.entries, logBytes: 0, totalLogBytes: plan.logBytes, checkpoints: 0 };
-  const cursor = log.cursor({ start: { index: plan.start, offset: plan.startOffset }, tail: true, blockSize: 4 << 20 });
+  const cursor = log.cursor({ start: { index: plan.start, offset: plan.startOffset }, tail: true });
   let lastYield = process.hrtime.bigint();
   let lastProgress = lastYield;
   const finish = () => {
