@@ -26,6 +26,8 @@ export function renderTable(io: CliIo, head: string[], rows: string[][], align: 
     const t = new tableClass({
       head,
       colAligns: head.map((_, i) => align[i] ?? "left"),
+      // No rule between rows: a long listing stays one line per row.
+      chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
       style: { head: useColor(io, stream) ? ["cyan"] : [], border: useColor(io, stream) ? ["grey"] : [] },
     });
     for (const r of rows) t.push(r);
