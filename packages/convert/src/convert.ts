@@ -138,7 +138,7 @@ export async function convertLog(source: string, output: string, options: Conver
     writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
     const conv = new EntryConverter(log, T, options, image);
     const cursor = log.cursor({ tail: true, lenient: fixSuper });
-    const yielder = new Yielder(256);
+    const yielder = new Yielder();
     let entriesIn = 0;
     let tailIn = 0;
     let declaredOut = 0;
@@ -174,6 +174,8 @@ export async function convertLog(source: string, output: string, options: Conver
         options.onProgress?.(e.nextOffset, log.size);
       }
     }
+    await yielder.pause();
+    if (options.shouldStop?.()) throw new InterruptedError();
     const end = cursor.end!;
     const qemuNeedsAll = options.forQemu === true && entriesOut > declaredOut;
     const superblockFixed = fixSuper || qemuNeedsAll;

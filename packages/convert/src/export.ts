@@ -95,7 +95,7 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   if (options.source !== undefined) superRecord.source = options.source;
   const fio: FioCounts = { writes: 0, writeBytes: 0n, trims: 0, trimBytes: 0n, syncs: 0, skipped: 0 };
   const target = options.fioTarget ?? "/dev/null";
-  const yielder = new Yielder(256);
+  const yielder = new Yielder();
 
   switch (options.format) {
     case "ndjson":
@@ -142,6 +142,10 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
       options.onProgress?.(e.nextOffset);
     }
   }
+  // One last turn of the event loop: an interrupt that came during the walk is honoured
+  // before the caller makes the output final.
+  await yielder.pause();
+  if (options.shouldStop?.()) throw new InterruptedError();
   const end = cursor.end!;
   const endRecord: EndRecord = {
     entries: count,

@@ -99,7 +99,7 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
     const builder = new LogBuilder(name, out.temp, format, options);
     try {
       if (format === "csv") await builder.start({ line: 0, kind: "super", value: { version: 1, nrEntries: 0, sectorSize: options.sectorSize } });
-      const yielder = new Yielder(256);
+      const yielder = new Yielder();
       for await (const part of parts) {
         await builder.take(part);
         if (yielder.tick()) {
@@ -107,6 +107,8 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
           if (options.shouldStop?.()) throw new InterruptedError();
         }
       }
+      await yielder.pause();
+      if (options.shouldStop?.()) throw new InterruptedError();
       const summary = await builder.finish();
       out.commit();
       return { ...summary, output };

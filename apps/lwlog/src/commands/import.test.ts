@@ -50,6 +50,19 @@ describe("lwlog import", () => {
     expect(r.stderr).toMatch(/field base64: missing: the entry carries \d+ bytes of data .*export with --data base64 to import/);
   });
 
+  it("an interrupt stops it: exit 130, no log left", async () => {
+    const out = p("interrupted.log");
+    const r = await runLwlog(["import", p("raw.ndjson"), "-o", out], {
+      onInterrupt: (handler) => {
+        setImmediate(handler);
+        return () => undefined;
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
+  });
+
   it("usage errors: no -o, bad --format, bad --sector-size, missing input, existing output", async () => {
     expect((await runLwlog(["import", p("raw.ndjson")])).code).toBe(2);
     expect((await runLwlog(["import", p("raw.ndjson"), "-o", p("x.log"), "--format", "xml"])).code).toBe(2);
