@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, LogFlags, LogWriter, LwlogError } from "@lwlog/codec/core";
@@ -194,6 +194,26 @@ describe("LoggingDevice: what each request logs", () => {
     const image = fileBytes(p.image);
     expect(image.subarray(1024, 3584).every((b) => b === 0)).toBe(true);
     expect(firstDifference(image.subarray(0, 1024), pattern(1 << 20, 4).subarray(0, 1024))).toBe(-1);
+  });
+
+  it("discards and zeroes a sparse image without filling it in", async () => {
+    n += 1;
+    const p = { image: join(tmp.path, `sparse-${n}`), log: join(tmp.path, `sparse-log-${n}`) };
+    writeFileSync(p.image, "");
+    run("truncate", ["-s", "256M", p.image]);
+    const dev = await LoggingDevice.open(p);
+    await dev.write(4096, pattern(8192, 3), { fua: false });
+    await dev.trim(0, 256 << 20, { fua: false }); // as mkfs does
+    await dev.writeZeroes(0, 16 << 20, { fua: false, noHole: false });
+    expect((await dev.read(0, 65536)).every((b) => b === 0)).toBe(true);
+    await dev.close();
+    // Only what was written holds blocks (8 KiB, rounded up by the filesystem), not 256 MiB.
+    expect(statSync(p.image).blocks * 512).toBeLessThanOrEqual(64 << 10);
+    expect(readEntries(p.log).entries.map((e) => [e.kind, e.nrSectors])).toEqual([
+      ["write", 16n],
+      ["discard", 524288n],
+      ["write", 32768n],
+    ]);
   });
 
   it("writes a run of zeros of any size without holding it in memory", async () => {

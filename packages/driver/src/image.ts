@@ -2,7 +2,9 @@ import { close, fdatasync, fstat, open, read, write, type Stats } from "node:fs"
 import { ErrorCodes, LogIoError, ioError, sizeOf } from "@lwlog/codec/core";
 
 /** Shared, never written to: the source of every run of zeros written to the image. */
-const ZERO_CHUNK = new Uint8Array(1 << 20);
+const ZERO_CHUNK = Buffer.alloc(1 << 20);
+/** The unit in which an image file's existing zeros are left alone (a filesystem block). */
+const ZERO_BLOCK = 4096;
 
 function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
@@ -16,13 +18,16 @@ function call<T>(fn: (cb: (err: NodeJS.ErrnoException | null, value: T) => void)
 export class ImageFile {
   readonly path: string;
   readonly size: number;
+  /** A regular file (not a block device). */
+  readonly isFile: boolean;
   private readonly fd: number;
   private closed = false;
 
-  private constructor(path: string, fd: number, size: number) {
+  private constructor(path: string, fd: number, size: number, isFile: boolean) {
     this.path = path;
     this.fd = fd;
     this.size = size;
+    this.isFile = isFile;
   }
 
   /** Opens an existing image (file or block device) for reading and writing. */
@@ -38,7 +43,7 @@ export class ImageFile {
       if (!stat.isFile() && !stat.isBlockDevice()) {
         throw new LogIoError(ErrorCodes.IO, "is neither a regular file nor a block device", { file: path });
       }
-      return new ImageFile(path, fd, sizeOf(stat));
+      return new ImageFile(path, fd, sizeOf(stat), stat.isFile());
     } catch (err) {
       await call<void>((cb) => close(fd, (e) => cb(e, undefined)));
       if (err instanceof LogIoError) throw err;
@@ -64,10 +69,36 @@ export class ImageFile {
     }
   }
 
-  /** Writes `length` zero bytes at `position`, 1 MiB at a time, without allocating them. */
+  /**
+   * Makes `length` bytes at `position` read back as zeros, 1 MiB at a time. In a regular file a
+   * chunk that already reads as zeros (a hole, say) is left alone, so discarding or zeroing a
+   * sparse image (mkfs discards the whole device) neither fills it in nor takes long.
+   */
   async writeZeros(position: number, length: number): Promise<void> {
+    const scratch = this.isFile ? new Uint8Array(Math.min(ZERO_CHUNK.length, length)) : undefined;
     for (let done = 0; done < length; done += ZERO_CHUNK.length) {
-      await this.writeAt(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - done)), position + done);
+      const n = Math.min(ZERO_CHUNK.length, length - done);
+      if (!scratch) {
+        await this.writeAt(ZERO_CHUNK.subarray(0, n), position + done);
+        continue;
+      }
+      const chunk = Buffer.from(scratch.buffer, scratch.byteOffset, n);
+      await this.readInto(chunk, position + done);
+      if (chunk.equals(ZERO_CHUNK.subarray(0, n))) continue;
+      // Zero only the 4 KiB blocks that hold data, so the rest stays a hole.
+      for (let at = 0; at < n; ) {
+        const end = Math.min(at + ZERO_BLOCK, n);
+        if (chunk.subarray(at, end).equals(ZERO_CHUNK.subarray(0, end - at))) {
+          at = end;
+          continue;
+        }
+        let runEnd = end;
+        while (runEnd < n && !chunk.subarray(runEnd, Math.min(runEnd + ZERO_BLOCK, n)).equals(ZERO_CHUNK.subarray(0, Math.min(ZERO_BLOCK, n - runEnd)))) {
+          runEnd = Math.min(runEnd + ZERO_BLOCK, n);
+        }
+        await this.writeAt(ZERO_CHUNK.subarray(0, runEnd - at), position + done + at);
+        at = runEnd;
+      }
     }
   }
 
