@@ -30,6 +30,7 @@ export {
   byteLength,
   type LogEntry,
   type EntrySummary,
+  type DataPlace,
   type ReadEnd,
   type ReadOptions,
 } from "./reader.js";

@@ -41,6 +41,17 @@ export interface LogEntry extends EntryHeader {
   data?: Uint8Array;
 }
 
+/**
+ * Where an entry's data lies in the log: what `dataChunks` and `peekData` need. A `LogEntry`
+ * is one; from an `EntrySummary`, `dataOffset` is `offset + S`.
+ */
+export interface DataPlace {
+  /** Byte offset of the data in the log. */
+  dataOffset: number;
+  /** Bytes of data. */
+  dataSize: number;
+}
+
 /** How reading ended. */
 export interface ReadEnd {
   /**
@@ -237,7 +248,7 @@ export class LogFile {
    * The data of an entry in chunks of at most `chunkSize` bytes, in one reused buffer:
    * each chunk is valid until the next is asked for.
    */
-  *dataChunks(entry: LogEntry, chunkSize = 4 << 20): Generator<Uint8Array> {
+  *dataChunks(entry: DataPlace, chunkSize = 4 << 20): Generator<Uint8Array> {
     const buf = new Uint8Array(Math.min(chunkSize, Math.max(entry.dataSize, 1)));
     for (let done = 0; done < entry.dataSize; ) {
       const n = Math.min(buf.length, entry.dataSize - done);
@@ -546,12 +557,13 @@ export class LogCursor {
   }
 
   /**
-   * The data of `entry` (the entry `next()` just returned) as a view into the cursor's read
-   * window when the window already holds all of it, else `undefined` (then read it with
+   * The data of `entry` (the entry `next()` or `skim()` just returned; for a summary, its
+   * place is `{ dataOffset: offset + S, dataSize, nextOffset }`) as a view into the cursor's
+   * read window when the window already holds all of it, else `undefined` (then read it with
    * `LogFile.dataChunks`). No copy and no read: for small entries the bytes came in with the
-   * header. The view is valid only until the next call to `next()`.
+   * header. The view is valid only until the next call to `next()` or `skim()`.
    */
-  peekData(entry: LogEntry): Uint8Array | undefined {
+  peekData(entry: DataPlace & { nextOffset: number }): Uint8Array | undefined {
     if (entry.dataSize === 0 || entry.nextOffset !== this.pos) return undefined;
     const start = entry.dataOffset - this.bufStart;
     if (start < 0 || start + entry.dataSize > this.bufLen) return undefined;
