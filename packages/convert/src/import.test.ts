@@ -97,6 +97,15 @@ describe("a bad record is reported with its line number and field, and no log is
     expect(e.line).toBe(8);
   });
 
+  it("a bad CSV row names its line", async () => {
+    await exportToFile(k.path, p("raw.csv"), { format: "csv" });
+    const rows = readFileSync(p("raw.csv"), "utf8").split("\r\n");
+    rows[3] = rows[3]!.replace(/^(\d+,\d+,\w+,)\d+/, "$1x");
+    const e = await failure(rows.join("\r\n"), "bad.csv", { sectorSize: 512 });
+    expect([e.line, e.field]).toEqual([4, "flags"]);
+    expect(e.message).toMatch(/^line 4, entry 2, field flags: "x" is not a whole number/);
+  });
+
   it("CSV needs the sector size", async () => {
     const e = await failure("index,kind\r\n", "x.csv");
     expect(e.message).toMatch(/--sector-size/);
