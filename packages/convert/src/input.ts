@@ -31,10 +31,12 @@ export interface InputPart {
 }
 
 /**
- * V8 cannot hold a string much longer than 2^29 characters; a line longer than this
- * (an entry with more than ~380 MiB of base64 data) cannot be imported.
+ * The longest record an import takes, in characters: 256 Mi, well under V8's longest string
+ * (2^29 − 24), and what one JSON.parse can hold without a large heap. An entry with more than
+ * about 190 MiB of data cannot be imported with `--data base64` (one write that large is rare:
+ * kernel and QEMU requests are a few MiB at most).
  */
-export const MAX_RECORD_CHARS = 512 * 1024 * 1024;
+export const MAX_RECORD_CHARS = 256 * 1024 * 1024;
 
 /** Lines of a text stream, without their `\n` / `\r\n`, with 1-based numbers. */
 export async function* textLines(chunks: AsyncIterable<string>, file: string): AsyncGenerator<{ line: number; text: string }> {
