@@ -301,7 +301,7 @@ class EntryConverter {
   ) {
     this.S = log.sectorSize;
     // Same size or bigger: whatever the old header block held fits. Smaller: the kernel's rule.
-    this.markLimit = T >= this.S ? T - ENTRY_HEADER_SIZE : maxMarkLength(T);
+    this.markLimit = T >= this.S ? T - ENTRY_HEADER_SIZE : Math.max(0, maxMarkLength(T));
   }
 
   convert(e: LogEntry, outIndex: number, data: Uint8Array | undefined): EntryToAppend[] {
