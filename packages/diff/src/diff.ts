@@ -152,18 +152,34 @@ export function alignScans(a: LogScan, b: LogScan, options: { epochs?: boolean; 
   const orderB = epochs ? epochOrder(b) : undefined;
   const ea = (p: number) => (orderA === undefined ? p : orderA[p]!);
   const eb = (p: number) => (orderB === undefined ? p : orderB[p]!);
-  const eq: Equal = orderA === undefined ? (i, j) => sameEntry(a, i, b, j) : (i, j) => sameEntry(a, ea(i), b, eb(j));
   const similar: Equal = (i, j) => {
     const x = ea(i);
     const y = eb(j);
     return a.kinds[x] === b.kinds[y] && a.offsets[x] === b.offsets[y] && a.lengths[x] === b.lengths[y];
   };
   const sameKind: Equal = (i, j) => a.kinds[ea(i)] === b.kinds[eb(j)];
-  const key = (s: LogScan, i: number) =>
-    `${s.hashes[2 * i]},${s.hashes[2 * i + 1]},${s.kinds[i]},${s.offsets[i]},${s.lengths[i]},${s.flagsLo[i]},${s.flagsHi[i]}`;
+  // A 30-bit hash of the signature: a small integer is the fastest Map key. Two different
+  // entries sharing one only costs an anchor (see AlignOptions.keyA).
+  const key = (s: LogScan, i: number): number => {
+    let h = Math.imul(s.hashes[2 * i]! ^ s.kinds[i]!, 0x9e3779b1);
+    h = Math.imul(h ^ s.hashes[2 * i + 1]!, 0x85ebca6b);
+    h = Math.imul(h ^ s.offsets[i]! % 0x100000000, 0xc2b2ae35);
+    h = Math.imul(h ^ s.lengths[i]! % 0x100000000, 0x27d4eb2f);
+    return (h ^ s.flagsLo[i]! ^ s.flagsHi[i]!) & 0x3fffffff;
+  };
+  // Fingerprints first: most comparisons Myers makes are between different entries, and
+  // one integer compare rejects them.
+  const fpA = new Int32Array(a.count);
+  const fpB = new Int32Array(b.count);
+  for (let i = 0; i < a.count; i++) fpA[i] = key(a, i);
+  for (let j = 0; j < b.count; j++) fpB[j] = key(b, j);
+  const eq: Equal =
+    orderA === undefined
+      ? (i, j) => fpA[i] === fpB[j] && sameEntry(a, i, b, j)
+      : (i, j) => fpA[ea(i)] === fpB[eb(j)] && sameEntry(a, ea(i), b, eb(j));
   const alignOptions = {
-    keyA: (i: number) => key(a, ea(i)),
-    keyB: (j: number) => key(b, eb(j)),
+    keyA: (i: number) => fpA[ea(i)]!,
+    keyB: (j: number) => fpB[eb(j)]!,
     ...(options.budget !== undefined ? { budget: options.budget } : {}),
   };
 

@@ -7,7 +7,6 @@ import {
   byteLength,
   byteOffset,
   type EntryKind,
-  type LogEntry,
   type ReadEnd,
 } from "@lwlog/codec/core";
 import { MARK_SEED, loadHasher } from "./hash.js";
@@ -26,6 +25,8 @@ export interface ScanMark {
 export interface ScanOptions {
   /** Read the valid entries past the superblock's declared count too (default false). */
   tail?: boolean;
+  /** The reader's window size (default: the codec's). */
+  blockSize?: number;
 }
 
 /**
@@ -148,11 +149,13 @@ function resize<T extends Uint8Array | Uint32Array | Float64Array | BigUint64Arr
 }
 
 const LO = 0xffffffffn;
+/** Entries up to this size are hashed in one piece; bigger ones in chunks of it. */
+const SCRATCH_MAX = 4 << 20;
 
 /**
  * Reads a log once, front to back, and reduces every entry to its signature, hashing each
  * write's data as it streams past: small entries are hashed straight from the reader's
- * window (`peekData`, no copy), big ones in 4 MiB chunks. Throws the codec's errors for a
+ * window (`skim` and `peekData`: no entry objects, no copy), big ones in 4 MiB chunks. Throws the codec's errors for a
  * log that cannot be read.
  */
 export async function scanLog(path: string, options: ScanOptions = {}): Promise<LogScan> {
@@ -162,35 +165,52 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
     const S = log.sectorSize;
     const cols = new Columns();
     const marks: ScanMark[] = [];
-    const cursor = log.cursor({ tail: options.tail ?? false });
+    const cursor = log.cursor({ tail: options.tail ?? false, ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}) });
+    // One reused place object: where the current entry's data lies, for peekData/dataChunks.
+    const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
+    let scratch = new Uint8Array(64 << 10);
     let n = 0;
-    for (let e: LogEntry | undefined = cursor.next(); e !== undefined; e = cursor.next()) {
+    // skim(): numbers straight from the read window; the full entry only for marks and
+    // unusual headers (unknown flags, fields past 2^53, problems).
+    for (let e = cursor.skim(); e !== undefined; e = cursor.skim()) {
       if (n === cols.cap) cols.grow();
       const kind = KIND[e.kind];
       cols.kinds[n] = kind;
-      // Numbers first (cheap); the checked codec helpers only when the product is past 2^53, to throw.
-      const off = Number(e.sector) * S;
-      const len = Number(e.nrSectors) * S;
-      cols.offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset(e, S);
-      cols.lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength(e, S);
-      if (e.flags <= LO) {
-        cols.flagsLo[n] = Number(e.flags);
-      } else {
-        cols.flagsLo[n] = Number(e.flags & LO);
-        cols.flagsHi[n] = Number(e.flags >> 32n);
-      }
       cols.headers[n] = e.offset;
+      const full = e.entry;
+      if (full === undefined) {
+        // Both below 2^53; the products are checked by the codec helpers when they are not.
+        const off = e.sector * S;
+        const len = e.nrSectors * S;
+        cols.offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset({ sector: BigInt(e.sector) }, S);
+        cols.lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength({ nrSectors: BigInt(e.nrSectors) }, S);
+        cols.flagsLo[n] = e.knownFlags;
+      } else {
+        cols.offsets[n] = byteOffset(full, S);
+        cols.lengths[n] = byteLength(full, S);
+        cols.flagsLo[n] = Number(full.flags & LO);
+        cols.flagsHi[n] = Number(full.flags >> 32n);
+      }
       let h = 0n;
       if (kind === KIND.mark) {
-        h = h64Raw(e.markBytes!, MARK_SEED);
-        marks.push({ name: e.mark!, index: n });
+        h = h64Raw(full!.markBytes!, MARK_SEED);
+        marks.push({ name: full!.mark!, index: n });
       } else if (e.dataSize > 0) {
-        const view = cursor.peekData(e);
+        place.dataOffset = e.offset + S;
+        place.dataSize = e.dataSize;
+        place.nextOffset = e.nextOffset;
+        const view = cursor.peekData(place);
         if (view !== undefined) {
           h = h64Raw(view);
+        } else if (e.dataSize <= SCRATCH_MAX) {
+          // Straddles the window's end (or is bigger than it): one read into a reused buffer.
+          if (scratch.length < e.dataSize) scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(e.dataSize, 2 * scratch.length)));
+          const bytes = scratch.subarray(0, e.dataSize);
+          log.readAt(bytes, place.dataOffset);
+          h = h64Raw(bytes);
         } else {
           const hasher = create64();
-          for (const chunk of log.dataChunks(e, 4 << 20)) hasher.update(chunk);
+          for (const chunk of log.dataChunks(place, SCRATCH_MAX)) hasher.update(chunk);
           h = hasher.digest();
         }
       }
@@ -256,9 +276,9 @@ export interface ScanManyOptions extends ScanOptions {
 }
 
 /**
- * Scans several logs, in parallel worker threads when it can: each log is read and hashed
- * on its own core, and the columns come back without a copy. Errors are the codec's, as if
- * the scan had run here.
+ * Scans several logs, in parallel when it can: the first here, the others in worker
+ * threads, each log read and hashed on its own core; the columns come back without a copy.
+ * Errors are the codec's, as if the scan had run here.
  */
 export async function scanLogs(paths: readonly string[], options: ScanManyOptions = {}): Promise<LogScan[]> {
   const { parallel, ...scanOptions } = options;
@@ -270,12 +290,15 @@ export async function scanLogs(paths: readonly string[], options: ScanManyOption
     return out;
   }
   const { Worker } = await import("node:worker_threads");
-  const runs = paths.map(
+  // The first log is scanned here while workers scan the others: one thread fewer to start.
+  const workers: import("node:worker_threads").Worker[] = [];
+  const inWorkers = paths.slice(1).map(
     (path) =>
       new Promise<LogScan>((resolve, reject) => {
         // No inherited execArgv: a parent run with `--conditions @lwlog/source` (a test
         // runner) would make the worker load TypeScript sources it cannot run.
         const w = new Worker(workerUrl, { workerData: { path, options: scanOptions }, execArgv: [] });
+        workers.push(w);
         let settled = false;
         w.once("message", (m: WorkerReply) => {
           settled = true;
@@ -292,7 +315,15 @@ export async function scanLogs(paths: readonly string[], options: ScanManyOption
         });
       }),
   );
-  return Promise.all(runs);
+  // Settle every promise even when the local scan throws, so no rejection goes unhandled.
+  const [first, ...rest] = await Promise.allSettled([scanLog(paths[0]!, scanOptions), ...inWorkers]);
+  const all = [first!, ...rest];
+  const failed = all.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return all.map((r) => (r as PromiseFulfilledResult<LogScan>).value);
 }
 
 type WorkerReply =
