@@ -66,13 +66,13 @@ describe("QEMU logs with entries past nr_entries", () => {
       ["write", 800n, 4n, true, 0x55],
     ]);
     expect(read(log, { tail: true }).entries.slice(0, 4)).toEqual(strict.entries);
-    const index = LogFile.openSync(log);
+    const file = LogFile.openSync(log);
     try {
-      const built = LogIndex.build(index);
+      const built = LogIndex.build(file);
       expect([built.declared, built.tail, built.length]).toEqual([4, 2, 6]);
-      expect([LogIndex.build(index, { tail: false }).length]).toEqual([4]);
+      expect(LogIndex.build(file, { tail: false }).length).toBe(4);
     } finally {
-      index.close();
+      file.close();
     }
   });
 
