@@ -58,7 +58,8 @@ export interface ReadEnd {
    * - `declared`: after the declared entries, the tail not looked at;
    * - `eof`: the file ends right after the last entry;
    * - `invalid`: the first header after the declared entries is not a valid entry (garbage or stale data);
-   * - `truncated`: a tail entry runs past the end of the file;
+   * - `truncated`: past the declared entries, a header block, or the data of a clean header,
+   *   runs past the end of the file (logging cut off by a crash);
    * - `error`: a declared entry is broken (only when reading leniently; otherwise that throws).
    */
   reason: "declared" | "eof" | "invalid" | "truncated" | "error";
@@ -293,7 +294,8 @@ export class LogFile {
  * - Entries with `index < declared` are "declared"; past them the cursor stops unless
  *   `tail` is set, and then it stops at the first header that is not a clean entry. A
  *   declared entry that is broken throws (or, leniently, ends the walk with `end.error`).
- * - Once `end` is set, `next()` returns `undefined` forever.
+ * - Once `end` is set, `next()` returns `undefined` forever. A strict cursor that threw
+ *   has not moved: asking again throws the same error.
  *
  * Speed: headers are decoded straight from the window as 32-bit halves; a header whose
  * fields are all small, whose flags are known, non-mark bits and whose padding is zero (the
