@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { LogFile, LogIndex } from "@lwlog/codec";
 import { generateLog } from "../generate.js";
 import type { BenchContext, Scenario, ScenarioRun } from "../harness.js";
@@ -19,7 +19,7 @@ function freshImage(path: string, bytes: number): () => void {
   return () => {
     rmSync(path, { force: true });
     spawnSync("truncate", ["-s", String(bytes), path]);
-    spawnSync("sync");
+    spawnSync("sync", ["-f", path]);
   };
 }
 
@@ -27,7 +27,8 @@ function freshImage(path: string, bytes: number): () => void {
 function freshOutput(path: string): () => void {
   return () => {
     rmSync(path, { force: true });
-    spawnSync("sync");
+    // Only the file system of the outputs (`sync -f`): a global sync waits for everyone's writes.
+    spawnSync("sync", ["-f", dirname(path)]);
   };
 }
 

@@ -1,4 +1,4 @@
-import { LogFlags, LogFormatError, type LogEntry, type LogFile } from "@lwlog/codec";
+import { LogFlags, LogFormatError, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec";
 import { PointNotFoundError } from "./errors.js";
 
 /** Where a replay starts: after a mark, or at an entry (default: the first entry). */
@@ -42,6 +42,14 @@ export interface PlanOptions {
   sectors?: SectorRange;
   /** Discards are skipped rather than zeroed (they then need no room on the target). */
   skipDiscards?: boolean;
+  /**
+   * An index of the log (`LogIndex.build`): start and stop points are then lookups, and only
+   * the headers from the start to the stop are read, not every header from the first. For
+   * callers that replay one log many times.
+   */
+  index?: LogIndex;
+  /** With `index`: also walk the whole log for `logExtent` (`size: "auto"`); default false (0). */
+  extent?: boolean;
 }
 
 /** Why a replay stops where it does. */
@@ -79,6 +87,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * here, before anything is written. Memory stays constant whatever the log's size.
  */
 export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan {
+  if (options.index !== undefined) return planWithIndex(log, options.index, options);
   const from = options.from ?? {};
   const until = options.until ?? {};
   const tailWanted = options.tail ?? false;
@@ -190,6 +199,110 @@ interface Candidate {
   next: number;
   /** Room the target needs for the replay up to this entry. */
   need: bigint;
+}
+
+/**
+ * `planReplay` with an index: the start and every stop candidate are lookups; then one header
+ * walk from the start to the stop works out the room the target needs.
+ */
+function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): ReplayPlan {
+  const from = options.from ?? {};
+  const until = options.until ?? {};
+  const tailWanted = options.tail ?? false;
+  if (from.mark !== undefined && from.entry !== undefined) throw new RangeError("give a start mark or a start entry, not both");
+  const span = tailWanted ? index.length : index.declared;
+  const broken = index.end.reason === "error" ? index.end.error : undefined;
+  const where = broken ? ` (the log is readable only up to entry ${broken.entry}: ${broken.message})` : "";
+  const tailHint = " (it is past the declared entries: add --tail)";
+  let start = from.entry ?? 0;
+  if (from.mark !== undefined) {
+    const at = index.findMark(from.mark);
+    if (at < 0 || at >= span) throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${at >= 0 ? tailHint : ""}${where}`, { file: log.path });
+    start = at + 1;
+  } else if (from.entry !== undefined && start >= span) {
+    throw new PointNotFoundError(`no entry ${start} to start at: the log has ${span} entries${start < index.length ? tailHint : ""}${where}`, { file: log.path });
+  }
+  if (until.entry !== undefined && until.entry < start) {
+    throw new PointNotFoundError(`stop entry ${until.entry} is before the start entry ${start}`, { file: log.path });
+  }
+  const within = (i: number) => (i >= start && i < span ? i : -1);
+  const hits: [StopReason, number][] = [];
+  if (until.mark !== undefined) {
+    const at = within(index.findMark(until.mark, start));
+    if (at < 0) {
+      const anywhere = index.findMark(until.mark);
+      const before = anywhere >= 0 && anywhere < start ? `; the first one is at entry ${anywhere}, before the start` : "";
+      const inTail = index.findMark(until.mark, start) >= span ? tailHint : "";
+      throw new PointNotFoundError(`no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${inTail}${before}${where}`, { file: log.path });
+    }
+    hits.push(["mark", at]);
+  }
+  if (until.entry !== undefined) {
+    if (within(until.entry) < 0) {
+      throw new PointNotFoundError(`no entry ${until.entry} to stop at: the log has ${span} entries${until.entry < index.length ? tailHint : ""}${where}`, { file: log.path });
+    }
+    hits.push(["entry", until.entry]);
+  }
+  if (until.nextFlush) {
+    const at = within(index.findNext(LogFlags.FLUSH, start));
+    if (at >= 0) hits.push(["flush", at]);
+  }
+  if (until.nextFua) {
+    const at = within(index.findNext(LogFlags.FUA, start));
+    if (at >= 0) hits.push(["fua", at]);
+  }
+  if (until.limit !== undefined && start + until.limit - 1 < span) hits.push(["limit", start + until.limit - 1]);
+  if ((until.nextFlush || until.nextFua) && hits.length === 0 && until.limit === undefined) {
+    const what = [until.nextFlush ? "FLUSH" : "", until.nextFua ? "FUA" : ""].filter(Boolean).join(" or ");
+    throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
+  }
+  let stop = span - 1;
+  let stopReason: StopReason = broken !== undefined ? "broken" : "end";
+  for (const [reason, at] of hits) {
+    if (at < stop || (at === stop && (stopReason === "end" || stopReason === "broken"))) {
+      stop = at;
+      stopReason = reason;
+    }
+  }
+  // The room needed: one walk over the headers from the start to the stop (and on to the end for the extent).
+  let need = 0n;
+  let extent = 0n;
+  let stopNext = -1;
+  const walkTo = options.extent ? span - 1 : stop;
+  const startOffset = start < index.length ? index.offsetOf(start) : index.end.offset;
+  if (start <= walkTo) {
+    const c = log.cursor({ start: { index: start, offset: startOffset }, tail: true });
+    for (let e = c.next(); e !== undefined && e.index <= walkTo; e = c.next()) {
+      const reach = reachOf(e, log, options);
+      if (reach !== undefined && reach.all > extent) extent = reach.all;
+      if (e.index <= stop) {
+        if (reach !== undefined && reach.applied > need) need = reach.applied;
+        if (e.index === stop) stopNext = e.nextOffset;
+      }
+    }
+  }
+  if (options.extent && start > 0) {
+    // Entries before the start count for the image size too.
+    const c = log.cursor({ tail: true });
+    for (let e = c.next(); e !== undefined && e.index < start; e = c.next()) {
+      const reach = reachOf(e, log, options);
+      if (reach !== undefined && reach.all > extent) extent = reach.all;
+    }
+  }
+  const plan: ReplayPlan = {
+    start,
+    startOffset,
+    stop: Math.max(stop, start - 1),
+    stopReason,
+    entries: Math.max(0, stop - start + 1),
+    logBytes: stop >= start ? stopNext - startOffset : 0,
+    needBytes: narrow(need, log),
+    logExtent: narrow(extent, log),
+    declared: index.declared,
+    tailEntries: index.tail,
+  };
+  if (stopReason === "broken" && broken !== undefined) plan.broken = broken;
+  return plan;
 }
 
 /** Every stop condition entry `e` meets. */

@@ -1,4 +1,4 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry } from "@lwlog/codec";
+import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry, type LogIndex } from "@lwlog/codec";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
@@ -25,6 +25,12 @@ export interface ReplayOptions {
   sectors?: SectorRange;
   /** Replay the valid entries past the declared count too (default: they are counted, not replayed). */
   tail?: boolean;
+  /**
+   * An index of the log, built once (`LogIndex.build(log)`, with the default `tail: true`) and
+   * reused across replays: start and stop points become lookups and only the headers from the
+   * start to the stop are read. `log` must then be the `LogFile` the index was built on.
+   */
+  index?: LogIndex;
   /** Checkpoints: after each entry matching a rule, the target is synced and `run` is called. */
   check?: {
     rules: CheckRule[];
@@ -121,7 +127,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
   const log = typeof options.log === "string" ? await LogFile.open(options.log) : options.log;
   let target: ImageTarget | undefined;
   try {
-    if (typeof options.target === "string" && options.size === "auto" && !options.truncate && isWholeLog(options)) {
+    if (options.index !== undefined && options.index.log !== log) throw new RangeError("the index was built on another LogFile than options.log");
+    if (typeof options.target === "string" && options.size === "auto" && !options.truncate && options.index === undefined && isWholeLog(options)) {
       // A whole-log replay onto an image that grows as needed: nothing to refuse that needs a
       // plan first, so skip the header pass and size the image as the replay goes.
       target = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
@@ -134,6 +141,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       tail: options.tail ?? false,
       ...(options.sectors ? { sectors: options.sectors } : {}),
       skipDiscards: options.discard === "skip",
+      ...(options.index ? { index: options.index, extent: options.size === "auto" } : {}),
     });
     if (typeof options.target === "string") {
       const size = options.size === "auto" ? plan.logExtent : options.size;
