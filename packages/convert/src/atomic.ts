@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { ErrorCodes, LogIoError, ioError } from "@lwlog/codec";
+import { ErrorCodes, LogIoError, ioError } from "@lwlog/codec/core";
 
 /**
  * An output file written atomically: everything goes to a temporary file in the same

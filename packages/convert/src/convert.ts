@@ -17,7 +17,7 @@ import {
   type EntryToAppend,
   type LogEntry,
   type ReadEnd,
-} from "@lwlog/codec";
+} from "@lwlog/codec/core";
 import { AtomicOutput } from "./atomic.js";
 import { InterruptedError } from "./export.js";
 import { Yielder } from "./yield.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { stringify } from "csv-stringify/sync";
-import { ErrorCodes, LogRangeError, LwlogError, entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec";
+import { ErrorCodes, LogRangeError, LwlogError, entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec/core";
 import type { DataEncoding, EndRecord } from "./records.js";
 import { Yielder } from "./yield.js";
 

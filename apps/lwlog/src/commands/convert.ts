@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import type { ConvertSummary } from "@lwlog/convert";
+import type { ConvertSummary } from "@lwlog/convert/core";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes, toJson } from "../format.js";
@@ -57,8 +57,8 @@ export function register(program: Command, ctx: CommandContext): void {
 export async function runConvert(ctx: CommandContext, logPath: string, opts: ConvertCommandOptions): Promise<number> {
   if (opts.declaredOnly && opts.withTail) throw new UsageError("give --declared-only or --with-tail, not both");
   if (opts.for === "kernel" && opts.declaredOnly) throw new UsageError("--for kernel declares the tail; it cannot go with --declared-only");
-  const { convertLog, InterruptedError } = await import("@lwlog/convert");
-  const { isValidSectorSize } = await import("@lwlog/codec");
+  const { convertLog, InterruptedError } = await import("@lwlog/convert/core");
+  const { isValidSectorSize } = await import("@lwlog/codec/core");
   if (opts.sectorSize !== undefined && !isValidSectorSize(opts.sectorSize)) {
     throw new UsageError(`--sector-size ${opts.sectorSize} is not a sector size (a power of two from 32 to 8388608)`);
   }

@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { Option, type Command } from "commander";
-import type { DataEncoding, ExportFormat, ExportSummary } from "@lwlog/convert";
+import type { DataEncoding, ExportFormat, ExportSummary } from "@lwlog/convert/core";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes } from "../format.js";
@@ -80,8 +80,8 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
   if (opts.target !== undefined && (/\s/.test(opts.target) || opts.target.length > 255)) {
     throw new UsageError(`--target: fio iolog file names have no spaces and at most 255 characters, not ${JSON.stringify(opts.target)}`);
   }
-  const { exportLog, AtomicOutput, InterruptedError } = await import("@lwlog/convert");
-  const { LogFile, ioError } = await import("@lwlog/codec");
+  const { exportLog, AtomicOutput, InterruptedError } = await import("@lwlog/convert/core");
+  const { LogFile, ioError } = await import("@lwlog/codec/core");
   const io = ctx.io;
   const log = await LogFile.open(logPath);
   let interrupted = false;

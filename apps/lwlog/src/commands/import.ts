@@ -38,7 +38,7 @@ export function register(program: Command, ctx: CommandContext): void {
 /** `lwlog import`: validates every record and writes the log; exit 1 on a bad record (naming its line and field). */
 export async function runImport(ctx: CommandContext, file: string, opts: ImportCommandOptions): Promise<number> {
   const { importLog, InterruptedError } = await import("@lwlog/convert");
-  const { isValidSectorSize } = await import("@lwlog/codec");
+  const { isValidSectorSize } = await import("@lwlog/codec/core");
   if (opts.sectorSize !== undefined && !isValidSectorSize(opts.sectorSize)) {
     throw new UsageError(`--sector-size ${opts.sectorSize} is not a sector size (a power of two from 32 to 8388608)`);
   }
