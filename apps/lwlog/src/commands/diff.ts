@@ -180,7 +180,7 @@ function markNames(s: LogScan): Map<number, string> {
 }
 
 /** One entry as a line of text: kind, place and length in bytes, flags, data hash or mark name. */
-function entryText(s: LogScan, i: number, names: Map<number, string>): string {
+function entryText(s: LogScan, i: number, names: Map<number, string>, w: Widths): string {
   const kind = KIND_NAMES[s.kinds[i]!]!;
   // The flag that makes the kind goes without saying; the others are shown.
   const own = kind === "discard" ? 4n : kind === "flush" ? 1n : kind === "mark" ? 8n : 0n;
@@ -188,8 +188,26 @@ function entryText(s: LogScan, i: number, names: Map<number, string>): string {
   const fl = extra === 0n ? "" : `  ${flagNames(extra).join("|")}`;
   if (kind === "mark") return `mark     ${JSON.stringify(shorten(names.get(i) ?? "", 60))}${fl}`;
   if (kind === "flush" && s.offsets[i] === 0) return `flush${fl}`;
-  const where = `${kind.padEnd(8)} at ${s.offsets[i]!}  len ${s.lengths[i]!}${fl}`;
+  const where = `${kind.padEnd(8)} at ${String(s.offsets[i]!).padEnd(w.offset)}  len ${String(s.lengths[i]!).padEnd(w.length)}${fl}`;
   return kind === "write" ? `${where}  xxh64 ${hashOf(s, i)}` : where;
+}
+
+/** Column widths of byte offsets and lengths, so that the entry lines line up. */
+interface Widths {
+  offset: number;
+  length: number;
+}
+
+function widths(...scans: LogScan[]): Widths {
+  let off = 0;
+  let len = 0;
+  for (const s of scans) {
+    for (let i = 0; i < s.count; i++) {
+      if (s.offsets[i]! > off) off = s.offsets[i]!;
+      if (s.lengths[i]! > len) len = s.lengths[i]!;
+    }
+  }
+  return { offset: String(off).length, length: String(len).length };
 }
 
 function shorten(t: string, n: number): string {
@@ -290,6 +308,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
   const out = new Output(io.stdout);
   const na = markNames(diff.a);
   const nb = markNames(diff.b);
+  const w = widths(diff.a, diff.b);
   const wa = String(Math.max(diff.a.count - 1, 0)).length;
   const wb = String(Math.max(diff.b.count - 1, 0)).length;
   const line = (mark: " " | "-" | "+", ia: number | undefined, ib: number | undefined, text: string, note = "") => {
@@ -314,19 +333,19 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     let pa = fa;
     let pb = fb;
     for (const h of g) {
-      for (; pa < h.a0; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na));
+      for (; pa < h.a0; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w));
       for (const ch of diff.changes(h)) {
-        if (ch.type === "removed") await line("-", ch.a, undefined, entryText(diff.a, ch.a, na));
-        else if (ch.type === "added") await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb));
+        if (ch.type === "removed") await line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w));
+        else if (ch.type === "added") await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb, w));
         else {
-          await line("-", ch.a, undefined, entryText(diff.a, ch.a, na));
-          await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb), `   (changed: ${ch.fields.join(", ")})`);
+          await line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w));
+          await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb, w), `   (changed: ${ch.fields.join(", ")})`);
         }
       }
       pa = h.a1;
       pb = h.b1;
     }
-    for (; pa < ta; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na));
+    for (; pa < ta; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w));
   }
   await out.flush();
 
