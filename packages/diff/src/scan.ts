@@ -108,14 +108,25 @@ export class LogScan {
 
 /** Growable columns while scanning. */
 class Columns {
-  cap = 1024;
-  kinds = new Uint8Array(this.cap);
-  offsets = new Float64Array(this.cap);
-  lengths = new Float64Array(this.cap);
-  flagsLo = new Uint32Array(this.cap);
-  flagsHi = new Uint32Array(this.cap);
-  hashes64 = new BigUint64Array(this.cap);
-  headers = new Float64Array(this.cap);
+  cap: number;
+  kinds: Uint8Array;
+  offsets: Float64Array;
+  lengths: Float64Array;
+  flagsLo: Uint32Array;
+  flagsHi: Uint32Array;
+  hashes64: BigUint64Array;
+  headers: Float64Array;
+
+  constructor(cap: number) {
+    this.cap = cap;
+    this.kinds = new Uint8Array(cap);
+    this.offsets = new Float64Array(cap);
+    this.lengths = new Float64Array(cap);
+    this.flagsLo = new Uint32Array(cap);
+    this.flagsHi = new Uint32Array(cap);
+    this.hashes64 = new BigUint64Array(cap);
+    this.headers = new Float64Array(cap);
+  }
 
   grow(): void {
     this.cap *= 2;
@@ -163,37 +174,42 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
   const log = await LogFile.open(path);
   try {
     const S = log.sectorSize;
-    const cols = new Columns();
+    // Sized from the superblock's count (clamped by the codec to what the file can hold),
+    // so that a log whose superblock is right never grows the columns.
+    const cols = new Columns(Math.max(1024, log.declared + (options.tail ? 1024 : 0)));
     const marks: ScanMark[] = [];
     const cursor = log.cursor({ tail: options.tail ?? false, ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}) });
     // One reused place object: where the current entry's data lies, for peekData/dataChunks.
     const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
     let scratch = new Uint8Array(64 << 10);
+    let { kinds, offsets, lengths, flagsLo, flagsHi, hashes64, headers } = cols;
     let n = 0;
     // skim(): numbers straight from the read window; the full entry only for marks and
     // unusual headers (unknown flags, fields past 2^53, problems).
     for (let e = cursor.skim(); e !== undefined; e = cursor.skim()) {
-      if (n === cols.cap) cols.grow();
-      const kind = KIND[e.kind];
-      cols.kinds[n] = kind;
-      cols.headers[n] = e.offset;
+      if (n === cols.cap) {
+        cols.grow();
+        ({ kinds, offsets, lengths, flagsLo, flagsHi, hashes64, headers } = cols);
+      }
+      const kind = e.kind === "write" ? KIND.write : e.kind === "flush" ? KIND.flush : e.kind === "discard" ? KIND.discard : e.kind === "mark" ? KIND.mark : KIND.noop;
+      kinds[n] = kind;
+      headers[n] = e.offset;
       const full = e.entry;
       if (full === undefined) {
         // Both below 2^53; the products are checked by the codec helpers when they are not.
         const off = e.sector * S;
         const len = e.nrSectors * S;
-        cols.offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset({ sector: BigInt(e.sector) }, S);
-        cols.lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength({ nrSectors: BigInt(e.nrSectors) }, S);
-        cols.flagsLo[n] = e.knownFlags;
+        offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset({ sector: BigInt(e.sector) }, S);
+        lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength({ nrSectors: BigInt(e.nrSectors) }, S);
+        flagsLo[n] = e.knownFlags;
       } else {
-        cols.offsets[n] = byteOffset(full, S);
-        cols.lengths[n] = byteLength(full, S);
-        cols.flagsLo[n] = Number(full.flags & LO);
-        cols.flagsHi[n] = Number(full.flags >> 32n);
+        offsets[n] = byteOffset(full, S);
+        lengths[n] = byteLength(full, S);
+        flagsLo[n] = Number(full.flags & LO);
+        flagsHi[n] = Number(full.flags >> 32n);
       }
-      let h = 0n;
       if (kind === KIND.mark) {
-        h = h64Raw(full!.markBytes!, MARK_SEED);
+        hashes64[n] = h64Raw(full!.markBytes!, MARK_SEED);
         marks.push({ name: full!.mark!, index: n });
       } else if (e.dataSize > 0) {
         place.dataOffset = e.offset + S;
@@ -201,20 +217,19 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
         place.nextOffset = e.nextOffset;
         const view = cursor.peekData(place);
         if (view !== undefined) {
-          h = h64Raw(view);
+          hashes64[n] = h64Raw(view);
         } else if (e.dataSize <= SCRATCH_MAX) {
           // Straddles the window's end (or is bigger than it): one read into a reused buffer.
           if (scratch.length < e.dataSize) scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(e.dataSize, 2 * scratch.length)));
           const bytes = scratch.subarray(0, e.dataSize);
           log.readAt(bytes, place.dataOffset);
-          h = h64Raw(bytes);
+          hashes64[n] = h64Raw(bytes);
         } else {
           const hasher = create64();
           for (const chunk of log.dataChunks(place, SCRATCH_MAX)) hasher.update(chunk);
-          h = hasher.digest();
+          hashes64[n] = hasher.digest();
         }
       }
-      cols.hashes64[n] = h;
       n += 1;
     }
     return new LogScan({ path, sectorSize: S, fileSize: log.size, count: n, end: cursor.end!, marks, ...cols.trim(n) });

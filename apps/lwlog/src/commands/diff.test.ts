@@ -142,9 +142,7 @@ describe("lwlog diff on QEMU blklogwrites logs (qemu-io)", () => {
     const b = record(writes);
     const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
     expect(existsSync(main), "build lwlog first (turbo builds before testing)").toBe(true);
-    const env = { ...process.env, NO_COLOR: "", FORCE_COLOR: "" };
-    delete env.NO_COLOR;
-    delete env.FORCE_COLOR;
+    const { NO_COLOR: _noColor, FORCE_COLOR: _forceColor, ...env } = process.env;
     const tty = run("script", ["-qec", `${process.execPath} ${main} diff ${a} ${b}`, "/dev/null"], { check: false, env });
     expect(tty.status).toBe(1);
     expect(tty.stdout).toMatch(/\u001b\[31m- +0 +write/);

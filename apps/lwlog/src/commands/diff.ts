@@ -105,7 +105,7 @@ async function diffCommand(ctx: CommandContext, pathA: string, pathB: string, op
 
   const at = opts.stateAtMark === undefined ? undefined : { mark: opts.stateAtMark };
   if (opts.json) {
-    ctx.io.stdout.write(toJson(diffJson(diff, state, proof, at)) + "\n");
+    await writeJson(ctx, diff, state, proof, at);
   } else if (opts.brief) {
     const same = state ? state.identical : diff.identical;
     const what = state ? `the disks of ${pathA} and ${pathB}${at ? ` at mark ${JSON.stringify(at.mark)}` : ""}` : `${pathA} and ${pathB}`;
@@ -236,7 +236,37 @@ function logJson(s: LogScan) {
   };
 }
 
-/** The `diff --json` document (its schema is in docs/cli.md). */
+/**
+ * Writes the `diff --json` document (its schema is in docs/cli.md). The hunks are written one
+ * at a time through `Output`, so a diff of two very different logs does not build its whole
+ * document in memory first.
+ */
+async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | undefined, proof: ImageProof | undefined, at: { mark: string } | undefined): Promise<void> {
+  const { hunks: _none, state: stateJson, ...head } = diffJson(diff, state, proof, at);
+  const out = new Output(ctx.io.stdout);
+  const indent = (text: string, by: string) => text.replace(/\n/g, `\n${by}`);
+  // `head` as JSON without its closing brace, then the hunks, then the state.
+  await out.write(toJson(head).replace(/\n}$/, ""));
+  await out.write(`,\n  "hunks": [`);
+  const na = markNames(diff.a);
+  const nb = markNames(diff.b);
+  let first = true;
+  for (const h of diff.hunks) {
+    const hunk = {
+      segment: h.segment,
+      a: { start: h.a0, end: h.a1 },
+      b: { start: h.b0, end: h.b1 },
+      approximate: h.approximate,
+      changes: [...diff.changes(h)].map((c) => changeJson(diff, c, na, nb)),
+    };
+    await out.write(`${first ? "" : ","}\n    ${indent(toJson(hunk), "    ")}`);
+    first = false;
+  }
+  await out.write(`${first ? "" : "\n  "}],\n  "state": ${indent(toJson(stateJson), "  ")}\n}\n`);
+  await out.flush();
+}
+
+/** The `diff --json` document without its hunks (`writeJson` streams those). */
 function diffJson(diff: LogDiff, state: StateDiff | undefined, proof: ImageProof | undefined, at: { mark: string } | undefined) {
   const na = markNames(diff.a);
   const nb = markNames(diff.b);
@@ -251,6 +281,7 @@ function diffJson(diff: LogDiff, state: StateDiff | undefined, proof: ImageProof
     anchors: diff.anchors,
     firstDivergence: first === undefined ? null : changeJson(diff, first, na, nb),
     totals: t,
+    hunks: undefined,
     segments: diff.segments.map((s, k) => ({
       index: k,
       from: s.from?.name ?? null,
@@ -260,13 +291,6 @@ function diffJson(diff: LogDiff, state: StateDiff | undefined, proof: ImageProof
       changed: s.changed,
       removed: s.removed,
       added: s.added,
-    })),
-    hunks: diff.hunks.map((h) => ({
-      segment: h.segment,
-      a: { start: h.a0, end: h.a1 },
-      b: { start: h.b0, end: h.b1 },
-      approximate: h.approximate,
-      changes: [...diff.changes(h)].map((c) => changeJson(diff, c, na, nb)),
     })),
     state:
       state === undefined
