@@ -24,6 +24,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   "mkfs.xfs": "xfsprogs",
   script: "bsdutils",
   cmp: "diffutils",
+  nbdkit: "nbdkit",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
