@@ -247,10 +247,15 @@ export class LogFile {
 
   /**
    * The data of an entry in chunks of at most `chunkSize` bytes, in one reused buffer:
-   * each chunk is valid until the next is asked for.
+   * each chunk is valid until the next is asked for. Pass `buffer` to read into it (chunks
+   * of at most its length), so that a caller reading the data of many entries allocates
+   * nothing per entry.
    */
-  *dataChunks(entry: DataPlace, chunkSize = 4 << 20): Generator<Uint8Array> {
-    const buf = new Uint8Array(Math.min(chunkSize, Math.max(entry.dataSize, 1)));
+  *dataChunks(entry: DataPlace, chunkSize = 4 << 20, buffer?: Uint8Array): Generator<Uint8Array> {
+    const buf =
+      buffer !== undefined && buffer.length > 0
+        ? buffer.subarray(0, Math.min(chunkSize, buffer.length))
+        : new Uint8Array(Math.min(chunkSize, Math.max(entry.dataSize, 1)));
     for (let done = 0; done < entry.dataSize; ) {
       const n = Math.min(buf.length, entry.dataSize - done);
       const view = buf.subarray(0, n);
