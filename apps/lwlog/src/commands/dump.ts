@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
-import { LogFile, entryToJson, formatFlags, type LogEntry } from "@lwlog/codec/core";
+import { LogFile, entryToJson, formatFlags, type LogCursor, type LogEntry } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { KIND_NAMES, isKind, knownBits, printableName, type KindName } from "../entry-kinds.js";
 import { CommandFailure, UsageError } from "../errors.js";
@@ -49,7 +49,7 @@ export function register(program: Command, ctx: CommandContext): void {
 /** Rows held back to size the columns of plain text, and the most a terminal table holds. */
 const WIDTH_SAMPLE = 256;
 const TTY_TABLE_ROWS = 1000;
-const HEX_CHUNK = 1 << 20;
+const DATA_CHUNK = 1 << 20;
 
 /** `lwlog dump`: streams the selected entries in the chosen format. */
 export async function runDump(ctx: CommandContext, path: string, opts: DumpOptions): Promise<number> {
@@ -66,19 +66,20 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
       opts.fromMark !== undefined || opts.toMark !== undefined ? resolveMarks(log, opts, tail) : { first: opts.from ?? 0, last: opts.to ?? Infinity, start: undefined };
     const data = opts.data ?? "none";
     const out = new Output(ctx.io.stdout);
-    const sink: EntrySink = opts.json
-      ? await jsonSink(log, out, data, "json")
-      : opts.ndjson
-        ? await jsonSink(log, out, data, "ndjson")
-        : opts.csv
-          ? await csvSink(log, out, data)
-          : await textSink(ctx, log, out, data, tail);
-    const kinds = opts.kind;
-    const sectors = opts.sectors;
-    let hiddenTail = 0;
     // A resolved --from-mark is a known offset: start there. Entries before a numeric
     // --from are skimmed (no entry objects): they are walked only to find where it is.
     const cursor = log.cursor(start !== undefined ? { tail: true, start } : { tail: true });
+    const reader = new DataReader(log, cursor);
+    const sink: EntrySink = opts.json
+      ? await jsonSink(log, reader, out, data, "json")
+      : opts.ndjson
+        ? await jsonSink(log, reader, out, data, "ndjson")
+        : opts.csv
+          ? await csvSink(log, reader, out, data)
+          : await textSink(ctx, log, reader, out, data, tail);
+    const kinds = opts.kind;
+    const sectors = opts.sectors;
+    let hiddenTail = 0;
     while (cursor.nextIndex < first) {
       const s = cursor.skim();
       if (s === undefined) break;
@@ -161,20 +162,41 @@ async function put(out: Output, text: string): Promise<void> {
   if (p !== undefined) await p;
 }
 
-/** The hex of an entry's data, written chunk by chunk (never held whole). */
-async function putHex(log: LogFile, out: Output, e: LogEntry): Promise<void> {
-  for (const chunk of log.dataChunks(e, HEX_CHUNK)) await put(out, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("hex"));
+/**
+ * Reads entries' data for `--data`: straight from the cursor's read window when the entry
+ * is the one just read and its data came in with its header (small entries), else in
+ * chunks into one buffer reused for every entry, so memory stays flat and nothing is
+ * allocated per entry.
+ */
+class DataReader {
+  private readonly buffer = new Uint8Array(DATA_CHUNK);
+  constructor(
+    private readonly log: LogFile,
+    private readonly cursor: LogCursor,
+  ) {}
+
+  /** The data of `e` in chunks, each valid until the next; `current`: `e` is the entry just read. */
+  *chunks(e: LogEntry, current: boolean): Generator<Uint8Array> {
+    const window = current ? this.cursor.peekData(e) : undefined;
+    if (window !== undefined) yield window;
+    else yield* this.log.dataChunks(e, DATA_CHUNK, this.buffer);
+  }
+
+  /** The sha256 of `e`'s data in hex; "" when it carries none. */
+  sha256(e: LogEntry, current: boolean): string {
+    if (e.dataSize === 0) return "";
+    const h = createHash("sha256");
+    for (const chunk of this.chunks(e, current)) h.update(chunk);
+    return h.digest("hex");
+  }
+
+  /** Writes the hex of `e`'s data to `out`, chunk by chunk (never held whole). */
+  async putHex(out: Output, e: LogEntry, current: boolean): Promise<void> {
+    for (const chunk of this.chunks(e, current)) await put(out, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("hex"));
+  }
 }
 
-/** The sha256 of an entry's data, read in chunks; "" when it has none. */
-function sha256Of(log: LogFile, e: LogEntry): string {
-  if (e.dataSize === 0) return "";
-  const h = createHash("sha256");
-  for (const chunk of log.dataChunks(e)) h.update(chunk);
-  return h.digest("hex");
-}
-
-async function jsonSink(log: LogFile, out: Output, data: DataMode, style: "json" | "ndjson"): Promise<EntrySink> {
+async function jsonSink(log: LogFile, reader: DataReader, out: Output, data: DataMode, style: "json" | "ndjson"): Promise<EntrySink> {
   const S = log.sectorSize;
   let n = 0;
   if (style === "json") await put(out, "[");
@@ -184,10 +206,10 @@ async function jsonSink(log: LogFile, out: Output, data: DataMode, style: "json"
       const close = style === "ndjson" ? "}\n" : "}";
       n += 1;
       const body = JSON.stringify(entryToJson(e, S)).slice(1, -1);
-      if (data === "sha256" && e.dataSize > 0) await put(out, `${open}${body},"sha256":"${sha256Of(log, e)}"${close}`);
+      if (data === "sha256" && e.dataSize > 0) await put(out, `${open}${body},"sha256":"${reader.sha256(e, true)}"${close}`);
       else if (data === "hex" && e.dataSize > 0) {
         await put(out, `${open}${body},"hex":"`);
-        await putHex(log, out, e);
+        await reader.putHex(out, e, true);
         await put(out, `"${close}`);
       } else await put(out, open + body + close);
     },
@@ -200,7 +222,7 @@ async function jsonSink(log: LogFile, out: Output, data: DataMode, style: "json"
 /** CSV columns: the same as `lwlog export --format csv`, then the data column when asked. */
 const CSV_COLUMNS = ["index", "offset", "kind", "flags", "flagNames", "sector", "nrSectors", "byteOffset", "byteLength", "dataLen", "tail", "mark", "markBase64"] as const;
 
-async function csvSink(log: LogFile, out: Output, data: DataMode): Promise<EntrySink> {
+async function csvSink(log: LogFile, reader: DataReader, out: Output, data: DataMode): Promise<EntrySink> {
   const { stringify } = await import("csv-stringify/sync");
   // RFC 4180: CRLF between records (as `lwlog export` writes CSV).
   const csv = (rows: string[][]) => stringify(rows, { record_delimiter: "windows" });
@@ -213,7 +235,7 @@ async function csvSink(log: LogFile, out: Output, data: DataMode): Promise<Entry
         const v = j[c];
         return v === undefined ? "" : Array.isArray(v) ? v.join("|") : String(v);
       });
-      if (data === "sha256") row.push(sha256Of(log, e));
+      if (data === "sha256") row.push(reader.sha256(e, true));
       if (data !== "hex" || e.dataSize === 0) {
         if (data === "hex") row.push("");
         await put(out, csv([row]));
@@ -221,7 +243,7 @@ async function csvSink(log: LogFile, out: Output, data: DataMode): Promise<Entry
       }
       // Hex digits never need quoting, so the last field is streamed after the others.
       await put(out, csv([row]).slice(0, -2) + ",");
-      await putHex(log, out, e);
+      await reader.putHex(out, e, true);
       await put(out, "\r\n");
     },
     async end() {},
@@ -234,7 +256,7 @@ async function csvSink(log: LogFile, out: Output, data: DataMode): Promise<Entry
  * streamed. Empty cells are `-` so that every row has the same number of fields, and the
  * mark name, which may hold spaces, comes last.
  */
-async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: DataMode, tail: boolean): Promise<EntrySink> {
+async function textSink(ctx: CommandContext, log: LogFile, reader: DataReader, out: Output, data: DataMode, tail: boolean): Promise<EntrySink> {
   const S = BigInt(log.sectorSize);
   const head = ["ENTRY", "OFFSET", "SECTOR", "BYTE-OFFSET", "LENGTH", "FLAGS", ...(tail ? ["TAIL"] : []), ...(data === "none" ? [] : [data.toUpperCase()]), "MARK"];
   const right = [true, true, true, true, true, false, ...(tail ? [false] : []), ...(data === "none" ? [] : [false]), false];
@@ -244,12 +266,13 @@ async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: Da
   const cellsOf = (e: LogEntry): string[] => {
     const cells = [String(e.index), String(e.offset), String(e.sector), String(e.sector * S), String(e.nrSectors * S), formatFlags(e.flags)];
     if (tail) cells.push(e.tail ? "tail" : "-");
-    if (data === "sha256") cells.push(e.dataSize > 0 ? sha256Of(log, e) : "-");
+    if (data === "sha256") cells.push(e.dataSize > 0 ? reader.sha256(e, true) : "-");
     if (data === "hex") cells.push(e.dataSize > 0 ? "" : "-"); // streamed by `line`
     cells.push(e.kind === "mark" ? printableName(e.mark ?? "") : "");
     return cells;
   };
-  const line = async (cells: string[], e: LogEntry | undefined): Promise<void> => {
+  // `current`: `e` is the entry just read (rows held back to size the columns are not).
+  const line = async (cells: string[], e: LogEntry | undefined, current = false): Promise<void> => {
     const w = widths!;
     const last = cells.length - 1;
     const hexAt = data === "hex" ? last - 1 : -1;
@@ -260,7 +283,7 @@ async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: Da
     }
     if (hexAt >= 0 && e !== undefined && e.dataSize > 0) {
       await put(out, text);
-      await putHex(log, out, e);
+      await reader.putHex(out, e, current);
       text = "";
     } else if (hexAt >= 0) text += cells[hexAt] + "  ";
     await put(out, (text + cells[last]).trimEnd() + "\n");
@@ -276,7 +299,7 @@ async function textSink(ctx: CommandContext, log: LogFile, out: Output, data: Da
   };
   return {
     async entry(e) {
-      if (widths !== undefined) return line(cellsOf(e), e);
+      if (widths !== undefined) return line(cellsOf(e), e, true);
       held.push({ cells: cellsOf(e), entry: e });
       if (held.length > (tty ? TTY_TABLE_ROWS : WIDTH_SAMPLE)) await release();
     },
