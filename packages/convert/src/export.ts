@@ -121,13 +121,13 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
     if (!e.tail) declared += 1;
     switch (options.format) {
       case "ndjson":
-        await writeJsonEntry(log, e, data, write, `{"type":"entry",`, "}\n");
+        await writeJsonEntry(log, e, data, cursor.peekData(e), write, `{"type":"entry",`, "}\n");
         break;
       case "json":
-        await writeJsonEntry(log, e, data, write, count === 0 ? "\n{" : ",\n{", "}");
+        await writeJsonEntry(log, e, data, cursor.peekData(e), write, count === 0 ? "\n{" : ",\n{", "}");
         break;
       case "csv":
-        await write(stringify([csvRow(log, e, data)], CSV_OPTIONS));
+        await write(stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS));
         break;
       case "fio-iolog": {
         const line = fioLine(e, S, target, fio);
@@ -187,17 +187,25 @@ const CSV_OPTIONS = { record_delimiter: "windows" as const };
  * Writes one entry as a JSON object: the codec's `entryToJson`, then the data field. Big
  * data is encoded in chunks straight to the sink, so no entry is ever held whole as text.
  */
-async function writeJsonEntry(log: LogFile, e: LogEntry, data: DataEncoding, write: TextSink, open: string, close: string): Promise<void> {
+async function writeJsonEntry(
+  log: LogFile,
+  e: LogEntry,
+  data: DataEncoding,
+  inWindow: Uint8Array | undefined,
+  write: TextSink,
+  open: string,
+  close: string,
+): Promise<void> {
   const body = entryJsonBody(e, log.sectorSize);
   if (data === "none" || e.dataSize === 0) {
     await write(open + body + close);
   } else if (data === "sha256") {
-    await write(`${open}${body},"sha256":"${sha256Of(log, e)}"${close}`);
+    await write(`${open}${body},"sha256":"${sha256Of(log, e, inWindow)}"${close}`);
   } else if (e.dataSize <= BASE64_CHUNK) {
-    await write(`${open}${body},"base64":"${Buffer.from(log.readData(e)).toString("base64")}"${close}`);
+    await write(`${open}${body},"base64":"${base64Of(inWindow ?? log.readData(e))}"${close}`);
   } else {
     await write(`${open}${body},"base64":"`);
-    for (const chunk of log.dataChunks(e, BASE64_CHUNK)) await write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("base64"));
+    for (const chunk of log.dataChunks(e, BASE64_CHUNK)) await write(base64Of(chunk));
     await write(`"${close}`);
   }
 }
@@ -222,13 +230,19 @@ export function entryJsonBody(e: LogEntry, sectorSize: number): string {
   );
 }
 
-function sha256Of(log: LogFile, e: LogEntry): string {
+/** The sha256 of an entry's data: from the cursor's read window when it is there, else read in chunks. */
+function sha256Of(log: LogFile, e: LogEntry, inWindow: Uint8Array | undefined): string {
   const h = createHash("sha256");
-  for (const chunk of log.dataChunks(e)) h.update(chunk);
+  if (inWindow !== undefined) h.update(inWindow);
+  else for (const chunk of log.dataChunks(e)) h.update(chunk);
   return h.digest("hex");
 }
 
-function csvRow(log: LogFile, e: LogEntry, data: DataEncoding): string[] {
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64");
+}
+
+function csvRow(log: LogFile, e: LogEntry, data: DataEncoding, inWindow: Uint8Array | undefined): string[] {
   const j = entryToJson(e, log.sectorSize);
   const row = CSV_COLUMNS.map((c) => {
     const v = j[c];
@@ -236,8 +250,8 @@ function csvRow(log: LogFile, e: LogEntry, data: DataEncoding): string[] {
     if (Array.isArray(v)) return v.join("|");
     return String(v);
   });
-  if (data === "sha256") row.push(e.dataSize === 0 ? "" : sha256Of(log, e));
-  else if (data === "base64") row.push(e.dataSize === 0 ? "" : Buffer.from(log.readData(e)).toString("base64"));
+  if (data === "sha256") row.push(e.dataSize === 0 ? "" : sha256Of(log, e, inWindow));
+  else if (data === "base64") row.push(e.dataSize === 0 ? "" : base64Of(inWindow ?? log.readData(e)));
   return row;
 }
 
