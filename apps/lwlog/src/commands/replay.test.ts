@@ -239,6 +239,17 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     expect(existsSync(small)).toBe(false);
   });
 
+  it("a file that is not a log: exit 1, nothing created", async () => {
+    const notLog = join(tmp.path, "not-a-log.bin");
+    writeFileSync(notLog, Buffer.alloc(4096, 0x61));
+    const img = fresh();
+    const r = await runLwlog(["replay", notLog, "--to", img, "--size", "1M"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${notLog}`);
+    expect(r.stderr).toContain("[LWLOG_BAD_MAGIC]");
+    expect(existsSync(img)).toBe(false);
+  });
+
   it("a missing target without --size: exit 2", async () => {
     const img = fresh();
     const r = await runLwlog(["replay", await smallLog(), "--to", img]);
