@@ -71,3 +71,26 @@ export const diff1pct: Scenario = {
     };
   },
 };
+
+/**
+ * The same with a million entries a log (512-byte writes, about 1 GiB each): the alignment
+ * and the columns grow with the entry count, so this is where memory would show.
+ */
+export const diff1m: Scenario = {
+  name: "diff-1m-entries",
+  goal: "lwlog diff of two logs of a million 512-byte writes (1 GiB each) differing in 1% of entries: within 2x of cat A B, peak memory under 300 MB",
+  async setup(ctx) {
+    const a = await generateLog(join(ctx.dataDir, `writes-512-${ctx.scale}.log`), { bytes: GiB * ctx.scale, writeSize: 512, markEvery: 16384 });
+    const b = join(ctx.dataDir, `writes-512-${ctx.scale}-1pct.log`);
+    await deriveLog(a, b);
+    const lwlog = ctx.lwlog.join(" ");
+    return {
+      subjects: [
+        { name: "lwlog", argv: ["sh", "-c", `${lwlog} diff ${a} ${b} > /dev/null; test $? -eq 1`] },
+        { name: "cat", argv: ["sh", "-c", `cat ${a} ${b} > /dev/null`] },
+      ],
+      maxRatio: 2,
+      maxRssMiB: 300,
+    };
+  },
+};
