@@ -1,4 +1,4 @@
-import { LogIoError, LogRangeError, LwlogError, type LwlogErrorDetails } from "@lwlog/codec";
+import { LogIoError, LogRangeError, LwlogError, type LwlogErrorDetails } from "@lwlog/codec/core";
 
 /** Error codes of `@lwlog/replay`, beside the codec's. */
 export const ReplayErrorCodes = {

@@ -1,4 +1,4 @@
-import { LogFlags, LogFormatError, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec";
+import { LogFlags, LogFormatError, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec/core";
 import { PointNotFoundError } from "./errors.js";
 
 /** Where a replay starts: after a mark, or at an entry (default: the first entry). */

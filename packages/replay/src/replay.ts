@@ -1,4 +1,4 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry, type LogIndex } from "@lwlog/codec";
+import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";

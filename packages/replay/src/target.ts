@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeSync, type Stats } from "node:fs";
-import { byteLength, byteOffset, ioError, LwlogError, sizeOf, type LogEntry, type LogFile } from "@lwlog/codec";
+import { byteLength, byteOffset, ioError, LwlogError, sizeOf, type LogEntry, type LogFile } from "@lwlog/codec/core";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 
 /** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { flagNames, LogFile, LogFlags, LogIndex } from "@lwlog/codec";
+import { flagNames, LogFile, LogFlags, LogIndex } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, UsageError } from "../errors.js";
 import { toJson } from "../format.js";

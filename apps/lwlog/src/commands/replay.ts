@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import type { LogEntry } from "@lwlog/codec";
+import type { LogEntry } from "@lwlog/codec/core";
 import type { CheckRule, CheckpointResult, ReplaySummary } from "@lwlog/replay";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
@@ -88,7 +88,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   if ((opts.check === undefined) !== (opts.exec === undefined)) throw new UsageError("--check and --exec go together: give both");
   if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check and --exec");
   const { replayLog, execChecker, BrokenLogError, ReplayInterruptedError } = await import("@lwlog/replay");
-  const { flagNames } = await import("@lwlog/codec");
+  const { flagNames } = await import("@lwlog/codec/core");
   const io = ctx.io;
   const err = palette(io, io.stderr);
   const abort = new AbortController();
