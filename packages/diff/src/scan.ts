@@ -175,7 +175,9 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
   try {
     const S = log.sectorSize;
     // Sized from the superblock's count (clamped by the codec to what the file can hold),
-    // so that a log whose superblock is right never grows the columns.
+    // so that a log whose superblock is right never grows the columns. Pages of the
+    // columns that are never written are never touched, so a garbage count costs address
+    // space, not memory.
     const cols = new Columns(Math.max(1024, log.declared + (options.tail ? 1024 : 0)));
     const marks: ScanMark[] = [];
     const cursor = log.cursor({ tail: options.tail ?? false, ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}) });
@@ -312,7 +314,10 @@ export async function scanLogs(paths: readonly string[], options: ScanManyOption
       new Promise<LogScan>((resolve, reject) => {
         // No inherited execArgv: a parent run with `--conditions @lwlog/source` (a test
         // runner) would make the worker load TypeScript sources it cannot run.
-        const w = new Worker(workerUrl, { workerData: { path, options: scanOptions }, execArgv: [] });
+        // A young generation larger than the default: the scan makes two short-lived
+        // objects an entry (a view of the window, the hash as a bigint), and a small
+        // nursery spends its time copying the few that are live at each scavenge.
+        const w = new Worker(workerUrl, { workerData: { path, options: scanOptions }, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 96 } });
         workers.push(w);
         let settled = false;
         w.once("message", (m: WorkerReply) => {

@@ -25,39 +25,86 @@ export interface StateMap {
  * O(n log n) time, O(n) memory, exact in bytes for any overlap.
  */
 export function lastWriters(s: LogScan, until = s.count): StateMap {
-  const ids: number[] = [];
+  let n = 0;
   for (let i = 0; i < until; i++) {
     const k = s.kinds[i];
-    if ((k === KIND.write || k === KIND.discard) && s.lengths[i]! > 0) ids.push(i);
+    if ((k === KIND.write || k === KIND.discard) && s.lengths[i]! > 0) n++;
   }
-  const byStart = Uint32Array.from(ids).sort((x, y) => s.offsets[x]! - s.offsets[y]! || x - y);
-  const end = (i: number) => s.offsets[i]! + s.lengths[i]!;
+  const ids = new Uint32Array(n);
+  n = 0;
+  for (let i = 0; i < until; i++) {
+    const k = s.kinds[i];
+    if ((k === KIND.write || k === KIND.discard) && s.lengths[i]! > 0) ids[n++] = i;
+  }
+  const byStart = sortByOffset(ids, s.offsets);
+  const offsets = s.offsets;
+  const lengths = s.lengths;
   const heap = new MaxHeap();
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const writers: number[] = [];
+  // At most one range starts at each start or end of an entry.
+  const starts = new Float64Array(2 * n + 1);
+  const ends = new Float64Array(2 * n + 1);
+  const writers = new Int32Array(2 * n + 1);
+  let count = 0;
   let cur = -1;
   let curStart = 0;
   let next = 0;
   for (;;) {
-    const nextStart = next < byStart.length ? s.offsets[byStart[next]!]! : Infinity;
-    const topEnd = heap.size > 0 ? end(heap.top()) : Infinity;
-    const p = Math.min(nextStart, topEnd);
+    const nextStart = next < n ? offsets[byStart[next]!]! : Infinity;
+    let top = heap.size > 0 ? heap.top() : -1;
+    const topEnd = top >= 0 ? offsets[top]! + lengths[top]! : Infinity;
+    const p = nextStart < topEnd ? nextStart : topEnd;
     if (p === Infinity) break;
-    while (next < byStart.length && s.offsets[byStart[next]!] === p) heap.push(byStart[next++]!);
-    while (heap.size > 0 && end(heap.top()) <= p) heap.pop();
+    while (next < n && offsets[byStart[next]!] === p) heap.push(byStart[next++]!);
+    for (top = heap.size > 0 ? heap.top() : -1; top >= 0 && offsets[top]! + lengths[top]! <= p; top = heap.size > 0 ? heap.top() : -1) heap.pop();
     const w = heap.size > 0 ? heap.top() : -1;
     if (w !== cur) {
       if (cur >= 0 && p > curStart) {
-        starts.push(curStart);
-        ends.push(p);
-        writers.push(cur);
+        starts[count] = curStart;
+        ends[count] = p;
+        writers[count] = cur;
+        count++;
       }
       cur = w;
       curStart = p;
     }
   }
-  return { starts: Float64Array.from(starts), ends: Float64Array.from(ends), writers: Int32Array.from(writers), count: starts.length, until };
+  return { starts: starts.subarray(0, count), ends: ends.subarray(0, count), writers: writers.subarray(0, count), count, until };
+}
+
+/**
+ * `ids` ordered by `offsets[id]`, ties in id order: a stable LSD radix sort on the offsets
+ * (whole numbers below 2^53) in 16-bit digits, as many as the largest offset needs, with the
+ * keys moved along with the ids so that every pass reads them in order. Linear, where a
+ * comparison sort of a million entries takes most of a second.
+ */
+function sortByOffset(ids: Uint32Array, offsets: Float64Array): Uint32Array {
+  const n = ids.length;
+  let src: Uint32Array = ids;
+  let dst: Uint32Array = new Uint32Array(n);
+  let keys = new Float64Array(n);
+  let keysDst = new Float64Array(n);
+  let max = 0;
+  for (let j = 0; j < n; j++) {
+    const k = offsets[ids[j]!]!;
+    keys[j] = k;
+    if (k > max) max = k;
+  }
+  const counts = new Uint32Array(65537);
+  // Digit d of a whole number k < 2^53: ToUint32 takes k modulo 2^32 for the low two.
+  const digit = (k: number, d: number) => (d === 0 ? k & 0xffff : d === 1 ? (k >>> 16) & 0xffff : d === 2 ? (k / 4294967296) & 0xffff : (k / 281474976710656) & 0xffff);
+  for (let d = 0, scale = 1; d < 4 && scale <= max; d++, scale *= 65536) {
+    counts.fill(0);
+    for (let j = 0; j < n; j++) counts[digit(keys[j]!, d) + 1]!++;
+    for (let c = 1; c <= 65536; c++) counts[c]! += counts[c - 1]!;
+    for (let j = 0; j < n; j++) {
+      const at = counts[digit(keys[j]!, d)]!++;
+      dst[at] = src[j]!;
+      keysDst[at] = keys[j]!;
+    }
+    [src, dst] = [dst, src];
+    [keys, keysDst] = [keysDst, keys];
+  }
+  return src;
 }
 
 /** A max-heap of entry indexes. */
