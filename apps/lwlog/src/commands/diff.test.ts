@@ -47,7 +47,8 @@ function indexOfWriteAt(path: string, offset: number): number {
   }
 }
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// Parsed JSON, checked field by field by the assertions.
+type Json = Record<string, any>;
 
 async function diffJson(args: string[]): Promise<{ code: number; json: Json; stderr: string }> {
   const r = await runLwlog(["diff", "--json", ...args]);

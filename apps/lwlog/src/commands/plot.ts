@@ -29,7 +29,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .requiredOption("-o, --output <file.svg>", "where to write the SVG (- for stdout)")
     .option("--width <px>", "width of the plot area in pixels", parsePositive("--width"), 1000)
     .option("--height <px>", "height of the plot area in pixels", parsePositive("--height"), 320)
-    .option("--title <text>", "title over the picture (default: the log's file name)")
+    .option("--title <text>", "title over the picture (default: lwlog plot NAME)")
     .option("--tail", "also draw the valid entries past the superblock's declared count")
     .option("-f, --force", "replace an existing output file")
     .option("--json", "print what was drawn as JSON (the SVG still goes to --output)")
