@@ -1,4 +1,4 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type LogEntry, type LogIndex } from "@lwlog/codec/core";
+import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
@@ -185,6 +185,8 @@ function isWholeLog(options: ReplayOptions): boolean {
 }
 
 const YIELD_MS = 50n * 1_000_000n;
+const FLUSH = Number(LogFlags.FLUSH);
+const FUA = Number(LogFlags.FUA);
 const PROGRESS_MS = 100n * 1_000_000n;
 
 /**
@@ -243,10 +245,21 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     options.onProgress?.(progress);
     return summary;
   };
+  // Without a per-entry callback, the cursor's skim(): no LogEntry (and no bigint) is built
+  // for a plain write, only for marks and unusual entries.
+  const fast = options.onEntry === undefined;
+  const S = log.sectorSize;
+  const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
   for (let i = plan.start; i <= plan.stop; i++) {
+    let sum: EntrySummary | undefined;
     let e: LogEntry | undefined;
     try {
-      e = cursor.next();
+      if (fast) {
+        sum = cursor.skim();
+        e = sum?.entry;
+      } else {
+        e = cursor.next();
+      }
     } catch (err) {
       if (err instanceof LogFormatError) {
         if (streaming) summary.stopReason = "broken";
@@ -254,27 +267,39 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       }
       throw err;
     }
-    if (e === undefined && streaming) break;
-    if (e === undefined) {
+    const it: EntrySummary | LogEntry | undefined = e ?? sum;
+    if (it === undefined && streaming) break;
+    if (it === undefined) {
       // The planning pass read this entry; the file changed under us.
       throw new BrokenLogError(new LogFormatError("LWLOG_TRUNCATED_HEADER", `entry ${i} is gone (${cursor.end?.detail ?? "the log changed during the replay"})`, { file: log.path, entry: i, offset: cursor.nextOffset }), finish());
     }
+    const ranged = it.kind === "write" || it.kind === "discard";
     if (streaming) {
-      if (e.tail) summary.tailEntries += 1;
+      if (it.tail) summary.tailEntries += 1;
       else summary.declared += 1;
-      if (e.tail && !options.tail) continue;
-      if (e.kind === "write" || e.kind === "discard") {
-        const end = (e.sector + e.nrSectors) * BigInt(log.sectorSize);
-        if (end > BigInt(extent)) extent = toSafeNumber(end, `entry ${e.index}'s highest target byte`);
+      if (it.tail && !options.tail) continue;
+      if (ranged) {
+        const end = e !== undefined ? toSafeNumber((e.sector + e.nrSectors) * BigInt(S), `entry ${e.index}'s highest target byte`) : (sum!.sector + sum!.nrSectors) * S;
+        if (!Number.isSafeInteger(end)) throw new LogFormatError("LWLOG_RANGE", `the entry reaches beyond byte 2^53 of the target`, { file: log.path, entry: it.index, offset: it.offset });
+        if (end > extent) extent = end;
       }
     }
-    if ((e.kind === "write" || e.kind === "discard") && options.sectors !== undefined && !touches(e, options.sectors)) {
+    if (ranged && options.sectors !== undefined && !touches(e ?? { sector: BigInt(sum!.sector), nrSectors: BigInt(sum!.nrSectors) }, options.sectors)) {
       summary.filtered += 1;
-      options.onEntry?.(e, { action: "filtered", bytes: 0 });
+      if (e !== undefined) options.onEntry?.(e, { action: "filtered", bytes: 0 });
     } else {
-      const data = e.kind === "write" ? cursor.peekData(e) : undefined;
-      const r = target.applyEntry(e, log, { discard, ...(data ? { data } : {}) });
-      options.onEntry?.(e, r);
+      let data: Uint8Array | undefined;
+      if (it.kind === "write") {
+        if (e !== undefined) data = cursor.peekData(e);
+        else {
+          place.dataOffset = it.offset + S;
+          place.dataSize = it.dataSize;
+          place.nextOffset = it.nextOffset;
+          data = cursor.peekData(place);
+        }
+      }
+      const r = target.applyEntry(it, log, { discard, ...(data ? { data } : {}) });
+      if (e !== undefined) options.onEntry?.(e, r);
       if (r.action === "write") {
         summary.writes += 1;
         summary.bytesWritten += r.bytes;
@@ -285,17 +310,20 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
         summary.discardsSkipped += 1;
       }
     }
-    if (e.tail) summary.tailReplayed += 1;
+    if (it.tail) summary.tailReplayed += 1;
     summary.entries += 1;
-    summary.last = e.index;
+    summary.last = it.index;
     progress.entries = summary.entries;
-    progress.logBytes = e.nextOffset - plan.startOffset;
-    if (rules.length > 0 && isCheckpoint(e, rules, summary.entries)) {
-      const ok = await runCheckpoint(e, log, target, options, summary);
-      progress.checkpoints = summary.checkpoints.run;
-      if (!ok && !options.check!.keepGoing) break;
+    progress.logBytes = it.nextOffset - plan.startOffset;
+    if (rules.length > 0) {
+      const flags = e !== undefined ? Number(e.flags & 0x1fn) : sum!.knownFlags;
+      if (isCheckpoint(flags, it.kind, rules, summary.entries)) {
+        const ok = await runCheckpoint(it.index, e?.flags ?? BigInt(flags), e?.mark, log, target, options, summary);
+        progress.checkpoints = summary.checkpoints.run;
+        if (!ok && !options.check!.keepGoing) break;
+      }
     }
-    if ((i & 63) === 0 || e.dataSize >= 1 << 20) {
+    if ((i & 63) === 0 || it.dataSize >= 1 << 20) {
       const now = process.hrtime.bigint();
       if (options.onProgress && now - lastProgress >= PROGRESS_MS) {
         lastProgress = now;
@@ -324,22 +352,31 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
   return finish();
 }
 
-function isCheckpoint(e: LogEntry, rules: CheckRule[], ordinal: number): boolean {
+/** True when an entry with these flag bits and kind is a checkpoint; `ordinal` counts entries replayed. */
+function isCheckpoint(flags: number, kind: string, rules: CheckRule[], ordinal: number): boolean {
   for (const r of rules) {
-    if (r === "flush" && (e.flags & LogFlags.FLUSH) !== 0n) return true;
-    if (r === "fua" && (e.flags & LogFlags.FUA) !== 0n) return true;
-    if (r === "mark" && e.kind === "mark") return true;
-    if (r === "discard" && e.kind === "discard") return true;
+    if (r === "flush" && (flags & FLUSH) !== 0) return true;
+    if (r === "fua" && (flags & FUA) !== 0) return true;
+    if (r === "mark" && kind === "mark") return true;
+    if (r === "discard" && kind === "discard") return true;
     if (typeof r === "object" && ordinal % r.every === 0) return true;
   }
   return false;
 }
 
-async function runCheckpoint(e: LogEntry, log: LogFile, target: ImageTarget, options: ReplayOptions, summary: ReplaySummary): Promise<boolean> {
+async function runCheckpoint(
+  index: number,
+  flags: bigint,
+  mark: string | undefined,
+  log: LogFile,
+  target: ImageTarget,
+  options: ReplayOptions,
+  summary: ReplaySummary,
+): Promise<boolean> {
   target.sync();
   const cp = summary.checkpoints;
-  const point: Checkpoint = { entry: e.index, ordinal: cp.run + 1, flags: flagNames(e.flags), log: log.path, image: target.path };
-  if (e.mark !== undefined) point.mark = e.mark;
+  const point: Checkpoint = { entry: index, ordinal: cp.run + 1, flags: flagNames(flags), log: log.path, image: target.path };
+  if (mark !== undefined) point.mark = mark;
   let outcome: CheckOutcome;
   try {
     outcome = await options.check!.run(point);
@@ -348,14 +385,14 @@ async function runCheckpoint(e: LogEntry, log: LogFile, target: ImageTarget, opt
     outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
   }
   cp.run += 1;
-  const result: CheckpointResult = { ...outcome, entry: e.index, ordinal: point.ordinal };
+  const result: CheckpointResult = { ...outcome, entry: index, ordinal: point.ordinal };
   if (point.mark !== undefined) result.mark = point.mark;
   if (outcome.ok) {
     cp.passed += 1;
-    if (cp.firstBad === null) cp.lastGood = e.index;
+    if (cp.firstBad === null) cp.lastGood = index;
   } else {
     cp.failed.push(result);
-    if (cp.firstBad === null) cp.firstBad = e.index;
+    if (cp.firstBad === null) cp.firstBad = index;
   }
   options.onCheckpoint?.(result);
   return outcome.ok;

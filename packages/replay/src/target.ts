@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeSync, type Stats } from "node:fs";
-import { byteLength, byteOffset, ioError, LwlogError, sizeOf, type LogEntry, type LogFile } from "@lwlog/codec/core";
+import { byteLength, byteOffset, ErrorCodes, ioError, LogRangeError, LwlogError, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 
 /** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */
@@ -30,6 +30,27 @@ export interface TargetOptions {
    * `LWLOG_TARGET_TOO_SMALL` before a missing file is created or an existing one changed.
    */
   require?: number;
+}
+
+/**
+ * What `applyEntry` needs of an entry: a `LogEntry`, or the summary `LogCursor.skim()` returns
+ * (sectors as numbers, no `dataOffset`: the data then starts one sector after `offset`).
+ */
+export interface EntryToApply {
+  index: number;
+  kind: EntryKind;
+  /** Target offset in units of S. */
+  sector: bigint | number;
+  /** Length in units of S. */
+  nrSectors: bigint | number;
+  /** Byte offset of the header block in the log. */
+  offset: number;
+  /** Byte offset of the data in the log (default `offset + S`). */
+  dataOffset?: number;
+  /** Bytes of data in the log. */
+  dataSize: number;
+  /** The data, when the reader already holds it. */
+  data?: Uint8Array;
 }
 
 /** What `applyEntry` did. */
@@ -203,11 +224,12 @@ export class ImageTarget {
    * taken from `entry.data` / `data` when the caller already holds it); a discard zeroes its
    * range (or is skipped with `discard: "skip"`); flushes and marks change nothing.
    */
-  applyEntry(entry: LogEntry, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
+  applyEntry(entry: EntryToApply, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
     const S = log.sectorSize;
     if (entry.kind === "write") {
-      const offset = byteOffset(entry, S);
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
       const length = entry.dataSize;
+      const dataOffset = entry.dataOffset ?? entry.offset + S;
       this.ensureRoom(offset, length, entry);
       const have = options.data ?? entry.data;
       if (have !== undefined && have.length === length) {
@@ -218,7 +240,7 @@ export class ImageTarget {
         for (let done = 0; done < length; ) {
           const n = Math.min(buf.length, length - done);
           const view = n === buf.length ? buf : buf.subarray(0, n);
-          log.readAt(view, entry.dataOffset + done);
+          log.readAt(view, dataOffset + done);
           this.write(offset + done, view);
           done += n;
         }
@@ -226,8 +248,8 @@ export class ImageTarget {
       return { action: "write", offset, bytes: length };
     }
     if (entry.kind === "discard") {
-      const offset = byteOffset(entry, S);
-      const length = byteLength(entry, S);
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
+      const length = targetBytes(entry.nrSectors, S, entry, "target byte length");
       if ((options.discard ?? "zero") === "skip") return { action: "skip", offset, bytes: 0 };
       this.ensureRoom(offset, length, entry);
       this.zero(offset, length);
@@ -321,7 +343,7 @@ export class ImageTarget {
     closeSync(this.fd);
   }
 
-  private ensureRoom(offset: number, length: number, entry?: LogEntry): void {
+  private ensureRoom(offset: number, length: number, entry?: EntryToApply): void {
     if (this.readOnly) throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "was opened read-only", { file: this.path });
     checkPosition(offset, length, this.path);
     const end = offset + length;
@@ -350,6 +372,16 @@ export class ImageTarget {
     const r = spawnSync(cmd, argv, { stdio: "ignore", env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin:/usr/bin:/bin` } });
     return r.error === undefined && r.status === 0;
   }
+}
+
+/** `units × S` as a checked byte count (`sector` or `nrSectors` of an entry, bigint or number). */
+function targetBytes(units: bigint | number, S: number, entry: EntryToApply, what: string): number {
+  if (typeof units === "bigint") return what === "target byte length" ? byteLength({ nrSectors: units }, S) : byteOffset({ sector: units }, S);
+  const bytes = units * S;
+  if (!Number.isSafeInteger(units) || units < 0 || !Number.isSafeInteger(bytes)) {
+    throw new LogRangeError(ErrorCodes.RANGE, `entry ${entry.index}: ${what} (${units} × ${S}) is beyond 2^53 and cannot be used`);
+  }
+  return bytes;
 }
 
 /** Refuses a target that is the log: the same inode, or the same block device. */
