@@ -79,6 +79,8 @@ export interface ReplayPlan {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const FLUSH = Number(LogFlags.FLUSH);
+const FUA = Number(LogFlags.FUA);
 
 /**
  * Walks every header of the log once (never its data) and works out the replay: the start
@@ -96,44 +98,54 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
   let startOffset = -1;
   // The first entry meeting each stop condition, with the room needed and the log offset after it.
   const hits = new Map<StopReason, Candidate>();
-  let last: Candidate | undefined;
+  let lastIndex = -1;
+  let lastNext = -1;
+  let lastNeed = 0;
   let untilMarkBefore = -1;
   let untilMarkInTail = false;
-  let need = 0n;
-  let extent = 0n;
+  let need = 0;
+  let extent = 0;
   let declared = 0;
   let tailEntries = 0;
   let broken: LogFormatError | undefined;
+  // skim(): no LogEntry is built for plain entries; marks and entries with problems come whole.
   const cursor = log.cursor({ tail: true, lenient: true });
-  for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-    const bad = e.problems.find((p) => p.severity === "error");
+  for (let sum = cursor.skim(); sum !== undefined; sum = cursor.skim()) {
+    const e = sum.entry;
+    const bad = e?.problems.find((p) => p.severity === "error");
     if (bad !== undefined) {
-      broken = new LogFormatError(bad.code, bad.message, { file: log.path, entry: e.index, offset: e.offset });
+      broken = new LogFormatError(bad.code, bad.message, { file: log.path, entry: sum.index, offset: sum.offset });
       break;
     }
-    if (e.tail) tailEntries += 1;
+    const mark = e?.mark;
+    if (sum.tail) tailEntries += 1;
     else declared += 1;
-    const eligible = !e.tail || tailWanted;
+    const eligible = !sum.tail || tailWanted;
     if (!eligible) {
-      if (until.mark !== undefined && e.kind === "mark" && e.mark === until.mark) untilMarkInTail = true;
+      if (until.mark !== undefined && mark === until.mark) untilMarkInTail = true;
       continue;
     }
-    const reach = reachOf(e, log, options);
+    const reach = reachOf(e ?? sum, log, options);
     if (reach !== undefined && reach.all > extent) extent = reach.all;
     if (start === undefined) {
-      if (until.mark !== undefined && e.kind === "mark" && e.mark === until.mark && untilMarkBefore < 0) untilMarkBefore = e.index;
-      if (e.kind === "mark" && e.mark === from.mark) start = e.index + 1;
+      if (until.mark !== undefined && mark === until.mark && untilMarkBefore < 0) untilMarkBefore = sum.index;
+      if (mark !== undefined && mark === from.mark) start = sum.index + 1;
       continue;
     }
-    if (e.index < start) {
-      if (until.mark !== undefined && e.kind === "mark" && e.mark === until.mark && untilMarkBefore < 0) untilMarkBefore = e.index;
+    if (sum.index < start) {
+      if (until.mark !== undefined && mark === until.mark && untilMarkBefore < 0) untilMarkBefore = sum.index;
       continue;
     }
-    if (startOffset < 0) startOffset = e.offset;
+    if (startOffset < 0) startOffset = sum.offset;
     if (reach !== undefined && reach.applied > need) need = reach.applied;
-    last = { index: e.index, next: e.nextOffset, need };
-    for (const reason of stopReasons(e, start, until)) if (!hits.has(reason)) hits.set(reason, last);
+    const flags = e !== undefined ? Number(e.flags & 0x1fn) : sum.knownFlags;
+    const reasons = stopReasons(sum.index, mark, flags, start, until);
+    lastIndex = sum.index;
+    lastNext = sum.nextOffset;
+    lastNeed = need;
+    for (const reason of reasons) if (!hits.has(reason)) hits.set(reason, { index: sum.index, next: sum.nextOffset, need });
   }
+  const last: Candidate | undefined = lastIndex >= 0 ? { index: lastIndex, next: lastNext, need: lastNeed } : undefined;
   const end = cursor.end;
   if (broken === undefined && end?.reason === "error" && end.error !== undefined) broken = end.error;
   const where = broken ? ` (the log is readable only up to entry ${broken.entry}: ${broken.message})` : "";
@@ -184,8 +196,8 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
     stopReason,
     entries: Math.max(0, stop - start + 1),
     logBytes: chosen !== undefined && startOffset >= 0 ? chosen.next - startOffset : 0,
-    needBytes: narrow(chosen?.need ?? 0n, log),
-    logExtent: narrow(extent, log),
+    needBytes: chosen?.need ?? 0,
+    logExtent: extent,
     declared,
     tailEntries,
   };
@@ -198,7 +210,7 @@ interface Candidate {
   /** Log offset right after the entry. */
   next: number;
   /** Room the target needs for the replay up to this entry. */
-  need: bigint;
+  need: number;
 }
 
 /**
@@ -265,8 +277,8 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
     }
   }
   // The room needed: one walk over the headers from the start to the stop (and on to the end for the extent).
-  let need = 0n;
-  let extent = 0n;
+  let need = 0;
+  let extent = 0;
   let stopNext = -1;
   const walkTo = options.extent ? span - 1 : stop;
   const startOffset = start < index.length ? index.offsetOf(start) : index.end.offset;
@@ -296,8 +308,8 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
     stopReason,
     entries: Math.max(0, stop - start + 1),
     logBytes: stop >= start ? stopNext - startOffset : 0,
-    needBytes: narrow(need, log),
-    logExtent: narrow(extent, log),
+    needBytes: need,
+    logExtent: extent,
     declared: index.declared,
     tailEntries: index.tail,
   };
@@ -305,27 +317,43 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
   return plan;
 }
 
-/** Every stop condition entry `e` meets. */
-function stopReasons(e: LogEntry, start: number, until: StopPoints): StopReason[] {
+/** Every stop condition entry `index` (with this mark name and these flag bits) meets. */
+function stopReasons(index: number, mark: string | undefined, flags: number, start: number, until: StopPoints): StopReason[] {
   const out: StopReason[] = [];
-  if (until.mark !== undefined && e.kind === "mark" && e.mark === until.mark) out.push("mark");
-  if (until.entry !== undefined && e.index === until.entry) out.push("entry");
-  if (until.nextFlush && (e.flags & LogFlags.FLUSH) !== 0n) out.push("flush");
-  if (until.nextFua && (e.flags & LogFlags.FUA) !== 0n) out.push("fua");
-  if (until.limit !== undefined && e.index - start + 1 === until.limit) out.push("limit");
+  if (until.mark !== undefined && mark === until.mark) out.push("mark");
+  if (until.entry !== undefined && index === until.entry) out.push("entry");
+  if (until.nextFlush && (flags & FLUSH) !== 0) out.push("flush");
+  if (until.nextFua && (flags & FUA) !== 0) out.push("fua");
+  if (until.limit !== undefined && index - start + 1 === until.limit) out.push("limit");
   return out;
 }
 
+/** The fields `reachOf` reads: a `LogEntry` (bigint sectors) or a skim summary (numbers). */
+interface Reaching {
+  index: number;
+  offset: number;
+  kind: string;
+  sector: bigint | number;
+  nrSectors: bigint | number;
+}
+
 /** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
-function reachOf(e: LogEntry, log: LogFile, options: PlanOptions): { all: bigint; applied: bigint } | undefined {
+function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
   if (e.kind !== "write" && e.kind !== "discard") return undefined;
-  const all = (e.sector + e.nrSectors) * BigInt(log.sectorSize);
-  if (all > MAX_SAFE) {
-    throw new LogFormatError("LWLOG_RANGE", `${e.kind} reaches target byte ${all}, beyond 2^53`, { file: log.path, entry: e.index, offset: e.offset });
+  const S = log.sectorSize;
+  let all: number;
+  if (typeof e.sector === "bigint" || typeof e.nrSectors === "bigint") {
+    const big = (BigInt(e.sector) + BigInt(e.nrSectors)) * BigInt(S);
+    all = big > MAX_SAFE ? Infinity : Number(big);
+  } else {
+    all = (e.sector + e.nrSectors) * S;
+  }
+  if (!Number.isSafeInteger(all)) {
+    throw new LogFormatError("LWLOG_RANGE", `${e.kind} reaches past target byte 2^53`, { file: log.path, entry: e.index, offset: e.offset });
   }
   let applied = all;
-  if (e.kind === "discard" && options.skipDiscards) applied = 0n;
-  if (options.sectors !== undefined && !touches(e, options.sectors)) applied = 0n;
+  if (e.kind === "discard" && options.skipDiscards) applied = 0;
+  if (options.sectors !== undefined && !touches({ sector: BigInt(e.sector), nrSectors: BigInt(e.nrSectors) }, options.sectors)) applied = 0;
   return { all, applied };
 }
 
@@ -333,9 +361,4 @@ function reachOf(e: LogEntry, log: LogFile, options: PlanOptions): { all: bigint
 export function touches(e: { sector: bigint; nrSectors: bigint }, range: SectorRange): boolean {
   if (e.nrSectors === 0n) return false;
   return e.sector <= range.to && e.sector + e.nrSectors - 1n >= range.from;
-}
-
-function narrow(v: bigint, log: LogFile): number {
-  if (v > MAX_SAFE) throw new LogFormatError("LWLOG_RANGE", `target byte ${v} is beyond 2^53`, { file: log.path });
-  return Number(v);
 }
