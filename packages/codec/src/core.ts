@@ -10,6 +10,7 @@ export { decodeSuper, encodeSuper, type LogSuper, type DecodeContext } from "./s
 export {
   decodeEntryHeader,
   encodeEntryHeader,
+  encodeEntryHeaderInto,
   entryKind,
   entryDataBytes,
   inspectHeaderBlock,

@@ -42,24 +42,40 @@ export function decodeEntryHeader(block: Uint8Array, at = 0): EntryHeader {
  * at offset 32, then zeros to the end of the sector. The result is exactly `sectorSize` bytes.
  */
 export function encodeEntryHeader(header: EntryHeader, sectorSize: number, inline?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(sectorSize);
+  encodeEntryHeaderInto(out, 0, header, sectorSize, inline);
+  return out;
+}
+
+/**
+ * Encodes an entry's header block into `target` at `at` (the `sectorSize` bytes from there
+ * are overwritten: fields, `inline`, zeros), without allocating. The same checks as
+ * `encodeEntryHeader`.
+ */
+export function encodeEntryHeaderInto(target: Uint8Array, at: number, header: EntryHeader, sectorSize: number, inline?: Uint8Array): void {
   if (!isValidSectorSize(sectorSize)) throw new LogRangeError(ErrorCodes.BAD_SECTOR_SIZE, `invalid sector size ${sectorSize}`);
-  for (const [name, value] of Object.entries(header) as [keyof EntryHeader, bigint][]) {
-    if (value < 0n || value > U64_MAX) throw new LogRangeError(ErrorCodes.RANGE, `${name} ${value} does not fit a u64`);
-  }
+  checkU64("sector", header.sector);
+  checkU64("nrSectors", header.nrSectors);
+  checkU64("flags", header.flags);
+  checkU64("dataLen", header.dataLen);
   if (inline !== undefined && inline.length > sectorSize - ENTRY_HEADER_SIZE) {
     throw new LogRangeError(
       ErrorCodes.BAD_MARK,
       `inline data of ${inline.length} bytes does not fit a ${sectorSize}-byte header block (at most ${sectorSize - ENTRY_HEADER_SIZE})`,
     );
   }
-  const out = new Uint8Array(sectorSize);
-  const v = viewOf(out);
-  v.setBigUint64(ENTRY_FIELDS.sector, header.sector, true);
-  v.setBigUint64(ENTRY_FIELDS.nrSectors, header.nrSectors, true);
-  v.setBigUint64(ENTRY_FIELDS.flags, header.flags, true);
-  v.setBigUint64(ENTRY_FIELDS.dataLen, header.dataLen, true);
-  if (inline !== undefined) out.set(inline, ENTRY_HEADER_SIZE);
-  return out;
+  if (at < 0 || at + sectorSize > target.length) throw new RangeError(`a ${sectorSize}-byte header block does not fit at ${at}`);
+  target.fill(0, at, at + sectorSize);
+  const v = viewOf(target);
+  v.setBigUint64(at + ENTRY_FIELDS.sector, header.sector, true);
+  v.setBigUint64(at + ENTRY_FIELDS.nrSectors, header.nrSectors, true);
+  v.setBigUint64(at + ENTRY_FIELDS.flags, header.flags, true);
+  v.setBigUint64(at + ENTRY_FIELDS.dataLen, header.dataLen, true);
+  if (inline !== undefined) target.set(inline, at + ENTRY_HEADER_SIZE);
+}
+
+function checkU64(name: keyof EntryHeader, value: bigint): void {
+  if (value < 0n || value > U64_MAX) throw new LogRangeError(ErrorCodes.RANGE, `${name} ${value} does not fit a u64`);
 }
 
 /** The kind of an entry (see `EntryKind`). */

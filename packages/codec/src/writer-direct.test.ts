@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeTempDir, randomBytes } from "@lwlog/testkit";
-import { LogFile, LogWriter } from "./index.js";
+import { LogFile, LogWriter, encodeEntryHeader, encodeEntryHeaderInto } from "./index.js";
 
 const tmp = makeTempDir("lwlog-codec-direct-");
 afterAll(() => tmp.cleanup());
@@ -25,5 +25,18 @@ describe("LogWriter: large data written without a copy", () => {
     log.close();
     expect(got.length).toBe(sizes.length);
     got.forEach((d, i) => expect(Buffer.compare(Buffer.from(d), Buffer.from(datas[i]!)), `entry ${i}`).toBe(0));
+  });
+
+  it("encodeEntryHeaderInto writes the same block as encodeEntryHeader over dirty bytes, and checks the same things", () => {
+    const header = { sector: 12345n, nrSectors: 8n, flags: 8n, dataLen: 4n };
+    const name = new TextEncoder().encode("mark");
+    const target = new Uint8Array(2048).fill(0xff);
+    encodeEntryHeaderInto(target, 512, header, 512, name);
+    expect(Buffer.compare(Buffer.from(target.subarray(512, 1024)), Buffer.from(encodeEntryHeader(header, 512, name)))).toBe(0);
+    expect(target[511]).toBe(0xff);
+    expect(target[1024]).toBe(0xff);
+    expect(() => encodeEntryHeaderInto(target, 1800, header, 512)).toThrow(RangeError);
+    expect(() => encodeEntryHeaderInto(target, 0, { ...header, sector: -1n }, 512)).toThrow(/does not fit a u64/);
+    expect(() => encodeEntryHeaderInto(target, 0, header, 512, new Uint8Array(481))).toThrow(/does not fit a 512-byte header block/);
   });
 });

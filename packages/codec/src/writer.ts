@@ -1,7 +1,7 @@
 import { fstatSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { ENTRY_HEADER_SIZE, LogFlags } from "./constants.js";
-import { encodeEntryHeader, type EntryHeader } from "./entry.js";
+import { encodeEntryHeaderInto, type EntryHeader } from "./entry.js";
 import { ErrorCodes, LogFormatError, LogRangeError, LwlogError, ioError } from "./errors.js";
 import { isValidSectorSize, maxMarkLength, toSafeNumber } from "./numbers.js";
 import { LogFile } from "./reader.js";
@@ -70,17 +70,20 @@ const DIRECT_DATA = 64 << 10;
 const ZERO_CHUNK = new Uint8Array(1 << 20);
 
 /**
- * Appends entries to a log, in order, through one ordered queue of positional writes.
+ * Appends entries to a log, in order, with positional writes.
  *
  * Invariants:
  * - `offset` is where the next header block goes; `count` is how many entries precede it.
  *   Both move when an entry is appended (synchronously), so concurrent callers get distinct
  *   slots in call order.
- * - Bytes not yet written sit in `buf` (file bytes `[bufStart, bufStart + bufLen)`); every
- *   write to the file goes through `queue`, so writes land in the order they were issued and
- *   a superblock write is issued only after the entries it counts.
- * - Header blocks are zero-padded to S; the superblock only ever declares entries whose
- *   bytes have been issued before it.
+ * - Bytes not yet written sit in `buf` (file bytes `[bufStart, bufStart + bufLen)`). Bytes
+ *   handed to the file are written at once, several writes in flight together: they cover
+ *   disjoint byte ranges, so their order does not matter (a run of zeros is written chunk
+ *   after chunk). `inflight` holds every write issued and not yet settled.
+ * - A superblock write starts only after every write issued before it has settled (earlier
+ *   superblock writes included), so it never declares an entry whose bytes are not in the
+ *   file, and superblocks land in the order they were written.
+ * - Header blocks are zero-padded to S.
  */
 export class LogWriter {
   readonly path: string;
@@ -93,7 +96,8 @@ export class LogWriter {
   private buf: Uint8Array;
   private bufStart: number;
   private bufLen = 0;
-  private queue: Promise<void> = Promise.resolve();
+  /** Writes issued and not yet settled; each of these promises resolves, never rejects. */
+  private readonly inflight = new Set<Promise<void>>();
   private queued = 0;
   private failure: unknown;
   private count: number;
@@ -254,11 +258,13 @@ export class LogWriter {
         { file: this.path, entry: this.count },
       );
     }
-    const block = encodeEntryHeader(header, S, entry.inline);
+    // The header goes straight into the buffer: no block is allocated per entry.
+    if (this.buf.length - this.bufLen < S) this.flushBuffer();
+    encodeEntryHeaderInto(this.buf, this.bufLen, header, S, entry.inline);
     const index = this.count;
     this.count += 1;
     this.nextOffset += S + dataLength;
-    this.put(block);
+    this.bufLen += S;
     let direct: Promise<void> | undefined;
     if (zeroBytes > 0) {
       direct = this.putZeros(zeroBytes);
@@ -276,7 +282,7 @@ export class LogWriter {
     }
     if (this.wantsSuper(header.flags, this.count)) await this.writeSuper();
     if (direct) await direct;
-    if (this.queued > this.bufferSize * 2) await this.queue;
+    if (this.queued > this.bufferSize * 2) await this.settled();
     this.usable();
     return index;
   }
@@ -333,14 +339,14 @@ export class LogWriter {
     this.usable();
     this.flushBuffer();
     const block = encodeSuper({ nrEntries: BigInt(count), sectorSize: this.sectorSize, padding: this.superPadding });
-    await this.enqueue(block, 0);
+    await this.enqueue(block, 0, this.settled());
     this.declaredCount = count;
   }
 
   /** Resolves when every byte appended so far has been written to the file (not synced). */
   async drain(): Promise<void> {
     this.flushBuffer();
-    await this.queue;
+    await this.settled();
     this.usable();
   }
 
@@ -406,11 +412,12 @@ export class LogWriter {
       return undefined;
     }
     this.flushBuffer();
+    // One chunk after another (not a thousand writes at once); all of them count as in flight now.
     let last: Promise<void> | undefined;
     for (let done = 0; done < n; done += ZERO_CHUNK.length) {
       // Only the last write is awaited: a failure is recorded in `failure` and every later write rethrows it.
       last?.catch(() => undefined);
-      last = this.enqueue(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, n - done)), this.bufStart + done);
+      last = this.enqueue(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, n - done)), this.bufStart + done, last);
     }
     this.bufStart += n;
     return last;
@@ -440,8 +447,16 @@ export class LogWriter {
     return chunk;
   }
 
-  /** Queues a positional write of `bytes` (one buffer, or several written with one writev). */
-  private enqueue(bytes: Uint8Array | Uint8Array[], position: number): Promise<void> {
+  /** Resolves when every write issued so far has settled. */
+  private settled(): Promise<void> {
+    return Promise.all([...this.inflight]).then(() => undefined);
+  }
+
+  /**
+   * Issues a positional write of `bytes` (one buffer, or several written with one writev):
+   * now, or once `after` has settled.
+   */
+  private enqueue(bytes: Uint8Array | Uint8Array[], position: number, after?: Promise<unknown>): Promise<void> {
     const parts = Array.isArray(bytes) ? bytes : [bytes];
     const total = parts.reduce((n, b) => n + b.length, 0);
     this.queued += total;
@@ -467,8 +482,13 @@ export class LogWriter {
         this.queued -= total;
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    const p = after ? after.then(run, run) : run();
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.add(settled);
+    void settled.then(() => this.inflight.delete(settled));
     return p;
   }
 

@@ -1,8 +1,10 @@
-import { close, fdatasync, fstat, open, read, write, type Stats } from "node:fs";
+import { close, fdatasync, fstat, open, read, write, writeSync, type Stats } from "node:fs";
 import { ErrorCodes, LogIoError, ioError, sizeOf } from "@lwlog/codec/core";
 
 /** Shared, never written to: the source of every run of zeros written to the image. */
 const ZERO_CHUNK = Buffer.alloc(1 << 20);
+/** Largest image write done synchronously (see `ImageFile.writeAt`). */
+const SYNC_WRITE_MAX = 64 * 1024;
 /** The unit in which an image file's existing zeros are left alone (a filesystem block). */
 const ZERO_BLOCK = 4096;
 
@@ -61,9 +63,18 @@ export class ImageFile {
     }
   }
 
-  /** Writes all of `data` at `position`. */
+  /**
+   * Writes all of `data` at `position`. A small write (up to 64 KiB) is a synchronous `pwrite`:
+   * it only copies into the page cache, which costs less than the thread-pool round trip of an
+   * asynchronous one (about half the CPU per 4 KiB write, measured); larger ones go through the
+   * thread pool so the event loop never copies megabytes.
+   */
   async writeAt(data: Uint8Array, position: number): Promise<void> {
     let done = 0;
+    if (data.length <= SYNC_WRITE_MAX) {
+      while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, position + done);
+      return;
+    }
     while (done < data.length) {
       done += await call<number>((cb) => write(this.fd, data, done, data.length - done, position + done, cb));
     }
