@@ -146,7 +146,7 @@ export async function diffLogs(pathA: string, pathB: string, options: DiffOption
 }
 
 /** The alignment part of `diffLogs`, on scans already made. */
-export function alignScans(a: LogScan, b: LogScan, options: { epochs?: boolean; budget?: number } = {}): LogDiff {
+export function alignScans(a: LogScan, b: LogScan, options: { epochs?: boolean; budget?: number; patienceAbove?: number } = {}): LogDiff {
   const epochs = options.epochs ?? false;
   const orderA = epochs ? epochOrder(a) : undefined;
   const orderB = epochs ? epochOrder(b) : undefined;
@@ -181,6 +181,7 @@ export function alignScans(a: LogScan, b: LogScan, options: { epochs?: boolean; 
     keyA: (i: number) => fpA[ea(i)]!,
     keyB: (j: number) => fpB[eb(j)]!,
     ...(options.budget !== undefined ? { budget: options.budget } : {}),
+    ...(options.patienceAbove !== undefined ? { patienceAbove: options.patienceAbove } : {}),
   };
 
   const anchors = pairMarks(a.marks, b.marks);
