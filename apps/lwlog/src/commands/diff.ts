@@ -259,7 +259,8 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
       approximate: h.approximate,
       changes: [...diff.changes(h)].map((c) => changeJson(diff, c, na, nb)),
     };
-    await out.write(`${first ? "" : ","}\n    ${indent(toJson(hunk), "    ")}`);
+    const pending = out.write(`${first ? "" : ","}\n    ${indent(toJson(hunk), "    ")}`);
+    if (pending) await pending;
     first = false;
   }
   await out.write(`${first ? "" : "\n  "}],\n  "state": ${indent(toJson(stateJson), "  ")}\n}\n`);
@@ -326,6 +327,8 @@ function groups(hunks: readonly Hunk[], context: number): Hunk[][] {
   return out;
 }
 
+// Lines are awaited only when `Output` hands back a promise (the stream is full): an
+// `await` on every line costs a microtask each, tens of milliseconds for thousands of lines.
 async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | undefined, proof: ImageProof | undefined, at: { mark: string } | undefined, context: number): Promise<void> {
   const io = ctx.io;
   const c = palette(io);
@@ -333,6 +336,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
   const na = markNames(diff.a);
   const nb = markNames(diff.b);
   const w = widths(diff.a, diff.b);
+  let pending: Promise<void> | undefined;
   const wa = String(Math.max(diff.a.count - 1, 0)).length;
   const wb = String(Math.max(diff.b.count - 1, 0)).length;
   const line = (mark: " " | "-" | "+", ia: number | undefined, ib: number | undefined, text: string, note = "") => {
@@ -340,10 +344,10 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     return out.line(mark === "-" ? c.red(body) : mark === "+" ? c.green(body) : body);
   };
   const head = (s: LogScan) => `${s.sectorSize}-byte sectors, ${s.count} entries, ${humanBytes(s.bytesWritten(0, s.count))} written, ${s.marks.length} marks`;
-  await out.line(c.bold(`--- ${diff.a.path}\t${head(diff.a)}`));
-  await out.line(c.bold(`+++ ${diff.b.path}\t${head(diff.b)}`));
+  if ((pending = out.line(c.bold(`--- ${diff.a.path}\t${head(diff.a)}`)))) await pending;
+  if ((pending = out.line(c.bold(`+++ ${diff.b.path}\t${head(diff.b)}`)))) await pending;
   const first = diff.firstDivergence();
-  if (first !== undefined) await out.line(c.bold(`first divergence: ${describeChange(diff, first)}`));
+  if (first !== undefined && (pending = out.line(c.bold(`first divergence: ${describeChange(diff, first)}`)))) await pending;
 
   for (const g of groups(diff.hunks, context)) {
     const h0 = g[0]!;
@@ -353,23 +357,24 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     const fa = h0.a0 - before;
     const fb = h0.b0 - before;
     const ta = hn.a1 + after;
-    await out.line(c.cyan(`@@ -${fa},${ta - fa} +${fb},${hn.b1 + after - fb} @@ ${segmentLabel(diff, h0.segment)}${g.some((h) => h.approximate) ? "  (too different to align within the budget: shown as removed, then added)" : ""}`));
+    if ((pending = out.line(c.cyan(`@@ -${fa},${ta - fa} +${fb},${hn.b1 + after - fb} @@ ${segmentLabel(diff, h0.segment)}${g.some((h) => h.approximate) ? "  (too different to align within the budget: shown as removed, then added)" : ""}`)))) await pending;
     let pa = fa;
     let pb = fb;
     for (const h of g) {
-      for (; pa < h.a0; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w));
+      for (; pa < h.a0; pa++, pb++) if ((pending = line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w)))) await pending;
       for (const ch of diff.changes(h)) {
-        if (ch.type === "removed") await line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w));
-        else if (ch.type === "added") await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb, w));
-        else {
-          await line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w));
-          await line("+", undefined, ch.b, entryText(diff.b, ch.b, nb, w), `   (changed: ${ch.fields.join(", ")})`);
+        if (ch.type !== "added") {
+          if ((pending = line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w)))) await pending;
+        }
+        if (ch.type !== "removed") {
+          const note = ch.type === "changed" ? `   (changed: ${ch.fields.join(", ")})` : "";
+          if ((pending = line("+", undefined, ch.b, entryText(diff.b, ch.b, nb, w), note))) await pending;
         }
       }
       pa = h.a1;
       pb = h.b1;
     }
-    for (; pa < ta; pa++, pb++) await line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w));
+    for (; pa < ta; pa++, pb++) if ((pending = line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w)))) await pending;
   }
   await out.flush();
 
