@@ -11,8 +11,9 @@ import {
 } from "@lwlog/codec/core";
 import { MARK_SEED, loadHasher } from "./hash.js";
 
-/** Kinds as small numbers, in `LogScan.kinds`. */
+/** The kind of each code in `LogScan.kinds`. */
 export const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
+/** The code of each kind in `LogScan.kinds`. */
 export const KIND = { write: 0, discard: 1, flush: 2, mark: 3, noop: 4 } as const satisfies Record<EntryKind, number>;
 
 /** A mark found by the scan. */
