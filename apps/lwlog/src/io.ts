@@ -85,6 +85,8 @@ type Style = Parameters<typeof styleText>[0];
 /** Colouring functions for a stream; each returns its text unchanged when colour is off. */
 export function palette(io: CliIo, stream: OutStream = io.stdout): Record<"red" | "green" | "yellow" | "cyan" | "dim" | "bold", (s: string) => string> {
   const on = useColor(io, stream);
-  const mk = (style: Style) => (s: string) => (on ? styleText(style, s) : s);
+  // `validateStream: false`: whether to colour is decided above, for the injected stream;
+  // by default Node 20.20 would look at the real process.stdout instead.
+  const mk = (style: Style) => (s: string) => (on ? styleText(style, s, { validateStream: false } as never) : s);
   return { red: mk("red"), green: mk("green"), yellow: mk("yellow"), cyan: mk("cyan"), dim: mk("dim"), bold: mk("bold") };
 }
