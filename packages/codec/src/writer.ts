@@ -66,6 +66,18 @@ export interface EntryToAppend {
 const DEFAULT_BUFFER = 4 << 20;
 /** Data at least this large (or half the buffer, if less) is written from the caller's bytes, not copied. */
 const DIRECT_DATA = 64 << 10;
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (err: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Whoever gathered bytes awaits this; a batch nobody awaits must not be an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 /** Shared, never written to: the source of every large run of zeros. */
 const ZERO_CHUNK = new Uint8Array(1 << 20);
 
@@ -76,10 +88,11 @@ const ZERO_CHUNK = new Uint8Array(1 << 20);
  * - `offset` is where the next header block goes; `count` is how many entries precede it.
  *   Both move when an entry is appended (synchronously), so concurrent callers get distinct
  *   slots in call order.
- * - Bytes not yet written sit in `buf` (file bytes `[bufStart, bufStart + bufLen)`). Bytes
- *   handed to the file are written at once, several writes in flight together: they cover
- *   disjoint byte ranges, so their order does not matter (a run of zeros is written chunk
- *   after chunk). `inflight` holds every write issued and not yet settled.
+ * - Bytes not yet written sit in `buf` (file bytes `[bufStart, bufStart + bufLen)`), or in
+ *   `batch` (buffer chunks and large entries' data, handed over, contiguous from `batchStart`
+ *   up to `bufStart`), issued as one writev soon. Writes issued run several at once: they
+ *   cover disjoint byte ranges, so their order does not matter (a run of zeros is written
+ *   chunk after chunk). `inflight` holds every write issued and not yet settled.
  * - A superblock write starts only after every write issued before it has settled (earlier
  *   superblock writes included), so it never declares an entry whose bytes are not in the
  *   file, and superblocks land in the order they were written.
@@ -98,6 +111,12 @@ export class LogWriter {
   private bufLen = 0;
   /** Writes issued and not yet settled; each of these promises resolves, never rejects. */
   private readonly inflight = new Set<Promise<void>>();
+  /** Bytes handed over for the next writev: file bytes `[batchStart, batchStart + batchBytes)`. */
+  private batch: Uint8Array[] = [];
+  private batchStart = 0;
+  private batchBytes = 0;
+  private batchDone: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  private batchTimer: NodeJS.Immediate | undefined;
   private queued = 0;
   private failure: unknown;
   private count: number;
@@ -274,7 +293,7 @@ export class LogWriter {
         // data go out in one positional writev.
         const start = this.bufStart;
         const head = this.takeBuffer();
-        direct = this.enqueue(head.length > 0 ? [head, entry.data] : [entry.data], start);
+        direct = this.gather(head.length > 0 ? [head, entry.data] : [entry.data], start);
         this.bufStart = start + head.length + dataLength;
       } else {
         this.put(entry.data);
@@ -412,6 +431,7 @@ export class LogWriter {
       return undefined;
     }
     this.flushBuffer();
+    this.issueBatch(); // the zeros are written on their own, after the gathered bytes
     // One chunk after another (not a thousand writes at once); all of them count as in flight now.
     let last: Promise<void> | undefined;
     for (let done = 0; done < n; done += ZERO_CHUNK.length) {
@@ -427,8 +447,42 @@ export class LogWriter {
     if (this.bufLen === 0) return;
     const start = this.bufStart;
     const chunk = this.takeBuffer();
-    void this.enqueue(chunk, start).catch(() => undefined);
+    void this.gather([chunk], start).catch(() => undefined);
     this.bufStart += chunk.length;
+  }
+
+  /**
+   * Adds bytes that follow the gathered ones in the file to the next writev, and resolves when
+   * it is written. The writev goes out when it holds `bufferSize` bytes or 512 parts, at the
+   * next turn of the event loop, or before a superblock, a sync or a run of zeros: entries that
+   * complete together share one system call.
+   */
+  private gather(parts: Uint8Array[], position: number): Promise<void> {
+    if (this.batch.length > 0 && position !== this.batchStart + this.batchBytes) this.issueBatch();
+    if (this.batch.length === 0) this.batchStart = position;
+    for (const part of parts) {
+      this.batch.push(part);
+      this.batchBytes += part.length;
+    }
+    this.batchDone ??= deferred<void>();
+    const done = this.batchDone.promise;
+    if (this.batchBytes >= this.bufferSize || this.batch.length >= 512) this.issueBatch();
+    else this.batchTimer ??= setImmediate(() => this.issueBatch());
+    return done;
+  }
+
+  /** Issues the gathered bytes now. */
+  private issueBatch(): void {
+    if (this.batchTimer !== undefined) clearImmediate(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.batch.length === 0) return;
+    const parts = this.batch;
+    const done = this.batchDone!;
+    const start = this.batchStart;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.batchDone = undefined;
+    this.enqueue(parts, start).then(done.resolve, done.reject);
   }
 
   /** The buffered bytes, handed over to be written (`bufStart` is the caller's to move). */
@@ -447,8 +501,9 @@ export class LogWriter {
     return chunk;
   }
 
-  /** Resolves when every write issued so far has settled. */
+  /** Resolves when every write issued so far (the gathered bytes issued now) has settled. */
   private settled(): Promise<void> {
+    this.issueBatch();
     return Promise.all([...this.inflight]).then(() => undefined);
   }
 
