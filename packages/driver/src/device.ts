@@ -234,6 +234,7 @@ export class LoggingDevice implements NbdBackend {
       const end = Math.ceil((offset + data.length) / S) * S;
       const release = await this.locks.acquire(start, end);
       try {
+        this.usable(); // logging may have failed while this request waited for its sectors
         let bytes = data;
         if (start !== offset || end !== offset + data.length) {
           bytes = new Uint8Array(end - start);
@@ -269,6 +270,7 @@ export class LoggingDevice implements NbdBackend {
       if (end > start) {
         const release = await this.locks.acquire(start, end);
         try {
+          this.usable();
           await this.imageOp(() => this.image.writeZeros(start, end - start));
           await this.logCompleted({ header: this.header(start, end - start, LogFlags.DISCARD | (options.fua ? LogFlags.FUA : 0n)) }, "discard");
         } finally {
@@ -287,6 +289,7 @@ export class LoggingDevice implements NbdBackend {
         const S = this.sectorSize;
         const release = await this.locks.acquire(Math.floor(offset / S) * S, Math.ceil((offset + length) / S) * S);
         try {
+          this.usable();
           for (const piece of zeroPieces(offset, length, S)) {
             const fua = options.fua ? LogFlags.FUA : 0n;
             if (piece.rmw) {
@@ -519,7 +522,10 @@ export class LoggingDevice implements NbdBackend {
         if (batch.image || flushing) {
           if (this.imageWrites !== this.imageSynced) {
             const upTo = this.imageWrites;
-            await this.image.sync().catch((err) => Promise.reject(ioError(err, this.imagePath, "sync the image")));
+            // The entries already in the log are synced meanwhile, so the log sync after the
+            // FLUSH entry only has that entry (and the requests parked) left to write back.
+            const early = this.writer.sync();
+            await Promise.all([this.image.sync().catch((err) => Promise.reject(ioError(err, this.imagePath, "sync the image"))), early]);
             this.imageSynced = upTo;
           }
           this.trace?.({ type: "image-sync" });
