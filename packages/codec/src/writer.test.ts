@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, qemuLog, randomBytes, testDataDir } from "@lwlog/testkit";
 import { afterAll, describe, expect, it } from "vitest";
@@ -100,7 +100,10 @@ describe("LogWriter: what it lays out", () => {
     expect((await rejected(w.flush())).code).toBe(ErrorCodes.IO);
     expect((await rejected(LogWriter.create(path, { sectorSize: 512 }))).code).toBe(ErrorCodes.EXISTS);
     expect((await rejected(LogWriter.create(fresh(), { sectorSize: 1000 }))).code).toBe(ErrorCodes.BAD_SECTOR_SIZE);
-    expect((await rejected(LogWriter.create(fresh(), { sectorSize: 512, superPolicy: { every: 0 } }))).code).toBe(ErrorCodes.RANGE);
+    const never = fresh();
+    expect((await rejected(LogWriter.create(never, { sectorSize: 512, superPolicy: { every: 0 } }))).code).toBe(ErrorCodes.RANGE);
+    expect(existsSync(never)).toBe(false); // refused before the file was created
+    expect((await rejected(LogWriter.append(path, { superPolicy: { every: 1.5 } }))).code).toBe(ErrorCodes.RANGE);
     expect((await rejected(LogWriter.append(join(testDataDir, "bad/bad-magic.log")))).code).toBe(ErrorCodes.BAD_MAGIC);
     const replaced = await LogWriter.create(path, { sectorSize: 4096, overwrite: true });
     await replaced.close();

@@ -146,8 +146,13 @@ export class LogWriter {
     this.count = init.count;
     this.declaredCount = init.declared;
     this.initialSize = init.initialSize;
-    if (init.policy.every !== undefined && (!Number.isInteger(init.policy.every) || init.policy.every < 1)) {
-      throw new LogRangeError(ErrorCodes.RANGE, `superblock interval must be a whole number ≥ 1, not ${init.policy.every}`);
+  }
+
+  /** Refuses a policy it cannot follow, before any file is opened or created. */
+  private static checkPolicy(policy: SuperPolicy | undefined, path: string): void {
+    const every = policy?.every;
+    if (every !== undefined && (!Number.isInteger(every) || every < 1)) {
+      throw new LogRangeError(ErrorCodes.RANGE, `superblock interval must be a whole number ≥ 1, not ${every}`, { file: path });
     }
   }
 
@@ -160,6 +165,7 @@ export class LogWriter {
         { file: path },
       );
     }
+    LogWriter.checkPolicy(options.superPolicy, path);
     let fh: FileHandle;
     try {
       fh = await open(path, options.overwrite ? "w" : "wx");
@@ -182,7 +188,12 @@ export class LogWriter {
       declared: 0,
       initialSize: 0,
     });
-    await w.writeSuper();
+    try {
+      await w.writeSuper();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
     return w;
   }
 
@@ -192,11 +203,15 @@ export class LogWriter {
    * empty file becomes a new log of `sectorSize` (512 by default).
    */
   static async append(path: string, options: AppendOptions = {}): Promise<LogWriter> {
+    LogWriter.checkPolicy(options.superPolicy, path);
     let size = -1;
     try {
       const probe = await open(path, "r");
-      size = fstatSync(probe.fd).size;
-      await probe.close();
+      try {
+        size = fstatSync(probe.fd).size;
+      } finally {
+        await probe.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw ioError(err, path, "open the log");
     }
