@@ -98,12 +98,12 @@ describe("lwlog record, mark and status (in-process)", () => {
     expect(LogFile.openSync(p.log).declared).toBe(6);
   });
 
-  it("prints JSON lines for ready and stopped with --json, and serves a Unix socket with --socket", async () => {
+  it("prints JSON lines for ready and stopped with --json, and serves a Unix socket with --socket and an export --name", async () => {
     const p = names();
     writeFileSync(p.image, new Uint8Array(4 << 20));
     const sock = join(tmp.path, `nbd-${n}.sock`);
-    const r = await record(["--image", p.image, "--log", p.log, "--socket", sock, "--control", p.ctl, "--sector-size", "4096", "--json"]);
-    expect(r.uri).toBe(`nbd+unix:///?socket=${sock}`);
+    const r = await record(["--image", p.image, "--log", p.log, "--socket", sock, "--control", p.ctl, "--sector-size", "4096", "--json", "--name", "disk"]);
+    expect(r.uri).toBe(`nbd+unix:///disk?socket=${sock}`);
     const info = JSON.parse((await runAsync("nbdinfo", ["--json", r.uri])).stdout) as { exports: { "export-size": number; block_size_preferred: number }[] };
     expect(info.exports[0]).toMatchObject({ "export-size": 4 << 20, block_size_preferred: 4096 });
     await qemuIo(r.uri, "write -P 1 0 4096");
