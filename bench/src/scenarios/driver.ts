@@ -218,6 +218,7 @@ export const driver: Scenario = {
           }
           json[w.name] = summary;
         }
+        for (const f of ["driver-image.img", "driver-image.log", "driver.sock", "driver.sock.ctl"]) rmSync(join(ctx.dataDir, f), { force: true });
         return { lines, json };
       },
     };
