@@ -1,0 +1,409 @@
+/*
+ * lwlog_native: the Linux file and block I/O primitives Node.js 20 lacks, as a Node-API
+ * (NAPI_VERSION 8) addon. Loaded and argument-checked by src/addon.ts; every function here
+ * checks its arguments again, so a wrong call throws instead of crashing the process.
+ *
+ * Errors: a failed system call throws an Error with `errno` (the positive errno number) and
+ * `syscall` set; the TypeScript wrapper turns it into a NativeIoError with the errno's name.
+ * A bad argument throws a RangeError with code LWLOG_RANGE. Functions that report "not
+ * supported here" (fallocate modes, block ioctls on a file) return false instead of throwing.
+ *
+ * Mappings: `map` returns a Uint8Array over an external ArrayBuffer whose memory is the
+ * mapping. The ArrayBuffer is type-tagged and wrapped with its `mapping` record, so `unmap`
+ * accepts only mappings made here, and only once: it removes the wrap, detaches the buffer
+ * (every view of it then has length 0) and munmaps at once. The buffer's finalizer (run after
+ * garbage collection, or after the detach) munmaps what `unmap` did not and frees the record.
+ */
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The largest mapping one call makes (1 GiB and room to align it): windows, not whole files. */
+#define MAX_MAP_BYTES (((uint64_t)1 << 30) + ((uint64_t)1 << 16))
+/* Largest safe integer of a JS number: positions and lengths must stay below it. */
+#define MAX_SAFE ((uint64_t)9007199254740991ULL)
+/* Bytes copied through user space at a time when copy_file_range cannot be used. */
+#define COPY_BUFFER_BYTES ((size_t)1 << 20)
+
+typedef struct {
+  void* addr; /* NULL once unmapped */
+  size_t length;
+} mapping;
+
+/* Per-environment state (each worker thread has its own): the copy fallback's buffer. */
+typedef struct {
+  uint8_t* copy_buffer;
+} instance;
+
+static const napi_type_tag MAPPING_TAG = {0x6c776c6f676d6170ULL, 0x6e61746976650001ULL};
+
+/* ---- errors and arguments ---------------------------------------------------------- */
+
+/* Throws an Error carrying `errno` and `syscall`; returns NULL for the caller to return. */
+static napi_value throw_errno(napi_env env, int err, const char* syscall_name) {
+  char text[160];
+  snprintf(text, sizeof text, "%s failed (errno %d)", syscall_name, err);
+  napi_value message, error, number, name;
+  if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message) != napi_ok) return NULL;
+  if (napi_create_error(env, NULL, message, &error) != napi_ok) return NULL;
+  napi_create_int32(env, err, &number);
+  napi_set_named_property(env, error, "errno", number);
+  napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, error, "syscall", name);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char* message) {
+  napi_throw_range_error(env, "LWLOG_RANGE", message);
+  return NULL;
+}
+
+/* Reads `argc` arguments; false (with an exception pending) when fewer were given. */
+static bool get_args(napi_env env, napi_callback_info info, size_t argc, napi_value* argv) {
+  size_t given = argc;
+  if (napi_get_cb_info(env, info, &given, argv, NULL, NULL) != napi_ok) return false;
+  if (given < argc) {
+    napi_throw_type_error(env, "LWLOG_RANGE", "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+/* A whole number in [0, max], from a JS number (never a bigint or a string). */
+static bool get_whole(napi_env env, napi_value value, uint64_t max, const char* what, uint64_t* out) {
+  napi_valuetype type;
+  double d;
+  char text[120];
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number ||
+      napi_get_value_double(env, value, &d) != napi_ok || !isfinite(d) || d < 0 || d != floor(d) ||
+      d > (double)max) {
+    snprintf(text, sizeof text, "%s must be a whole number from 0 to %llu", what, (unsigned long long)max);
+    throw_range(env, text);
+    return false;
+  }
+  *out = (uint64_t)d;
+  return true;
+}
+
+static bool get_fd(napi_env env, napi_value value, int* fd) {
+  uint64_t v;
+  if (!get_whole(env, value, INT32_MAX, "a file descriptor", &v)) return false;
+  *fd = (int)v;
+  return true;
+}
+
+/* fd, offset and length, with offset + length a safe integer. */
+static bool get_range(napi_env env, napi_callback_info info, int* fd, uint64_t* offset, uint64_t* length) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return false;
+  if (!get_fd(env, argv[0], fd) || !get_whole(env, argv[1], MAX_SAFE, "offset", offset) ||
+      !get_whole(env, argv[2], MAX_SAFE, "length", length)) {
+    return false;
+  }
+  if (*offset + *length > MAX_SAFE) {
+    throw_range(env, "offset + length must stay below 2^53");
+    return false;
+  }
+  return true;
+}
+
+static napi_value make_bool(napi_env env, bool b) {
+  napi_value v;
+  napi_get_boolean(env, b, &v);
+  return v;
+}
+
+static napi_value make_number(napi_env env, uint64_t n) {
+  napi_value v;
+  napi_create_double(env, (double)n, &v);
+  return v;
+}
+
+/* ---- mappings ---------------------------------------------------------------------- */
+
+static void finalize_mapping(napi_env env, void* data, void* hint) {
+  mapping* m = hint;
+  if (m->addr != NULL) munmap(m->addr, m->length);
+  free(m);
+}
+
+/* Size in bytes of a regular file or block device; false (errno set) for anything else. */
+static bool size_of(int fd, uint64_t* size, const char** failed) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *failed = "fstat";
+    return false;
+  }
+  if (S_ISREG(st.st_mode)) {
+    *size = (uint64_t)st.st_size;
+    return true;
+  }
+  if (S_ISBLK(st.st_mode)) {
+    if (ioctl(fd, BLKGETSIZE64, size) != 0) {
+      *failed = "ioctl(BLKGETSIZE64)";
+      return false;
+    }
+    return true;
+  }
+  errno = ENODEV;
+  *failed = "mmap";
+  return false;
+}
+
+/*
+ * map(fd, offset, length, advice) -> Uint8Array: PROT_READ, MAP_SHARED. `offset` must be a
+ * multiple of the page size and the range must lie within the file or device: a page past
+ * its end would raise SIGBUS when touched. `advice` is an madvise(2) value (0: none).
+ */
+static napi_value Map(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int fd;
+  uint64_t offset, length, advice, size;
+  if (!get_args(env, info, 4, argv) || !get_fd(env, argv[0], &fd) ||
+      !get_whole(env, argv[1], MAX_SAFE, "offset", &offset) ||
+      !get_whole(env, argv[2], MAX_MAP_BYTES, "length", &length) ||
+      !get_whole(env, argv[3], 1000, "advice", &advice)) {
+    return NULL;
+  }
+  if (advice != 0 && advice != MADV_SEQUENTIAL && advice != MADV_RANDOM && advice != MADV_WILLNEED) {
+    return throw_range(env, "advice must be 0, MADV_SEQUENTIAL, MADV_RANDOM or MADV_WILLNEED");
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  if (offset % (uint64_t)page != 0) return throw_range(env, "offset must be a multiple of the page size");
+  if (length == 0) return throw_range(env, "length must be at least 1");
+  const char* failed = NULL;
+  if (!size_of(fd, &size, &failed)) return throw_errno(env, errno, failed);
+  if (offset + length > size) return throw_range(env, "the range ends past the end of the file");
+
+  void* addr = mmap(NULL, (size_t)length, PROT_READ, MAP_SHARED, fd, (off_t)offset);
+  if (addr == MAP_FAILED) return throw_errno(env, errno, "mmap");
+  if (advice != 0) madvise(addr, (size_t)length, (int)advice); /* a hint: its failure changes nothing */
+  mapping* m = malloc(sizeof *m);
+  if (m == NULL) {
+    munmap(addr, (size_t)length);
+    return throw_errno(env, ENOMEM, "malloc");
+  }
+  m->addr = addr;
+  m->length = (size_t)length;
+
+  napi_value buffer, view;
+  napi_status status = napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, m, &buffer);
+  if (status != napi_ok) {
+    // Whether the finalizer has run is not specified for every failure; an unreleased
+    // mapping is the safe side of that (the wrapper stops mapping after a failure).
+    return throw_errno(env, ENOMEM, "napi_create_external_arraybuffer");
+  }
+  if (napi_type_tag_object(env, buffer, &MAPPING_TAG) != napi_ok ||
+      napi_wrap(env, buffer, m, NULL, NULL, NULL) != napi_ok ||
+      napi_create_typedarray(env, napi_uint8_array, (size_t)length, buffer, 0, &view) != napi_ok) {
+    return NULL; /* an exception is pending; the finalizer releases the mapping */
+  }
+  return view;
+}
+
+/*
+ * unmap(arrayBuffer) -> boolean: detaches a buffer `map` returned and munmaps it at once;
+ * false when it was already unmapped or detached. Throws for a buffer `map` did not make.
+ */
+static napi_value Unmap(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  bool is_buffer = false, tagged = false, detached = false;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  napi_is_arraybuffer(env, argv[0], &is_buffer);
+  if (is_buffer) napi_check_object_type_tag(env, argv[0], &MAPPING_TAG, &tagged);
+  if (!tagged) return throw_range(env, "not a mapping made by mapRange");
+  if (napi_is_detached_arraybuffer(env, argv[0], &detached) != napi_ok || detached) return make_bool(env, false);
+  void* data = NULL;
+  if (napi_remove_wrap(env, argv[0], &data) != napi_ok || data == NULL) return make_bool(env, false);
+  mapping* m = data;
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) {
+    // Still reachable from JS, so it stays mapped; the finalizer unmaps it later.
+    return make_bool(env, false);
+  }
+  munmap(m->addr, m->length);
+  m->addr = NULL;
+  return make_bool(env, true);
+}
+
+/* ---- copies ------------------------------------------------------------------------ */
+
+static bool same_file(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * copyFileRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied (fewer than `length`
+ * only when the input ends first). copy_file_range(2) in a loop; where the kernel cannot
+ * (another file system, a block device, an old kernel) the rest goes through pread/pwrite
+ * and one buffer per environment, still without a copy into JS.
+ */
+static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int in_fd, out_fd;
+  uint64_t in_off, out_off, length;
+  if (!get_args(env, info, 5, argv) || !get_fd(env, argv[0], &in_fd) ||
+      !get_whole(env, argv[1], MAX_SAFE, "input offset", &in_off) || !get_fd(env, argv[2], &out_fd) ||
+      !get_whole(env, argv[3], MAX_SAFE, "output offset", &out_off) ||
+      !get_whole(env, argv[4], MAX_SAFE, "length", &length)) {
+    return NULL;
+  }
+  if (in_off + length > MAX_SAFE || out_off + length > MAX_SAFE) return throw_range(env, "offset + length must stay below 2^53");
+  uint64_t done = 0;
+  bool in_kernel = true;
+  uint8_t* buffer = NULL;
+  while (done < length) {
+    uint64_t left = length - done;
+    if (in_kernel) {
+      loff_t from = (loff_t)(in_off + done), to = (loff_t)(out_off + done);
+      size_t want = left > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)left;
+      ssize_t n = syscall(SYS_copy_file_range, in_fd, &from, out_fd, &to, want, 0);
+      if (n > 0) {
+        done += (uint64_t)n;
+        continue;
+      }
+      if (n == 0) break; /* the input ends here */
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err != EXDEV && err != ENOSYS && err != EINVAL && err != EOPNOTSUPP) return throw_errno(env, err, "copy_file_range");
+      // EINVAL also means overlapping ranges of one file, which a forward copy would corrupt.
+      if (err == EINVAL && same_file(in_fd, out_fd) && in_off + done < out_off + length && out_off + done < in_off + length) {
+        return throw_errno(env, EINVAL, "copy_file_range");
+      }
+      in_kernel = false;
+    }
+    if (buffer == NULL) {
+      instance* inst = NULL;
+      if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
+      if (inst->copy_buffer == NULL && (inst->copy_buffer = malloc(COPY_BUFFER_BYTES)) == NULL) return throw_errno(env, ENOMEM, "malloc");
+      buffer = inst->copy_buffer;
+    }
+    size_t chunk = left > COPY_BUFFER_BYTES ? COPY_BUFFER_BYTES : (size_t)left;
+    ssize_t got = pread(in_fd, buffer, chunk, (off_t)(in_off + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return throw_errno(env, errno, "pread");
+    }
+    if (got == 0) break;
+    for (ssize_t put = 0; put < got;) {
+      ssize_t n = pwrite(out_fd, buffer + put, (size_t)(got - put), (off_t)(out_off + done + (uint64_t)put));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return throw_errno(env, n < 0 ? errno : EIO, "pwrite");
+      put += n;
+    }
+    done += (uint64_t)got;
+  }
+  return make_number(env, done);
+}
+
+/* ---- zeroing ----------------------------------------------------------------------- */
+
+/* errno values that mean "this file, device or kernel cannot do that": the caller falls back. */
+static bool unsupported(int err) {
+  return err == EOPNOTSUPP || err == ENOSYS || err == EINVAL || err == ENODEV || err == ENOTTY || err == ESPIPE;
+}
+
+static napi_value fallocate_mode(napi_env env, napi_callback_info info, int mode) {
+  int fd;
+  uint64_t offset, length;
+  if (!get_range(env, info, &fd, &offset, &length)) return NULL;
+  if (length == 0) return make_bool(env, true);
+  for (;;) {
+    if (fallocate(fd, mode, (off_t)offset, (off_t)length) == 0) return make_bool(env, true);
+    if (errno == EINTR) continue;
+    if (unsupported(errno)) return make_bool(env, false);
+    return throw_errno(env, errno, "fallocate");
+  }
+}
+
+/* punchHole(fd, offset, length) -> boolean: a hole that reads as zeros; the size is kept. */
+static napi_value PunchHole(napi_env env, napi_callback_info info) {
+  return fallocate_mode(env, info, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+}
+
+/* zeroRange(fd, offset, length) -> boolean: zeros, allocated (a file grows past its end). */
+static napi_value ZeroRange(napi_env env, napi_callback_info info) {
+  return fallocate_mode(env, info, FALLOC_FL_ZERO_RANGE);
+}
+
+static napi_value block_range_ioctl(napi_env env, napi_callback_info info, unsigned long request, const char* name) {
+  int fd;
+  uint64_t offset, length;
+  if (!get_range(env, info, &fd, &offset, &length)) return NULL;
+  if (length == 0) return make_bool(env, true);
+  uint64_t range[2] = {offset, length};
+  for (;;) {
+    if (ioctl(fd, request, range) == 0) return make_bool(env, true);
+    if (errno == EINTR) continue;
+    if (unsupported(errno)) return make_bool(env, false);
+    return throw_errno(env, errno, name);
+  }
+}
+
+/* blockZeroOut(fd, offset, length) -> boolean: BLKZEROOUT (512-byte aligned ranges). */
+static napi_value BlockZeroOut(napi_env env, napi_callback_info info) {
+  return block_range_ioctl(env, info, BLKZEROOUT, "ioctl(BLKZEROOUT)");
+}
+
+/* blockDiscard(fd, offset, length) -> boolean: BLKDISCARD (what the range reads as after is device-specific). */
+static napi_value BlockDiscard(napi_env env, napi_callback_info info) {
+  return block_range_ioctl(env, info, BLKDISCARD, "ioctl(BLKDISCARD)");
+}
+
+/* blockDeviceSize(fd) -> bytes: BLKGETSIZE64. */
+static napi_value BlockDeviceSize(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) return NULL;
+  uint64_t size = 0;
+  if (ioctl(fd, BLKGETSIZE64, &size) != 0) return throw_errno(env, errno, "ioctl(BLKGETSIZE64)");
+  if (size > MAX_SAFE) return throw_range(env, "the device is larger than 2^53 bytes");
+  return make_number(env, size);
+}
+
+/* ---- module ------------------------------------------------------------------------ */
+
+static void finalize_instance(napi_env env, void* data, void* hint) {
+  instance* inst = data;
+  free(inst->copy_buffer);
+  free(inst);
+}
+
+NAPI_MODULE_INIT() {
+  instance* inst = calloc(1, sizeof *inst);
+  if (inst == NULL || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) {
+    free(inst);
+    napi_throw_error(env, NULL, "lwlog_native: cannot allocate its state");
+    return NULL;
+  }
+  napi_value page;
+  napi_create_int64(env, sysconf(_SC_PAGESIZE), &page);
+  napi_property_descriptor props[] = {
+      {"pageSize", NULL, NULL, NULL, NULL, page, napi_enumerable, NULL},
+      {"map", NULL, Map, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyFileRange", NULL, CopyFileRange, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"punchHole", NULL, PunchHole, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"zeroRange", NULL, ZeroRange, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"blockDiscard", NULL, BlockDiscard, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"blockDeviceSize", NULL, BlockDeviceSize, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,103 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { NativeRangeError, toNativeError } from "./errors.js";
+import { mapCopy, releaseCopy } from "./fallback.js";
+import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, type LinuxIo } from "./io.js";
+
+/** Where `npm run build` (node-gyp) puts the addon, from `src/` and from `dist/` alike. */
+export const addonPath = fileURLToPath(new URL("../build/Release/lwlog_native.node", import.meta.url));
+
+/** The functions `csrc/lwlog_native.c` exports (arguments checked again there). */
+interface Addon {
+  pageSize: number;
+  map(fd: number, offset: number, length: number, advice: number): Uint8Array;
+  unmap(buffer: ArrayBufferLike): boolean;
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): number;
+  punchHole(fd: number, offset: number, length: number): boolean;
+  zeroRange(fd: number, offset: number, length: number): boolean;
+  blockZeroOut(fd: number, offset: number, length: number): boolean;
+  blockDiscard(fd: number, offset: number, length: number): boolean;
+  blockDeviceSize(fd: number): number;
+}
+
+const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize"] as const;
+/** madvise(2) MADV_SEQUENTIAL: read ahead further, and the pages behind may go sooner. */
+const MADV_SEQUENTIAL = 2;
+
+/**
+ * Loads the addon at `path` (default `addonPath`) and wraps it as a `LinuxIo`. With
+ * `mmap: false`, `mapRange` reads copies instead of mapping. Throws when it cannot be
+ * loaded (not built, not Linux, a broken build): `native` catches that and falls back.
+ */
+export function openAddon(options: { path?: string; mmap?: boolean } = {}): LinuxIo {
+  if (process.platform !== "linux") throw new Error(`the addon is Linux-only (this is ${process.platform})`);
+  const path = options.path ?? addonPath;
+  if (!existsSync(path)) throw new Error(`the addon is not built (no ${path}: \`npm run build\` in packages/native compiles it)`);
+  const addon = createRequire(import.meta.url)(path) as Addon;
+  const missing = FUNCTIONS.filter((f) => typeof addon[f] !== "function");
+  if (missing.length > 0 || !Number.isInteger(addon.pageSize)) throw new Error(`${path} is not lwlog's addon (no ${missing.join(", ") || "pageSize"})`);
+  const mmap = options.mmap ?? true;
+  const pageSize = addon.pageSize;
+  return {
+    available: true,
+    reason: undefined,
+    maps: mmap,
+    pageSize,
+    mapRange: mmap
+      ? (fd, offset, length) => {
+          checkRange("mapRange", fd, offset, length);
+          if (length > MAX_MAP_LENGTH) throw new NativeRangeError(`mapRange: length ${length} is more than ${MAX_MAP_LENGTH} (map windows, not whole files)`);
+          if (length === 0) return new Uint8Array(0);
+          const lead = offset % pageSize;
+          try {
+            const whole = addon.map(fd, offset - lead, length + lead, MADV_SEQUENTIAL);
+            return lead === 0 ? whole : whole.subarray(lead);
+          } catch (err) {
+            throw toNativeError(err, "mapRange");
+          }
+        }
+      : mapCopy,
+    unmap: mmap
+      ? (view) => {
+          if (!(view instanceof Uint8Array)) throw new NativeRangeError("unmap: not a Uint8Array");
+          if (view.byteLength === 0) return false; // empty, or already released (detached)
+          try {
+            return addon.unmap(view.buffer);
+          } catch (err) {
+            throw toNativeError(err, "unmap");
+          }
+        }
+      : releaseCopy,
+    copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length) {
+      checkCopy(fdIn, offsetIn, fdOut, offsetOut, length);
+      if (length === 0) return 0;
+      try {
+        return addon.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length);
+      } catch (err) {
+        throw toNativeError(err, "copyFileRange");
+      }
+    },
+    punchHole: (fd, offset, length) => rangeCall(addon.punchHole, "punchHole", fd, offset, length),
+    zeroRange: (fd, offset, length) => rangeCall(addon.zeroRange, "zeroRange", fd, offset, length),
+    blockZeroOut: (fd, offset, length) => rangeCall(addon.blockZeroOut, "blockZeroOut", fd, offset, length),
+    blockDiscard: (fd, offset, length) => rangeCall(addon.blockDiscard, "blockDiscard", fd, offset, length),
+    blockDeviceSize(fd) {
+      checkFd("blockDeviceSize", fd);
+      try {
+        return addon.blockDeviceSize(fd);
+      } catch (err) {
+        throw toNativeError(err, "blockDeviceSize");
+      }
+    },
+  };
+}
+
+function rangeCall(fn: (fd: number, offset: number, length: number) => boolean, op: string, fd: number, offset: number, length: number): boolean {
+  checkRange(op, fd, offset, length);
+  try {
+    return fn(fd, offset, length);
+  } catch (err) {
+    throw toNativeError(err, op);
+  }
+}

@@ -1,0 +1,117 @@
+import { NativeRangeError } from "./errors.js";
+
+/**
+ * The Linux I/O primitives lwlog needs and Node.js 20 lacks. Two implementations: the
+ * addon's (`available: true`) and pure-JS fallbacks (`available: false`) that give the same
+ * results more slowly, or report "not supported" where only the kernel can do the job
+ * (`punchHole` and the block-device calls return `false`, and callers write zeros instead).
+ *
+ * Every position and length is a safe non-negative integer `number` (a bigint is refused:
+ * some Node 20 fs calls silently ignore a bigint position). Failed system calls throw
+ * `NativeIoError` (`code` `LWLOG_IO`, `errno` `EBADF`…), bad arguments `NativeRangeError`
+ * (`LWLOG_RANGE`); a bad file descriptor or range never crashes the process.
+ */
+export interface LinuxIo {
+  /** True for the addon's functions, false for the pure-JS fallbacks. */
+  readonly available: boolean;
+  /** Why the addon is not in use (`undefined` when it is). */
+  readonly reason: string | undefined;
+  /**
+   * True when `mapRange` really maps the file (the addon is loaded and `LWLOG_NO_MMAP` is
+   * not set); false when it reads a copy, and then a reader is better off with its own reads.
+   */
+  readonly maps: boolean;
+  /** The system's page size (mappings start at a multiple of it). */
+  readonly pageSize: number;
+
+  /**
+   * A read-only view of `length` bytes of the file at `offset`: an `mmap(PROT_READ,
+   * MAP_SHARED)` of the range, advised sequential (or, without mapping, a copy read from the
+   * file). The range must lie within the file or device (else `NativeRangeError`); at most
+   * 1 GiB: map windows, not whole files. Release it with `unmap` as soon as it is no longer
+   * needed (a finalizer unmaps it after garbage collection otherwise).
+   *
+   * SIGBUS: if another process truncates the file while it is mapped, touching a page past
+   * the new end kills the process with SIGBUS; no JS error can be thrown for that. Set
+   * `LWLOG_NO_MMAP=1` to read copies instead when files may shrink under lwlog.
+   */
+  mapRange(fd: number, offset: number, length: number): Uint8Array;
+  /**
+   * Releases a view `mapRange` returned: its buffer is detached at once (every view of it
+   * then has length 0, so no stale byte can be read) and the range unmapped. False when it
+   * was already released (or is empty); `NativeRangeError` for a view `mapRange` did not return.
+   */
+  unmap(view: Uint8Array): boolean;
+  /**
+   * Copies `length` bytes from `fdIn` at `offsetIn` to `fdOut` at `offsetOut` without
+   * passing them through JS: copy_file_range(2), and pread/pwrite through one reused buffer
+   * where the kernel cannot (another file system, a block device, EXDEV, ENOSYS, EINVAL,
+   * EOPNOTSUPP). Returns the bytes copied: fewer than `length` only when the input ends
+   * first. The two ranges must not overlap when they are in the same file.
+   */
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): number;
+  /**
+   * Deallocates the range of a file so it reads as zeros (fallocate PUNCH_HOLE|KEEP_SIZE;
+   * the size is kept). False when the file system or kernel cannot: then write zeros.
+   */
+  punchHole(fd: number, offset: number, length: number): boolean;
+  /**
+   * Makes the range read as zeros, allocated (fallocate ZERO_RANGE; a range past the end of
+   * a file grows it). False when the file system or kernel cannot: then write zeros.
+   */
+  zeroRange(fd: number, offset: number, length: number): boolean;
+  /**
+   * Zeroes a block device's range (ioctl BLKZEROOUT; offset and length multiples of 512,
+   * within the device). False when the device, range or kernel does not allow it, or `fd`
+   * is not a block device.
+   */
+  blockZeroOut(fd: number, offset: number, length: number): boolean;
+  /**
+   * Discards a block device's range (ioctl BLKDISCARD). What the range reads as afterwards
+   * depends on the device: use `blockZeroOut` to get zeros. False as for `blockZeroOut`.
+   */
+  blockDiscard(fd: number, offset: number, length: number): boolean;
+  /** Size in bytes of the block device open as `fd` (BLKGETSIZE64); `NativeIoError` ENOTTY for anything else. */
+  blockDeviceSize(fd: number): number;
+}
+
+/** The most one `mapRange` maps: Node 20's typed arrays stop near 4 GiB, and windows are the point. */
+export const MAX_MAP_LENGTH = 1 << 30;
+
+/** Throws unless `fd` is a whole number from 0 to 2^31 - 1. */
+export function checkFd(op: string, fd: unknown): asserts fd is number {
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) {
+    throw new NativeRangeError(`${op}: the file descriptor must be a whole number from 0, got ${describe(fd)}`);
+  }
+}
+
+/** Throws unless `value` is a safe non-negative integer `number`. */
+export function checkWhole(op: string, what: string, value: unknown): asserts value is number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new NativeRangeError(`${op}: ${what} must be a safe non-negative integer number, got ${describe(value)}`);
+  }
+}
+
+/** Checks `fd`, `offset` and `length` (and that `offset + length` is safe). */
+export function checkRange(op: string, fd: unknown, offset: unknown, length: unknown): void {
+  checkFd(op, fd);
+  checkWhole(op, "the offset", offset);
+  checkWhole(op, "the length", length);
+  if (!Number.isSafeInteger(offset + length)) throw new NativeRangeError(`${op}: offset + length (${offset} + ${length}) is beyond 2^53`);
+}
+
+/** Checks the arguments of `copyFileRange`, refusing overlapping ranges of one descriptor. */
+export function checkCopy(fdIn: unknown, offsetIn: unknown, fdOut: unknown, offsetOut: unknown, length: unknown): void {
+  checkRange("copyFileRange", fdIn, offsetIn, length);
+  checkRange("copyFileRange", fdOut, offsetOut, length);
+  const [a, b, n] = [offsetIn as number, offsetOut as number, length as number];
+  if (fdIn === fdOut && n > 0 && a < b + n && b < a + n) {
+    throw new NativeRangeError(`copyFileRange: the ranges overlap (${a}+${n} and ${b}+${n} of one file)`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "bigint") return `the bigint ${value}n (pass a number)`;
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}

@@ -1,0 +1,334 @@
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { makeTempDir, randomBytes, run } from "@lwlog/testkit";
+import { addonPath, fallback, native, NativeIoError, NativeRangeError, openAddon, type LinuxIo } from "./index.js";
+
+const tmp = makeTempDir("lwlog-native-");
+// tmpfs: another file system than tmp's (copy_file_range's EXDEV) and one without ZERO_RANGE.
+const shm = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/lwlog-native-") : undefined;
+afterAll(() => {
+  tmp.cleanup();
+  if (shm !== undefined) rmSync(shm, { recursive: true, force: true });
+});
+const MiB = 1 << 20;
+let n = 0;
+const path = (name: string, dir = tmp.path) => join(dir, `${++n}-${name}`);
+
+/** A file of `length` pseudo-random bytes; returns its path and bytes. */
+function randomFile(name: string, length: number, seed: number, dir?: string): { file: string; bytes: Uint8Array } {
+  const file = path(name, dir);
+  const bytes = randomBytes(length, seed);
+  writeFileSync(file, bytes);
+  return { file, bytes };
+}
+
+/** Runs `fn` with `file` open (flags `r`, `r+`…), closing it after. */
+function withFd<T>(file: string, flags: string, fn: (fd: number) => T): T {
+  const fd = openSync(file, flags);
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Runs `fn` with a loop device over `file`, detached after. */
+function withLoop<T>(file: string, fn: (dev: string) => T): T {
+  const dev = run("losetup", ["--find", "--show", file]).stdout.trim();
+  try {
+    return fn(dev);
+  } finally {
+    run("losetup", ["--detach", dev]);
+  }
+}
+
+/** A file descriptor number that is not open. */
+function closedFd(): number {
+  const fd = openSync(path("closed"), "w");
+  closeSync(fd);
+  return fd;
+}
+
+const zeros = (length: number) => new Uint8Array(length);
+
+describe("loading", () => {
+  it("uses the addon when it is built, and CI must exercise it (a silent fallback there would hide a broken build)", () => {
+    if (process.env.CI === "true") expect(native.available, `native.reason: ${native.reason}`).toBe(true);
+    const wanted = existsSync(addonPath) && !process.env.LWLOG_NO_NATIVE;
+    expect(native.available).toBe(wanted);
+    expect(native.reason === undefined).toBe(native.available);
+    expect(fallback.available).toBe(false);
+  });
+
+  it("LWLOG_NO_NATIVE=1 forces the fallbacks and LWLOG_NO_MMAP=1 stops mapping, read at load", async () => {
+    const load = async (env: Record<string, string>) => {
+      vi.resetModules();
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      try {
+        return (await import("./index.js")).native;
+      } finally {
+        for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+      }
+    };
+    const forced = await load({ LWLOG_NO_NATIVE: "1" });
+    expect([forced.available, forced.maps, forced.reason]).toEqual([false, false, "LWLOG_NO_NATIVE is set"]);
+    const noMmap = await load({ LWLOG_NO_MMAP: "1" });
+    expect(noMmap.maps).toBe(false);
+    expect(noMmap.available).toBe(native.available);
+    // A view from the copying mapRange is released (detached) the same way.
+    const { file, bytes } = randomFile("nommap", 10_000, 4);
+    withFd(file, "r", (fd) => {
+      const v = noMmap.mapRange(fd, 100, 5000);
+      expect(Buffer.from(v).equals(Buffer.from(bytes.subarray(100, 5100)))).toBe(true);
+      expect(noMmap.unmap(v)).toBe(true);
+      expect(v.length).toBe(0);
+    });
+  });
+
+  it("reports why when the addon is missing or is not lwlog's", () => {
+    expect(() => openAddon({ path: path("missing.node") })).toThrow(/not built/);
+  });
+});
+
+// The addon is tested when it is built (always in CI: see above), the fallbacks always.
+const impls: [string, LinuxIo][] = [["fallback", fallback]];
+if (native.available) impls.unshift(["addon", openAddon()]);
+
+describe.each(impls)("%s", (name, io) => {
+  const isAddon = name === "addon";
+
+  describe("mapRange and unmap", () => {
+    it("gives the bytes of any range (unaligned offsets too), read-only views released at once", () => {
+      const { file, bytes } = randomFile("map", 3 * MiB + 123, 1);
+      withFd(file, "r", (fd) => {
+        for (const [offset, length] of [
+          [0, 4096],
+          [5000, 10_000],
+          [4095, 1],
+          [MiB + 7, 2 * MiB],
+          [3 * MiB, 123],
+          [0, 3 * MiB + 123],
+        ] as const) {
+          const v = io.mapRange(fd, offset, length);
+          expect(v.length).toBe(length);
+          expect(Buffer.from(v).equals(Buffer.from(bytes.subarray(offset, offset + length))), `${offset}+${length}`).toBe(true);
+          const inner = v.subarray(0, Math.min(10, length));
+          expect(io.unmap(v)).toBe(true);
+          // Detached: every view of the released range is empty, no stale byte can be read.
+          expect([v.length, inner.length, v[0]]).toEqual([0, 0, undefined]);
+          expect(io.unmap(v)).toBe(false);
+        }
+        expect(io.mapRange(fd, 100, 0).length).toBe(0);
+        expect(io.unmap(new Uint8Array(0))).toBe(false);
+      });
+    });
+
+    it("refuses ranges past the end, bigints, unsafe numbers, foreign views; bad descriptors are NativeIoErrors", () => {
+      const { file } = randomFile("map-bad", 10_000, 2);
+      withFd(file, "r", (fd) => {
+        expect(() => io.mapRange(fd, 8192, 2000)).toThrow(NativeRangeError);
+        expect(() => io.mapRange(fd, 0, 10_001)).toThrow(/past the end/);
+        expect(() => io.mapRange(fd, 4n as unknown as number, 10)).toThrow(/bigint 4n/);
+        expect(() => io.mapRange(fd, -1, 10)).toThrow(NativeRangeError);
+        expect(() => io.mapRange(fd, 1.5, 10)).toThrow(NativeRangeError);
+        expect(() => io.mapRange(fd, 2 ** 53, 10)).toThrow(NativeRangeError);
+        expect(() => io.mapRange(fd, 0, 2 ** 31)).toThrow(/windows/);
+        expect(() => io.mapRange(-1, 0, 10)).toThrow(NativeRangeError);
+        expect(() => io.unmap(new Uint8Array(16))).toThrow(NativeRangeError);
+        expect(() => io.unmap(Buffer.from("not mapped"))).toThrow(NativeRangeError);
+      });
+      const bad = closedFd();
+      const err = catchError(() => io.mapRange(bad, 0, 10));
+      expect(err).toBeInstanceOf(NativeIoError);
+      expect(err).toMatchObject({ code: "LWLOG_IO", errno: "EBADF" });
+      const dir = openSync(tmp.path, "r");
+      try {
+        expect(catchError(() => io.mapRange(dir, 0, 10))).toMatchObject({ code: "LWLOG_IO", errno: "ENODEV" });
+      } finally {
+        closeSync(dir);
+      }
+    });
+
+    it("maps a block device (a loop device), its size from BLKGETSIZE64", () => {
+      const { file, bytes } = randomFile("map-dev", 4 * MiB, 3);
+      withLoop(file, (dev) =>
+        withFd(dev, "r", (fd) => {
+          const v = io.mapRange(fd, 4 * MiB - 8192 - 512, 8192);
+          expect(Buffer.from(v).equals(Buffer.from(bytes.subarray(4 * MiB - 8192 - 512, 4 * MiB - 512)))).toBe(true);
+          io.unmap(v);
+          expect(() => io.mapRange(fd, 4 * MiB - 512, 1024)).toThrow(NativeRangeError);
+        }),
+      );
+    });
+  });
+
+  describe("copyFileRange", () => {
+    it("copies between files at any offsets, in and past the 1 MiB buffer, and stops where the input ends", () => {
+      const { file: src, bytes } = randomFile("copy-src", 3 * MiB + 5, 5);
+      const dst = path("copy-dst");
+      writeFileSync(dst, new Uint8Array(MiB).fill(0xee));
+      withFd(src, "r", (fin) =>
+        withFd(dst, "r+", (fout) => {
+          expect(io.copyFileRange(fin, 7, fout, 100, 3 * MiB - 7)).toBe(3 * MiB - 7);
+          expect(io.copyFileRange(fin, 3 * MiB, fout, 4 * MiB, 100)).toBe(5); // the input ends
+          expect(io.copyFileRange(fin, 0, fout, 0, 0)).toBe(0);
+        }),
+      );
+      const out = new Uint8Array(readFileSync(dst));
+      expect(out.length).toBe(4 * MiB + 5);
+      expect(out.subarray(0, 100).every((b) => b === 0xee)).toBe(true);
+      expect(Buffer.from(out.subarray(100, 3 * MiB + 93)).equals(Buffer.from(bytes.subarray(7, 3 * MiB)))).toBe(true);
+      expect(Buffer.from(out.subarray(4 * MiB)).equals(Buffer.from(bytes.subarray(3 * MiB)))).toBe(true);
+    });
+
+    it("copies across file systems (EXDEV) and onto a block device (EINVAL): pread/pwrite then", () => {
+      const { file: src, bytes } = randomFile("copy-xdev", 2 * MiB + 512, 6, shm ?? tmp.path);
+      const dst = path("copy-xdev-dst");
+      withFd(src, "r", (fin) => withFd(dst, "w+", (fout) => expect(io.copyFileRange(fin, 512, fout, 0, 2 * MiB)).toBe(2 * MiB)));
+      expect(Buffer.from(readFileSync(dst)).equals(Buffer.from(bytes.subarray(512)))).toBe(true);
+      const backing = path("copy-dev-backing");
+      writeFileSync(backing, zeros(4 * MiB));
+      withLoop(backing, (dev) => {
+        withFd(src, "r", (fin) => withFd(dev, "r+", (fout) => expect(io.copyFileRange(fin, 0, fout, MiB, 2 * MiB)).toBe(2 * MiB)));
+      });
+      const img = new Uint8Array(readFileSync(backing));
+      expect(Buffer.from(img.subarray(MiB, 3 * MiB)).equals(Buffer.from(bytes.subarray(0, 2 * MiB)))).toBe(true);
+      expect(img.subarray(0, MiB).every((b) => b === 0) && img.subarray(3 * MiB).every((b) => b === 0)).toBe(true);
+    });
+
+    it("refuses overlapping ranges of one descriptor and bigints; I/O errors are NativeIoErrors", () => {
+      const { file } = randomFile("copy-bad", 64 << 10, 7);
+      withFd(file, "r+", (fd) => {
+        expect(() => io.copyFileRange(fd, 0, fd, 4096, 8192)).toThrow(/overlap/);
+        expect(io.copyFileRange(fd, 0, fd, 32 << 10, 8192)).toBe(8192);
+        expect(() => io.copyFileRange(fd, 0n as unknown as number, fd, 4096, 10)).toThrow(NativeRangeError);
+      });
+      withFd(file, "r", (ro) => {
+        const out = path("copy-bad-out");
+        writeFileSync(out, "");
+        // Writing to a descriptor open for reading only.
+        withFd(out, "r", (notWritable) => expect(catchError(() => io.copyFileRange(ro, 0, notWritable, 0, 100))).toMatchObject({ code: "LWLOG_IO", errno: "EBADF" }));
+        expect(catchError(() => io.copyFileRange(ro, 0, closedFd(), 0, 100))).toBeInstanceOf(NativeIoError);
+      });
+    });
+  });
+
+  describe("punchHole, zeroRange, blockZeroOut, blockDiscard, blockDeviceSize", () => {
+    it("punchHole and zeroRange make a file's range read as zeros (or say they cannot)", () => {
+      for (const op of ["punchHole", "zeroRange"] as const) {
+        const { file, bytes } = randomFile(op, 8 * MiB, 8);
+        const done = withFd(file, "r+", (fd) => io[op](fd, MiB + 512, 5 * MiB));
+        // ext4 does both; the fallbacks cannot (the caller then writes zeros).
+        expect(done).toBe(isAddon);
+        const after = new Uint8Array(readFileSync(file));
+        const want = bytes.slice();
+        if (done) want.fill(0, MiB + 512, 6 * MiB + 512);
+        expect(Buffer.from(after).equals(Buffer.from(want))).toBe(true);
+        expect(statSync(file).size).toBe(8 * MiB);
+        if (op === "punchHole" && done) expect(statSync(file).blocks * 512).toBeLessThanOrEqual(4 * MiB);
+      }
+    });
+
+    it("zeroRange grows a file it reaches past; on tmpfs (no ZERO_RANGE) it reports false", () => {
+      const file = path("zero-grow");
+      writeFileSync(file, new Uint8Array(4096).fill(1));
+      const grown = withFd(file, "r+", (fd) => io.zeroRange(fd, 4096, 8192));
+      expect(statSync(file).size).toBe(grown ? 12_288 : 4096);
+      expect(grown).toBe(isAddon);
+      const onShm = path("zero-shm", shm ?? tmp.path);
+      writeFileSync(onShm, new Uint8Array(8192).fill(1));
+      expect(withFd(onShm, "r+", (fd) => io.zeroRange(fd, 0, 4096))).toBe(shm === undefined ? isAddon : false);
+    });
+
+    it("on a block device: BLKZEROOUT and BLKDISCARD zero aligned ranges, refuse unaligned ones; BLKGETSIZE64", () => {
+      const backing = path("blk");
+      writeFileSync(backing, new Uint8Array(8 * MiB).fill(0xab));
+      withLoop(backing, (dev) =>
+        withFd(dev, "r+", (fd) => {
+          expect(io.blockDeviceSize(fd)).toBe(8 * MiB);
+          expect(io.blockZeroOut(fd, MiB, 2 * MiB)).toBe(isAddon);
+          expect(io.blockZeroOut(fd, 100, 512)).toBe(false); // not 512-aligned
+          expect(io.blockZeroOut(fd, 8 * MiB, 512)).toBe(false); // past the end
+          expect(io.blockDiscard(fd, 4 * MiB, MiB)).toBe(isAddon);
+          expect(io.blockZeroOut(fd, 0, 0)).toBe(isAddon); // nothing to do: done, unless it cannot be done at all
+        }),
+      );
+      const img = new Uint8Array(readFileSync(backing));
+      const zeroed = (from: number, to: number) => img.subarray(from, to).every((b) => b === 0);
+      const kept = (from: number, to: number) => img.subarray(from, to).every((b) => b === 0xab);
+      expect(kept(0, MiB)).toBe(true);
+      expect(isAddon ? zeroed(MiB, 3 * MiB) : kept(MiB, 3 * MiB)).toBe(true);
+      expect(kept(3 * MiB, 4 * MiB) && kept(5 * MiB, 8 * MiB)).toBe(true);
+      // A loop device discards by punching its backing file: zeros here (not on every device).
+      expect(isAddon ? zeroed(4 * MiB, 5 * MiB) : kept(4 * MiB, 5 * MiB)).toBe(true);
+    });
+
+    it("on a regular file the block calls report false and blockDeviceSize throws ENOTTY; bad descriptors throw", () => {
+      const { file } = randomFile("blk-file", 8192, 9);
+      withFd(file, "r+", (fd) => {
+        expect(io.blockZeroOut(fd, 0, 4096)).toBe(false);
+        expect(io.blockDiscard(fd, 0, 4096)).toBe(false);
+        expect(catchError(() => io.blockDeviceSize(fd))).toMatchObject({ code: "LWLOG_IO", errno: "ENOTTY" });
+        expect(() => io.punchHole(fd, 0, 2 ** 53)).toThrow(NativeRangeError);
+        expect(() => io.blockZeroOut(fd, 1n as unknown as number, 512)).toThrow(NativeRangeError);
+      });
+      const bad = closedFd();
+      for (const call of [
+        () => io.punchHole(bad, 0, 4096),
+        () => io.zeroRange(bad, 0, 4096),
+        () => io.blockZeroOut(bad, 0, 4096),
+        () => io.blockDiscard(bad, 0, 4096),
+        () => io.blockDeviceSize(bad),
+      ]) {
+        expect(catchError(call)).toMatchObject({ code: "LWLOG_IO", errno: "EBADF" });
+      }
+    });
+  });
+});
+
+describe.each(impls.filter(([name]) => name === "addon"))("%s's mappings", () => {
+  it("are unmapped by the finalizer when dropped without unmap (the safety net), in a child process", () => {
+    const { file } = randomFile("finalize", 8 * MiB, 10);
+    // Maps 2000 windows of 4 MiB (8 GB of address space) and drops them: only garbage
+    // collection can release them. Counts the process's mappings of the file at the end.
+    const script = `
+      const addon = require(${JSON.stringify(addonPath)});
+      const fs = require("fs");
+      const fd = fs.openSync(${JSON.stringify(file)}, "r");
+      const count = () => fs.readFileSync("/proc/self/maps", "utf8").split("\\n").filter((l) => l.endsWith(${JSON.stringify(file)})).length;
+      let sum = 0;
+      for (let i = 0; i < 2000; i++) sum += addon.map(fd, 0, 4 << 20, 2)[i]; 
+      const before = count();
+      globalThis.gc();
+      setImmediate(() => setImmediate(() => { globalThis.gc(); setImmediate(() => console.log(JSON.stringify({ before, after: count(), sum }))); }));
+    `;
+    const r = run(process.execPath, ["--expose-gc", "-e", script]);
+    const out = JSON.parse(r.stdout) as { before: number; after: number };
+    expect(out.before).toBeGreaterThan(0);
+    expect(out.after).toBeLessThan(out.before);
+    expect(out.after).toBeLessThanOrEqual(1);
+  });
+
+  it("unmapping one mapping leaves the others readable", () => {
+    const { file, bytes } = randomFile("two", MiB, 11);
+    withFd(file, "r", (fd) => {
+      const a = native.mapRange(fd, 0, 8192);
+      const b = native.mapRange(fd, 4096, 8192);
+      expect(native.unmap(a)).toBe(true);
+      expect(Buffer.from(b).equals(Buffer.from(bytes.subarray(4096, 12_288)))).toBe(true);
+      expect(native.unmap(b)).toBe(true);
+      expect(fstatSync(fd).size).toBe(MiB);
+    });
+  });
+});
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected an error");
+}
