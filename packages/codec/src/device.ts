@@ -1,11 +1,20 @@
 import { readFileSync, type Stats } from "node:fs";
+import { native } from "@lwlog/native";
 
 /**
- * Size in bytes of an open file or block device. `fstat` reports 0 for a block device,
- * so its size comes from sysfs (`/sys/dev/block/MAJ:MIN/size`, in 512-byte units).
+ * Size in bytes of an open file or block device. `fstat` reports 0 for a block device, so
+ * its size comes from the device itself (BLKGETSIZE64) when `fd` is given and `@lwlog/native`'s
+ * addon is built, else from sysfs (`/sys/dev/block/MAJ:MIN/size`, in 512-byte units).
  */
-export function sizeOf(stat: Stats): number {
+export function sizeOf(stat: Stats, fd?: number): number {
   if (stat.isBlockDevice()) {
+    if (fd !== undefined && native.available) {
+      try {
+        return native.blockDeviceSize(fd);
+      } catch {
+        // sysfs below says the same, or fails with the error to report
+      }
+    }
     const major = Math.floor(stat.rdev / 256) & 0xfff;
     const minor = (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00);
     const text = readFileSync(`/sys/dev/block/${major}:${minor}/size`, "utf8");

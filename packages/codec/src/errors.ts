@@ -76,9 +76,13 @@ export const ErrorCodes = {
   NO_SUCH_ENTRY: "LWLOG_NO_SUCH_ENTRY",
 } as const;
 
-/** Turns a Node.js file-system error into a `LogIoError` that names the file. */
+/**
+ * Turns a Node.js file-system error, or an `@lwlog/native` error (its `errno` is the name),
+ * into a `LogIoError` that names the file.
+ */
 export function ioError(err: unknown, file: string, doing: string): LogIoError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const e = err as { code?: unknown; errno?: unknown } | undefined;
+  const code = typeof e?.errno === "string" ? e.errno : e?.code;
   switch (code) {
     case "ENOENT":
       return new LogIoError(ErrorCodes.NOT_FOUND, `no such file`, { file, cause: err });

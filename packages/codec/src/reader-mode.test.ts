@@ -1,0 +1,14 @@
+import { existsSync } from "node:fs";
+import { addonPath, native } from "@lwlog/native";
+import { describe, expect, it } from "vitest";
+import { setReaderIo } from "./reader.js";
+
+describe("the reader's mode", () => {
+  it("is the one its vitest project asks for: mapped windows, or plain reads under LWLOG_NO_NATIVE", () => {
+    const io = setReaderIo(native);
+    setReaderIo(io);
+    expect(io).toBe(native);
+    const mapped = !process.env.LWLOG_NO_NATIVE && !process.env.LWLOG_NO_MMAP && (process.env.CI === "true" || existsSync(addonPath));
+    expect(native.maps, `native.reason: ${native.reason}`).toBe(mapped);
+  });
+});
