@@ -405,8 +405,8 @@ const windowsOf = new WeakMap<LogFile, LogWindows>();
  * - The window `buf[0, bufLen)` holds the file bytes `[bufStart, bufStart + bufLen)`; it is
  *   refilled only when a header block is not wholly inside it. `bufStart` is always a
  *   multiple of S, so a header block sits at a multiple of S (and of 4) inside `buf`.
- *   The window is either the cursor's own buffer, refilled by `readSync`, or (`mapped`,
- *   where `@lwlog/native` maps files) a read-only mapped range of the log, replaced by
+ *   The window is either the cursor's own buffer (`own`), refilled by `readSync`, or
+ *   (where `@lwlog/native` maps files) a read-only mapped range of the log, replaced by
  *   unmapping it and mapping the next one; `view` and `words` always cover `buf`.
  * - Views into the window live only until it is replaced: `peekData` views until the next
  *   `next()`/`skim()`, and never past the end of the walk or `log.close()`. A mapped window
@@ -424,8 +424,8 @@ const windowsOf = new WeakMap<LogFile, LogWindows>();
  * A read window is refilled with `blockSize` bytes while entries are small, and with just
  * the next header block after an entry whose data is large enough that reading past it
  * would cost more than a separate read (see `SPARSE_GAP`). A mapped window is `blockSize`
- * bytes when that is given, else `MAP_WINDOW`: mapping copies nothing, and the pages the
- * walk does not touch (the data of large entries) cost nothing.
+ * bytes when that is given, else `MAP_WINDOW`; on a mapped log the cursor maps while
+ * entries are small and reads lone header blocks after large ones, as a read window does.
  */
 export class LogCursor {
   readonly log: LogFile;
@@ -443,9 +443,13 @@ export class LogCursor {
   private windows: LogWindows | undefined;
   /** Bytes a mapped window holds. */
   private readonly mapSize: number;
+  /** The cursor's own buffer, for reads (allocated when first needed on a mapped log). */
+  private own: Uint8Array | undefined;
   private bufStart = 0;
   private bufLen = 0;
   private lastGap = 0;
+  /** Data size of the last entry that had data (flushes and marks leave it as it was). */
+  private lastData = 0;
   // The entry `advance()` decoded: its header block's offset in `buf`, 32-bit halves of
   // nr_sectors and flags, data size, kind, problems, and the header when not clean.
   private at = 0;
@@ -486,7 +490,8 @@ export class LogCursor {
     const windows = windowsOf.get(log)!;
     this.windows = mapped && windows.enabled ? windows : undefined;
     this.mapSize = this.wholeSectors(options.blockSize ?? MAP_WINDOW);
-    this.buf = this.windows ? new Uint8Array(0) : new Uint8Array(this.wholeSectors(options.blockSize ?? DEFAULT_BLOCK));
+    if (this.windows === undefined) this.own = new Uint8Array(this.wholeSectors(options.blockSize ?? DEFAULT_BLOCK));
+    this.buf = this.own ?? new Uint8Array(0);
     this.view = new DataView(this.buf.buffer);
     this.words = new Int32Array(this.buf.buffer);
   }
@@ -585,6 +590,7 @@ export class LogCursor {
   /** Moves past the entry `advance()` decoded. */
   private step(): void {
     this.lastGap = this.dataSize;
+    if (this.dataSize > 0) this.lastData = this.dataSize;
     this.pos += this.S + this.dataSize;
     this.index += 1;
   }
@@ -760,12 +766,19 @@ export class LogCursor {
    * offset in `buf`, refilling the window when needed.
    */
   private fill(pos: number, len: number): number {
+    // Large entries: a header in a mapped window costs its page and the pages faulted in
+    // around it (mapped, then unmapped), twice what a lone read costs, so they are read.
+    const mappedSparse = this.lastData >= SPARSE_GAP && this.windows !== undefined && this.buf !== this.own;
     // byteLength 0: a mapped window that `log.close()` unmapped under the cursor.
-    if (pos < this.bufStart || pos + len > this.bufStart + this.bufLen || this.buf.byteLength === 0) {
-      if (this.windows !== undefined && this.remap(pos)) return 0;
+    if (pos < this.bufStart || pos + len > this.bufStart + this.bufLen || this.buf.byteLength === 0 || mappedSparse) {
       // After an entry with much data the next header is far away: read just its block
       // rather than a window of data that would be skipped.
-      const want = this.lastGap >= SPARSE_GAP ? len : this.buf.length;
+      const sparse = this.lastGap >= SPARSE_GAP;
+      if (this.windows !== undefined) {
+        if (this.lastData < SPARSE_GAP && this.remap(pos)) return 0;
+        this.useOwnBuffer();
+      }
+      const want = sparse ? len : this.buf.length;
       const n = Math.min(want, this.size - pos);
       readFully(this.log.fd, this.buf.subarray(0, n), pos, this.log.path);
       this.bufStart = pos;
@@ -784,7 +797,6 @@ export class LogCursor {
     const w = this.windows!.map(pos, n);
     if (w === undefined) {
       this.windows = undefined;
-      this.setWindow(new Uint8Array(this.wholeSectors(this.options.blockSize ?? DEFAULT_BLOCK)));
       return false;
     }
     this.setWindow(w);
@@ -804,10 +816,17 @@ export class LogCursor {
 
   /** Unmaps the mapped window, if any (its views then read as empty). */
   private release(): void {
-    if (this.windows !== undefined && this.buf.length > 0) {
+    if (this.windows !== undefined && this.buf !== this.own && this.buf.length > 0) {
       this.windows.unmap(this.buf);
       this.setWindow(new Uint8Array(0));
     }
+  }
+
+  /** Makes the cursor's own buffer the (empty) window, unmapping a mapped one. */
+  private useOwnBuffer(): void {
+    this.release();
+    if (this.own === undefined) this.own = new Uint8Array(this.wholeSectors(this.options.blockSize ?? DEFAULT_BLOCK));
+    if (this.buf !== this.own) this.setWindow(this.own);
   }
 
   /** A copy of `[pos, pos+len)`: from the window where it is there, else read directly. */
