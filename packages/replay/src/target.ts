@@ -1,6 +1,6 @@
-import { spawnSync } from "node:child_process";
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeSync, type Stats } from "node:fs";
-import { byteLength, byteOffset, ErrorCodes, ioError, LogRangeError, LwlogError, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { byteLength, byteOffset, ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { native, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 
 /** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */
@@ -30,6 +30,11 @@ export interface TargetOptions {
    * `LWLOG_TARGET_TOO_SMALL` before a missing file is created or an existing one changed.
    */
   require?: number;
+  /**
+   * The I/O primitives (default: `@lwlog/native`'s `native`, the addon's where it is built).
+   * Tests pass `fallback` to check the paths taken without the addon.
+   */
+  io?: LinuxIo;
 }
 
 /**
@@ -63,8 +68,8 @@ export interface ApplyResult {
   bytes: number;
 }
 
-/** Above this, zeroing a range tries `fallocate --punch-hole` / `blkdiscard --zeroout` before writing zeros. */
-const BULK_ZERO_MIN = 16 << 20;
+/** From this size up, zeroing a range asks the kernel first (punch a hole, BLKZEROOUT) before writing zeros. */
+const BULK_ZERO_MIN = 1 << 20;
 const ZERO_CHUNK = 1 << 20;
 const DATA_CHUNK = 4 << 20;
 let zeroChunk: Uint8Array | undefined;
@@ -77,6 +82,11 @@ let zeroChunk: Uint8Array | undefined;
  * Invariants: `size` is the target's current size in bytes; no write or zeroing ever
  * reaches past it unless the target was opened with `grow` (then a regular file's size
  * follows the highest byte written). Every I/O position is a safe integer `number`.
+ *
+ * Where `@lwlog/native`'s addon is built, a write's data goes from the log to the target
+ * inside the kernel (copy_file_range; pread/pwrite in C onto a device), and large zeroed
+ * ranges are punched (files) or zeroed with BLKZEROOUT (devices); without it, data passes
+ * through one reused buffer and zeros are written from one shared buffer. Same bytes.
  */
 export class ImageTarget {
   readonly path: string;
@@ -90,8 +100,13 @@ export class ImageTarget {
   private readonly grow: boolean;
   private closed = false;
   private chunk: Uint8Array | undefined;
+  private readonly io: LinuxIo;
 
-  private constructor(path: string, fd: number, init: { kind: "file" | "device"; size: number; grow: boolean; readOnly: boolean; created: boolean }) {
+  private constructor(
+    path: string,
+    fd: number,
+    init: { kind: "file" | "device"; size: number; grow: boolean; readOnly: boolean; created: boolean; io: LinuxIo | undefined },
+  ) {
     this.path = path;
     this.fd = fd;
     this.kind = init.kind;
@@ -99,6 +114,7 @@ export class ImageTarget {
     this.grow = init.grow;
     this.readOnly = init.readOnly;
     this.created = init.created;
+    this.io = init.io ?? native;
   }
 
   /**
@@ -133,7 +149,7 @@ export class ImageTarget {
         closeSync(fd);
         throw ioError(err, path, "size the target");
       }
-      return new ImageTarget(path, fd, { kind: "file", size: options.size, grow: options.grow ?? false, readOnly: false, created: true });
+      return new ImageTarget(path, fd, { kind: "file", size: options.size, grow: options.grow ?? false, readOnly: false, created: true, io: options.io });
     }
     const kind = stat.isFile() ? "file" : stat.isBlockDevice() ? "device" : undefined;
     if (kind === undefined) {
@@ -173,7 +189,7 @@ export class ImageTarget {
       throw ioError(err, path, "open the target");
     }
     try {
-      let size = sizeOf(fstatSync(fd));
+      let size = sizeOf(fstatSync(fd), fd);
       if (!readOnly && !(options.grow && kind === "file")) {
         const will = kind === "device" ? size : options.truncate ? (options.size ?? size) : Math.max(size, options.size ?? 0);
         refuseSmall(path, will, options.require, kind);
@@ -189,7 +205,7 @@ export class ImageTarget {
           size = options.size;
         }
       }
-      return new ImageTarget(path, fd, { kind, size, grow: (options.grow ?? false) && kind === "file", readOnly, created: false });
+      return new ImageTarget(path, fd, { kind, size, grow: (options.grow ?? false) && kind === "file", readOnly, created: false, io: options.io });
     } catch (err) {
       closeSync(fd);
       if (err instanceof LwlogError) throw err;
@@ -220,9 +236,10 @@ export class ImageTarget {
   }
 
   /**
-   * Applies one entry of `log`: a write's data goes to `sector × S` (streamed in chunks, or
-   * taken from `entry.data` / `data` when the caller already holds it); a discard zeroes its
-   * range (or is skipped with `discard: "skip"`); flushes and marks change nothing.
+   * Applies one entry of `log`: a write's data goes to `sector × S` (taken from `entry.data` /
+   * `data` when the caller already holds it, else copied from the log in the kernel where the
+   * addon is built, else streamed in chunks); a discard zeroes its range (or is skipped with
+   * `discard: "skip"`); flushes and marks change nothing.
    */
   applyEntry(entry: EntryToApply, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
     const S = log.sectorSize;
@@ -234,6 +251,8 @@ export class ImageTarget {
       const have = options.data ?? entry.data;
       if (have !== undefined && have.length === length) {
         this.write(offset, have);
+      } else if (this.io.available) {
+        this.copyFrom(log, dataOffset, offset, length);
       } else {
         // Streamed through one reused buffer: an entry of any size costs at most 4 MiB.
         const buf = (this.chunk ??= new Uint8Array(DATA_CHUNK));
@@ -274,11 +293,30 @@ export class ImageTarget {
   }
 
   /**
+   * Copies `length` bytes of `log` at `from` to the target at `offset`, without passing them
+   * through JS (copy_file_range, or pread/pwrite in the addon).
+   */
+  private copyFrom(log: LogFile, from: number, offset: number, length: number): void {
+    this.ensureRoom(offset, length);
+    let copied: number;
+    try {
+      copied = this.io.copyFileRange(log.fd, from, this.fd, offset, length);
+    } catch (err) {
+      throw ioError(err, this.path, `copy ${length} bytes from ${log.path} (offset ${from}) to offset ${offset} of the target`);
+    }
+    if (copied < length) {
+      throw new LogFormatError(ErrorCodes.TRUNCATED_HEADER, `unexpected end of file at offset ${from + copied}`, { file: log.path, offset: from + copied });
+    }
+  }
+
+  /**
    * Makes `[offset, offset + length)` read back as zeros, whatever its size. A regular
-   * file's range that reaches its end is cut off and regrown (a hole); a large range in
-   * the middle of a file is punched (`fallocate --punch-hole`), on a device zeroed with
-   * BLKZEROOUT (`blkdiscard --zeroout`); anything else, or when those fail, is written
-   * with zeros in 1 MiB chunks from one shared buffer, so no size allocates its size.
+   * file's range that reaches its end is cut off and regrown (a hole); from 1 MiB up, a
+   * range in the middle of a file is punched (fallocate PUNCH_HOLE, else ZERO_RANGE) and
+   * on a device zeroed with BLKZEROOUT; anything else, or what the kernel or file system
+   * cannot do, is written with zeros in 1 MiB chunks from one shared buffer, so no size
+   * allocates its size (and a large range of a file is read first: chunks that are zeros
+   * already, holes included, are not written).
    */
   zero(offset: number, length: number): void {
     this.ensureRoom(offset, length);
@@ -294,8 +332,20 @@ export class ImageTarget {
     }
     if (length >= BULK_ZERO_MIN && this.bulkZero(offset, length)) return;
     const zeros = (zeroChunk ??= new Uint8Array(ZERO_CHUNK));
+    // A large range of a file the kernel would not punch: chunks that already read as zeros
+    // are left alone, so the holes of a sparse image stay holes (a 64 GiB discard must not
+    // allocate 64 GiB).
+    const seen = this.kind === "file" && length >= BULK_ZERO_MIN ? (this.chunk ??= new Uint8Array(DATA_CHUNK)).subarray(0, ZERO_CHUNK) : undefined;
     for (let done = 0; done < length; ) {
       const n = Math.min(zeros.length, length - done);
+      if (seen !== undefined) {
+        const view = seen.subarray(0, n);
+        this.readInto(view, offset + done);
+        if (Buffer.compare(view, zeros.subarray(0, n)) === 0) {
+          done += n;
+          continue;
+        }
+      }
       this.write(offset + done, n === zeros.length ? zeros : zeros.subarray(0, n));
       done += n;
     }
@@ -360,17 +410,14 @@ export class ImageTarget {
     );
   }
 
+  /** Zeroes the range in the kernel: true when done, false when it cannot (then write zeros). */
   private bulkZero(offset: number, length: number): boolean {
-    const args =
-      this.kind === "file"
-        ? ["fallocate", ["--punch-hole", "--offset", String(offset), "--length", String(length), this.path]]
-        : offset % 4096 === 0 && length % 4096 === 0
-          ? ["blkdiscard", ["--zeroout", "--offset", String(offset), "--length", String(length), this.path]]
-          : undefined;
-    if (args === undefined) return false;
-    const [cmd, argv] = args as [string, string[]];
-    const r = spawnSync(cmd, argv, { stdio: "ignore", env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin:/usr/bin:/bin` } });
-    return r.error === undefined && r.status === 0;
+    try {
+      if (this.kind === "file") return this.io.punchHole(this.fd, offset, length) || this.io.zeroRange(this.fd, offset, length);
+      return this.io.blockZeroOut(this.fd, offset, length);
+    } catch (err) {
+      throw ioError(err, this.path, `zero ${length} bytes at offset ${offset} of the target`);
+    }
   }
 }
 

@@ -1,0 +1,146 @@
+import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { LogFile, LogWriter } from "@lwlog/codec";
+import { fallback, native, type LinuxIo } from "@lwlog/native";
+import { kernelLogs, makeTempDir, randomBytes, run, sha256File } from "@lwlog/testkit";
+import { ImageTarget, replayLog } from "./index.js";
+
+// ImageTarget with the addon's primitives (copy_file_range, fallocate, BLKZEROOUT) and with the
+// pure-JS fallbacks (data through a buffer, zero writes): the same bytes either way. The addon
+// is tested where it is built (always in CI: @lwlog/native's tests require it there).
+
+const tmp = makeTempDir("lwlog-replay-native-");
+afterAll(() => tmp.cleanup());
+const MiB = 1 << 20;
+let n = 0;
+const path = (name: string) => join(tmp.path, `${++n}-${name}`);
+
+const impls: [string, LinuxIo][] = [["fallback", fallback]];
+if (native.available) impls.unshift(["addon", native]);
+
+/** A sparse file of `size` bytes with 0xab over `[at, at + len)` for each range given. */
+function patterned(file: string, size: number, ranges: [number, number][]): void {
+  writeFileSync(file, new Uint8Array(0));
+  run("truncate", ["-s", String(size), file]);
+  const fd = openSync(file, "r+");
+  const buf = new Uint8Array(MiB).fill(0xab);
+  for (const [at, len] of ranges) for (let done = 0; done < len; done += MiB) writeSync(fd, buf, 0, Math.min(MiB, len - done), at + done);
+  closeSync(fd);
+}
+
+/** True when every byte of `[offset, offset + length)` reads as `value`. */
+function all(t: ImageTarget, offset: number, length: number, value: number): boolean {
+  const buf = new Uint8Array(4 * MiB);
+  for (let done = 0; done < length; done += buf.length) {
+    const view = buf.subarray(0, Math.min(buf.length, length - done));
+    t.readInto(view, offset + done);
+    if (!view.every((b) => b === value)) return false;
+  }
+  return true;
+}
+
+/** A log with one 4 KiB write at sector 0 and a discard of `bytes` from byte 4096 (4096-byte sectors). */
+async function discardLog(bytes: number): Promise<string> {
+  const log = path("discard.log");
+  const w = await LogWriter.create(log, { sectorSize: 4096 });
+  await w.write(0n, randomBytes(4096, 3));
+  await w.discard(1n, BigInt(bytes / 4096));
+  await w.close();
+  return log;
+}
+
+describe.each(impls)("ImageTarget with the %s primitives", (name, io) => {
+  it("a 200 MiB discard in the middle of a file reads back as zeros (more than replay-log's 128 MiB), neighbours kept", async () => {
+    const log = await discardLog(200 * MiB);
+    const img = path("file.img");
+    // 0xab over the whole discarded range and 1 MiB on each side.
+    patterned(img, 256 * MiB, [[0, 202 * MiB]]);
+    const target = ImageTarget.open(img, { io });
+    const s = await replayLog({ log, target });
+    target.close();
+    expect([s.discards, s.bytesZeroed]).toEqual([1, 200 * MiB]);
+    const t = ImageTarget.open(img, { readOnly: true });
+    expect(all(t, 4096, 200 * MiB, 0)).toBe(true);
+    expect(all(t, 200 * MiB + 4096, MiB, 0xab)).toBe(true);
+    t.close();
+    expect(statSync(img).size).toBe(256 * MiB);
+    // The addon punches a hole: the 200 MiB are deallocated; the fallback writes zeros.
+    const allocated = statSync(img).blocks * 512;
+    if (name === "addon") expect(allocated).toBeLessThan(4 * MiB);
+    else expect(allocated).toBeGreaterThan(200 * MiB);
+  });
+
+  it("a 1 GiB discard over a sparse file allocates nothing (holes stay holes, punched or left alone)", () => {
+    const img = path("sparse.img");
+    patterned(img, 1536 * MiB, [
+      [512 * MiB, MiB],
+      [1200 * MiB, MiB],
+    ]);
+    const t = ImageTarget.open(img, { io });
+    t.zero(256 * MiB, 1024 * MiB);
+    expect(all(t, 512 * MiB, MiB, 0) && all(t, 1200 * MiB, MiB, 0)).toBe(true);
+    t.close();
+    // The fallback writes zeros over the two stripes only (2 MiB); the addon punches them out.
+    expect(statSync(img).blocks * 512).toBeLessThanOrEqual(name === "addon" ? 64 << 10 : 2 * MiB + (64 << 10));
+  });
+
+  it("a 200 MiB discard on a loop device reads back as zeros (BLKZEROOUT or zero writes), an unaligned one too", async () => {
+    const log = await discardLog(200 * MiB);
+    const backing = path("loop.img");
+    patterned(backing, 256 * MiB, [[0, 256 * MiB]]);
+    const dev = run("losetup", ["--find", "--show", backing]).stdout.trim();
+    try {
+      const target = ImageTarget.open(dev, { io });
+      expect(target.kind).toBe("device");
+      const s = await replayLog({ log, target });
+      expect(s.bytesZeroed).toBe(200 * MiB);
+      target.zero(220 * MiB + 512, 20 * MiB); // 512-aligned, not 4096: BLKZEROOUT still does it
+      target.zero(245 * MiB + 100, 2 * MiB); // unaligned: zero writes
+      target.sync();
+      expect(all(target, 0, 4096, 0)).toBe(false); // the write's data
+      expect(all(target, 4096, 200 * MiB, 0)).toBe(true);
+      expect(all(target, 200 * MiB + 4096, 20 * MiB - 4096 + 512, 0xab)).toBe(true);
+      expect(all(target, 220 * MiB + 512, 20 * MiB, 0)).toBe(true);
+      expect(all(target, 245 * MiB + 100, 2 * MiB, 0)).toBe(true);
+      expect(all(target, 245 * MiB, 100, 0xab) && all(target, 247 * MiB + 100, MiB, 0xab)).toBe(true);
+      target.close();
+    } finally {
+      run("losetup", ["--detach", dev]);
+    }
+  });
+
+  it("writes copied from the log land byte for byte (copy_file_range, or pread/pwrite onto a device): a kernel log to every mark, on a file and a loop device", () => {
+    const k = kernelLogs().find((l) => l.file === "ext4-512.log")!;
+    const img = path("kernel.img");
+    const backing = path("kernel-dev.img");
+    writeFileSync(backing, new Uint8Array(0));
+    run("truncate", ["-s", String(k.data_device_bytes), backing]);
+    const dev = run("losetup", ["--find", "--show", backing]).stdout.trim();
+    try {
+      for (const where of [img, dev]) {
+        const target = ImageTarget.open(where, where === img ? { size: k.data_device_bytes, io } : { io });
+        const log = LogFile.openSync(k.path);
+        const c = log.cursor();
+        let marks = 0;
+        let bytes = 0;
+        for (let e = c.next(); e !== undefined; e = c.next()) {
+          // No data given: the target takes it from the log itself.
+          bytes += target.applyEntry(e, log).bytes;
+          const m = k.marks.find((x) => x.entry_index === e.index);
+          if (m !== undefined) {
+            target.sync();
+            expect(sha256File(where), `${where} at mark ${m.name}`).toBe(m.sha256);
+            marks += 1;
+          }
+        }
+        log.close();
+        target.close();
+        expect(marks).toBe(k.marks.length);
+        expect(bytes).toBeGreaterThan(MiB);
+      }
+    } finally {
+      run("losetup", ["--detach", dev]);
+    }
+  });
+});
