@@ -211,7 +211,11 @@ static napi_value Map(napi_env env, napi_callback_info info) {
   if (napi_type_tag_object(env, buffer, &MAPPING_TAG) != napi_ok ||
       napi_wrap(env, buffer, m, NULL, NULL, NULL) != napi_ok ||
       napi_create_typedarray(env, napi_uint8_array, (size_t)length, buffer, 0, &view) != napi_ok) {
-    return NULL; /* an exception is pending; the finalizer releases the mapping */
+    // The buffer's finalizer releases the mapping once it is collected.
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) napi_throw_error(env, NULL, "mapRange: cannot set up the mapping's buffer");
+    return NULL;
   }
   return view;
 }

@@ -21,7 +21,7 @@ export interface LinuxIo {
    * not set); false when it reads a copy, and then a reader is better off with its own reads.
    */
   readonly maps: boolean;
-  /** The system's page size (mappings start at a multiple of it). */
+  /** The system's page size, where mappings start (4096 in the fallbacks, which do not map). */
   readonly pageSize: number;
 
   /**
