@@ -2,10 +2,10 @@ import { closeSync, copyFileSync, openSync, rmSync, writeSync } from "node:fs";
 import {
   ENTRY_HEADER_SIZE,
   ErrorCodes,
+  LogBatchWriter,
   LogFile,
   LogFlags,
   LogFormatError,
-  LogWriter,
   LwlogError,
   QEMU_FLAG_MASK,
   U64_MAX,
@@ -13,13 +13,16 @@ import {
   isValidSectorSize,
   maxMarkLength,
   toSafeNumber,
+  type DataSource,
   type EntryHeader,
+  type EntrySummary,
   type EntryToAppend,
   type LogEntry,
   type ReadEnd,
 } from "@lwlog/codec/core";
 import { AtomicOutput } from "./atomic.js";
 import { InterruptedError } from "./export.js";
+import { entryOf } from "./summary.js";
 import { Yielder } from "./yield.js";
 
 /** Error codes of `convertLog`. */
@@ -118,7 +121,7 @@ export async function convertLog(source: string, output: string, options: Conver
   const log = await LogFile.open(source);
   let work: string | undefined;
   let out: AtomicOutput | undefined;
-  let writer: LogWriter | undefined;
+  let writer: LogBatchWriter | undefined;
   let image: ImageLike | undefined;
   try {
     const S = log.sectorSize;
@@ -135,53 +138,70 @@ export async function convertLog(source: string, output: string, options: Conver
     }
     const fixSuper = options.fixSuperblock === true;
     const keepTail = options.tail ?? true;
-    writer = await LogWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
-    const conv = new EntryConverter(log, T, options, image);
+    writer = LogBatchWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
+    const conv = new EntryConverter(log, T, options, image, writer);
     const cursor = log.cursor({ tail: true, lenient: fixSuper });
     const yielder = new Yielder();
+    // Where the data of the entry being converted lies, for `peekData` and `readData`: one
+    // object, reused (nothing is allocated per entry on the usual path).
+    const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
+    // Data not in the cursor's window is read straight into the writer's buffer.
+    const readSource: DataSource = (target, at, length, from) => log.readAt(target, place.dataOffset + from, length, at);
     let entriesIn = 0;
     let tailIn = 0;
     let declaredOut = 0;
-    let entriesOut = 0;
     let tailDropped = 0;
     for (;;) {
-      let e: LogEntry | undefined;
+      let s: EntrySummary | undefined;
       try {
-        e = cursor.next();
+        s = cursor.skim();
       } catch (err) {
         throw withRepairHint(err);
       }
-      if (e === undefined) break;
+      if (s === undefined) break;
       entriesIn += 1;
-      if (e.tail) {
+      if (s.tail) {
         tailIn += 1;
         if (!keepTail) {
           tailDropped += 1;
           continue;
         }
       }
-      // The data straight from the cursor's read window when it is there (no copy): valid
-      // until the next entry is read, and every append below is awaited before that.
-      const data = e.dataSize === 0 ? undefined : (cursor.peekData(e) ?? log.readData(e));
-      for (const piece of conv.convert(e, entriesOut, data)) {
-        await writer.append(piece);
-        entriesOut += 1;
+      place.dataOffset = s.offset + S;
+      place.dataSize = s.dataSize;
+      place.nextOffset = s.nextOffset;
+      // A plain entry without a base image goes straight to the writer as numbers; the rest
+      // (marks, odd entries, huge sectors, unaligned ones, any entry with a base image) as a
+      // full entry, with the data straight from the cursor's read window when it is there
+      // (valid until the next entry is read: every append is done, or awaited, before that).
+      const fast = s.entry === undefined && image === undefined ? conv.plain(s, s.dataSize === 0 ? undefined : (cursor.peekData(place) ?? readSource)) : SLOW;
+      if (fast === SLOW) {
+        const e = s.entry ?? entryOf(s, S);
+        const data = e.dataSize === 0 ? undefined : (cursor.peekData(e) ?? log.readData(e));
+        for (const piece of conv.convert(e, data)) {
+          const p = writer.append(piece);
+          if (p !== undefined) await p;
+          conv.entriesOut += 1;
+        }
+      } else if (fast !== undefined) {
+        await fast;
       }
-      if (!e.tail) declaredOut = entriesOut;
+      if (!s.tail) declaredOut = conv.entriesOut;
       if (yielder.tick()) {
         await yielder.pause();
         if (options.shouldStop?.()) throw new InterruptedError();
-        options.onProgress?.(e.nextOffset, log.size);
+        options.onProgress?.(s.nextOffset, log.size);
       }
     }
     await yielder.pause();
     if (options.shouldStop?.()) throw new InterruptedError();
     const end = cursor.end!;
+    const entriesOut = conv.entriesOut;
     const qemuNeedsAll = options.forQemu === true && entriesOut > declaredOut;
     const superblockFixed = fixSuper || qemuNeedsAll;
     const nrOut = superblockFixed ? entriesOut : declaredOut;
     await writer.writeSuper(nrOut);
-    await writer.close({ super: false, sync: false });
+    await writer.close();
     writer = undefined;
     out.commit();
     return {
@@ -208,7 +228,7 @@ export async function convertLog(source: string, output: string, options: Conver
       baseImageUsed: useImage,
     };
   } catch (err) {
-    if (writer) await writer.close({ super: false, sync: false }).catch(() => undefined);
+    if (writer) await writer.abort().catch(() => undefined);
     out?.abort();
     throw err;
   } finally {
@@ -218,6 +238,10 @@ export async function convertLog(source: string, output: string, options: Conver
   }
 }
 
+/** `EntryConverter.plain`'s answer when an entry needs the full treatment. */
+const SLOW = Symbol("slow");
+const METADATA_BIT = Number(LogFlags.METADATA);
+const QEMU_BITS = Number(QEMU_FLAG_MASK);
 /** The parts of `@lwlog/replay`'s `ImageTarget` the conversion uses. */
 interface ImageLike {
   applyEntry(entry: LogEntry, log: LogFile, options?: { data?: Uint8Array }): unknown;
@@ -290,6 +314,8 @@ class EntryConverter {
   sectorsRounded = 0;
   widenedWrites = 0;
   splitDiscards = 0;
+  /** Entries written so far: the output index of the next one. */
+  entriesOut = 0;
   private readonly S: number;
   private readonly markLimit: number;
 
@@ -298,13 +324,56 @@ class EntryConverter {
     private readonly T: number,
     private readonly options: ConvertOptions,
     private readonly image: ImageLike | undefined,
+    private readonly writer: LogBatchWriter,
   ) {
     this.S = log.sectorSize;
     // Same size or bigger: whatever the old header block held fits. Smaller: the kernel's rule.
     this.markLimit = T >= this.S ? T - ENTRY_HEADER_SIZE : Math.max(0, maxMarkLength(T));
   }
 
-  convert(e: LogEntry, outIndex: number, data: Uint8Array | undefined): EntryToAppend[] {
+  /**
+   * Converts a plain entry (a `skim()` summary without `entry`: known flags but MARK, no
+   * `data_len`, numbers below 2^53) straight into the writer, as `convert` would; returns the
+   * writer's promise when it must be awaited, or `SLOW` when the entry needs `convert` (its
+   * converted numbers pass 2^53, or it is unaligned going up), before anything is counted.
+   */
+  plain(s: EntrySummary, data: Uint8Array | DataSource | undefined): Promise<void> | undefined | typeof SLOW {
+    const { S, T } = this;
+    let sector = s.sector;
+    let nr = s.nrSectors;
+    let rounded = false;
+    // Powers of two: these products and quotients are exact.
+    if (T < S) {
+      const k = S / T;
+      sector *= k;
+      nr *= k;
+      if (sector > Number.MAX_SAFE_INTEGER || nr > Number.MAX_SAFE_INTEGER) return SLOW;
+    } else if (T > S) {
+      const k = T / S;
+      if (nr % k !== 0 || (sector % k !== 0 && nr > 0)) return SLOW;
+      rounded = sector % k !== 0;
+      sector = Math.floor(sector / k);
+      nr /= k;
+    }
+    let flags = s.knownFlags;
+    if (this.options.forQemu) {
+      // A plain entry has no unknown bits: METADATA is the only one QEMU refuses.
+      if ((flags & METADATA_BIT) !== 0) {
+        this.metadataDropped += 1;
+        flags &= QEMU_BITS;
+      }
+      if (flags === 0 && s.nrSectors === 0) {
+        this.entriesDropped.push(s.index);
+        return undefined;
+      }
+    }
+    if (rounded) this.sectorsRounded += 1;
+    this.entriesOut += 1;
+    return this.writer.appendPlain(sector, nr, flags, data);
+  }
+
+  convert(e: LogEntry, data: Uint8Array | undefined): EntryToAppend[] {
+    const outIndex = this.entriesOut;
     let flags = e.flags;
     if (this.options.forQemu) {
       const extra = flags & ~QEMU_FLAG_MASK;

@@ -15,6 +15,8 @@ export {
   type ExportSummary,
   type FioCounts,
   type TextSink,
+  type ByteSink,
+  type ExportSink,
 } from "./export.js";
 export {
   convertLog,

@@ -1,7 +1,21 @@
 import { createHash } from "node:crypto";
 import { stringify } from "csv-stringify/sync";
-import { ErrorCodes, LogRangeError, LwlogError, entryToJson, flagNames, superToJson, type LogEntry, type LogFile, type ReadEnd } from "@lwlog/codec/core";
+import {
+  ErrorCodes,
+  LogRangeError,
+  LwlogError,
+  entryToJson,
+  flagNames,
+  superToJson,
+  type DataPlace,
+  type EntryKind,
+  type EntrySummary,
+  type LogEntry,
+  type LogFile,
+  type ReadEnd,
+} from "@lwlog/codec/core";
 import type { DataEncoding, EndRecord } from "./records.js";
+import { entryOf } from "./summary.js";
 import { Yielder } from "./yield.js";
 
 /** Output formats of `exportLog`. */
@@ -12,6 +26,18 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ["json", "ndjson", "csv",
 
 /** Where exported text goes; a returned promise is waited for (backpressure). */
 export type TextSink = (text: string) => Promise<void> | void | undefined;
+
+/**
+ * Where exported bytes go (UTF-8), for a caller that writes them to a file: no text is
+ * made of them. `bytes` is valid only during the call, or until the promise it returns
+ * settles: write or copy it.
+ */
+export interface ByteSink {
+  writeBytes(bytes: Uint8Array): Promise<void> | void | undefined;
+}
+
+/** A `TextSink` (a function given text) or a `ByteSink`. */
+export type ExportSink = TextSink | ByteSink;
 
 /** Options of `exportLog`. */
 export interface ExportOptions {
@@ -85,9 +111,10 @@ const BASE64_CHUNK = 3 << 20; // a multiple of 3, so chunks encode without paddi
 /**
  * Streams a log out as JSON, NDJSON, CSV or a fio iolog, entry by entry: memory stays
  * constant whatever the log's size, and the first records go out before the log is read.
- * See docs/json.md for the records.
+ * See docs/json.md for the records. Output is gathered in a buffer and handed to `sink` in
+ * chunks that end between records (or within one entry's large base64 data).
  */
-export async function exportLog(log: LogFile, write: TextSink, options: ExportOptions): Promise<ExportSummary> {
+export async function exportLog(log: LogFile, sink: ExportSink, options: ExportOptions): Promise<ExportSummary> {
   const data = options.format === "fio-iolog" ? "none" : (options.data ?? "sha256");
   const S = log.sectorSize;
   const cursor = log.cursor({ tail: options.tail ?? true });
@@ -96,50 +123,76 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   const fio: FioCounts = { writes: 0, writeBytes: 0n, trims: 0, trimBytes: 0n, syncs: 0, skipped: 0 };
   const target = options.fioTarget ?? "/dev/null";
   const yielder = new Yielder();
+  const out = new RecordBuffer(sink);
 
   switch (options.format) {
     case "ndjson":
-      await write(JSON.stringify({ type: "super", ...superRecord }) + "\n");
+      await out.write(JSON.stringify({ type: "super", ...superRecord }) + "\n");
       break;
     case "json":
-      await write(`{"super":${JSON.stringify(superRecord)},\n"entries":[`);
+      await out.write(`{"super":${JSON.stringify(superRecord)},\n"entries":[`);
       break;
     case "csv":
-      await write(stringify([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]], CSV_OPTIONS));
+      await out.write(stringify([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]], CSV_OPTIONS));
       break;
     case "fio-iolog":
       if (/\s/.test(target) || target.length === 0 || target.length > 255) {
         throw new LogRangeError(ErrorCodes.RANGE, `a fio iolog file name must be 1 to 255 characters without spaces, not ${JSON.stringify(target)}`);
       }
-      await write(`fio version 2 iolog\n${target} add\n${target} open\n`);
+      await out.write(`fio version 2 iolog\n${target} add\n${target} open\n`);
       break;
   }
+  // The first record goes out before the log is read.
+  await out.flush();
 
+  const json = options.format === "ndjson" || options.format === "json";
+  // Where the data of the entry being exported lies: one object, reused.
+  const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
   let count = 0;
   let declared = 0;
-  for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-    if (!e.tail) declared += 1;
-    switch (options.format) {
-      case "ndjson":
-        await writeJsonEntry(log, e, data, cursor.peekData(e), write, `{"type":"entry",`, "}\n");
-        break;
-      case "json":
-        await writeJsonEntry(log, e, data, cursor.peekData(e), write, count === 0 ? "\n{" : ",\n{", "}");
-        break;
-      case "csv":
-        await write(stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS));
-        break;
-      case "fio-iolog": {
-        const line = fioLine(e, S, target, fio);
-        if (line !== undefined) await write(line);
-        break;
+  for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
+    if (!s.tail) declared += 1;
+    if (out.full) await out.flush();
+    place.dataOffset = s.offset + S;
+    place.dataSize = s.dataSize;
+    place.nextOffset = s.nextOffset;
+    if (json) {
+      const open = options.format === "ndjson" ? NDJSON_OPEN : count === 0 ? JSON_FIRST : JSON_NEXT;
+      const close = options.format === "ndjson" ? "}\n" : "}";
+      if (s.entry !== undefined || !out.plainEntry(open, s, S)) {
+        // Marks and odd entries: their text, of any length.
+        out.ascii(open);
+        const p = out.write(entryJsonBody(s.entry ?? entryOf(s, S), S));
+        if (p !== undefined) await p;
+      }
+      if (data === "none" || s.dataSize === 0) {
+        out.small(close);
+      } else if (data === "sha256") {
+        const p = out.write(`,"sha256":"${sha256Of(log, place, cursor.peekData(place))}"${close}`);
+        if (p !== undefined) await p;
+      } else if (s.dataSize <= BASE64_CHUNK) {
+        const p = out.write(`,"base64":"${base64Of(cursor.peekData(place) ?? readPlace(log, place))}"${close}`);
+        if (p !== undefined) await p;
+      } else {
+        out.small(`,"base64":"`);
+        for (const chunk of log.dataChunks(place, BASE64_CHUNK)) await out.write(base64Of(chunk));
+        await out.write(`"${close}`);
+      }
+    } else {
+      const e = s.entry ?? entryOf(s, S);
+      const text = options.format === "csv" ? stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS) : fioLine(e, S, target, fio);
+      if (text !== undefined) {
+        const p = out.write(text);
+        if (p !== undefined) await p;
       }
     }
     count += 1;
     if (yielder.tick()) {
+      // Now and then the output goes out even when the buffer is not full, so it streams.
+      await out.flush();
       await yielder.pause();
       if (options.shouldStop?.()) throw new InterruptedError();
-      options.onProgress?.(e.nextOffset);
+      options.onProgress?.(s.nextOffset);
     }
   }
   // One last turn of the event loop: an interrupt that came during the walk is honoured
@@ -157,17 +210,18 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   };
   switch (options.format) {
     case "ndjson":
-      await write(JSON.stringify({ type: "end", ...endRecord }) + "\n");
+      await out.write(JSON.stringify({ type: "end", ...endRecord }) + "\n");
       break;
     case "json":
-      await write(`${count === 0 ? "" : "\n"}],\n"end":${JSON.stringify(endRecord)}}\n`);
+      await out.write(`${count === 0 ? "" : "\n"}],\n"end":${JSON.stringify(endRecord)}}\n`);
       break;
     case "fio-iolog":
-      await write(`${target} close\n`);
+      await out.write(`${target} close\n`);
       break;
     case "csv":
       break;
   }
+  await out.flush();
   const summary: ExportSummary = {
     format: options.format,
     entries: count,
@@ -180,35 +234,158 @@ export async function exportLog(log: LogFile, write: TextSink, options: ExportOp
   return summary;
 }
 
-/** RFC 4180: CRLF between records, fields quoted when they hold a comma, a quote or a line break. */
-const CSV_OPTIONS = { record_delimiter: "windows" as const };
+/** ASCII text as bytes (the constant parts of records). */
+const ascii = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "latin1"));
+const NDJSON_OPEN = ascii(`{"type":"entry",`);
+const JSON_FIRST = ascii("\n{");
+const JSON_NEXT = ascii(",\n{");
+const K_INDEX = ascii(`"index":`);
+const K_OFFSET = ascii(`,"offset":`);
+const K_KIND: Record<EntryKind, Uint8Array> = {
+  write: ascii(`,"kind":"write","flags":`),
+  discard: ascii(`,"kind":"discard","flags":`),
+  flush: ascii(`,"kind":"flush","flags":`),
+  mark: ascii(`,"kind":"mark","flags":`),
+  noop: ascii(`,"kind":"noop","flags":`),
+};
+const K_SECTOR = ascii(`,"sector":`);
+const K_NR_SECTORS = ascii(`,"nrSectors":`);
+const K_BYTE_OFFSET = ascii(`,"byteOffset":`);
+const K_BYTE_LENGTH = ascii(`,"byteLength":`);
+const K_TAIL_TRUE = ascii(`,"dataLen":0,"tail":true`);
+const K_TAIL_FALSE = ascii(`,"dataLen":0,"tail":false`);
+/** `,"flagNames":[…]` for each combination of the known flag bits. */
+const K_FLAG_NAMES: Uint8Array[] = Array.from({ length: 32 }, (_, f) => ascii(`,"flagNames":${JSON.stringify(flagNames(BigInt(f)))}`));
+const TWO_32 = 0x1_0000_0000;
+/** Room kept free for one record made by `plainEntry` (well under 1 KiB) and its data member. */
+const RECORD_ROOM = 4 << 10;
+const BUFFER_SIZE = 256 << 10;
 
 /**
- * Writes one entry as a JSON object: the codec's `entryToJson`, then the data field. Big
- * data is encoded in chunks straight to the sink, so no entry is ever held whole as text.
+ * Export output as UTF-8 bytes in one reused buffer, handed to the sink by `flush`. Plain
+ * entries (the usual ones) are encoded straight into it, digits and all: no string is made
+ * per record.
+ *
+ * Invariants: `buf[0, len)` holds whole records (or, mid-record, the start of the one being
+ * made) not yet handed over; `full` is true when less than `RECORD_ROOM` bytes are free, and
+ * callers flush then before starting a record.
  */
-async function writeJsonEntry(
-  log: LogFile,
-  e: LogEntry,
-  data: DataEncoding,
-  inWindow: Uint8Array | undefined,
-  write: TextSink,
-  open: string,
-  close: string,
-): Promise<void> {
-  const body = entryJsonBody(e, log.sectorSize);
-  if (data === "none" || e.dataSize === 0) {
-    await write(open + body + close);
-  } else if (data === "sha256") {
-    await write(`${open}${body},"sha256":"${sha256Of(log, e, inWindow)}"${close}`);
-  } else if (e.dataSize <= BASE64_CHUNK) {
-    await write(`${open}${body},"base64":"${base64Of(inWindow ?? log.readData(e))}"${close}`);
-  } else {
-    await write(`${open}${body},"base64":"`);
-    for (const chunk of log.dataChunks(e, BASE64_CHUNK)) await write(base64Of(chunk));
-    await write(`"${close}`);
+class RecordBuffer {
+  private readonly buf = Buffer.allocUnsafe(BUFFER_SIZE);
+  private len = 0;
+  private readonly digits = new Uint8Array(20);
+
+  constructor(private readonly sink: ExportSink) {}
+
+  get full(): boolean {
+    return this.len > BUFFER_SIZE - RECORD_ROOM;
+  }
+
+  /**
+   * Appends `open` and the members of a plain entry's record (what `entryJsonBody` gives for
+   * it) when every number is exact below 2^53; false (nothing appended) otherwise.
+   */
+  plainEntry(open: Uint8Array, s: EntrySummary, S: number): boolean {
+    const byteOffset = s.sector * S;
+    const byteLength = s.nrSectors * S;
+    if (byteOffset > Number.MAX_SAFE_INTEGER || byteLength > Number.MAX_SAFE_INTEGER) return false;
+    this.ascii(open);
+    this.ascii(K_INDEX);
+    this.uint(s.index);
+    this.ascii(K_OFFSET);
+    this.uint(s.offset);
+    this.ascii(K_KIND[s.kind]);
+    this.uint(s.knownFlags);
+    this.ascii(K_FLAG_NAMES[s.knownFlags]!);
+    this.ascii(K_SECTOR);
+    this.uint(s.sector);
+    this.ascii(K_NR_SECTORS);
+    this.uint(s.nrSectors);
+    this.ascii(K_BYTE_OFFSET);
+    this.uint(byteOffset);
+    this.ascii(K_BYTE_LENGTH);
+    this.uint(byteLength);
+    this.ascii(s.tail ? K_TAIL_TRUE : K_TAIL_FALSE);
+    return true;
+  }
+
+  /** Appends bytes (short ones: a loop beats `set` for a few dozen bytes). */
+  ascii(bytes: Uint8Array): void {
+    const buf = this.buf;
+    let at = this.len;
+    for (let i = 0; i < bytes.length; i++) buf[at++] = bytes[i]!;
+    this.len = at;
+  }
+
+  /** Appends a safe non-negative integer in decimal, as JSON.stringify writes it. */
+  uint(n: number): void {
+    const buf = this.buf;
+    if (n < 10) {
+      buf[this.len++] = 48 + n;
+      return;
+    }
+    const d = this.digits;
+    let i = 0;
+    while (n >= TWO_32) {
+      const q = Math.floor(n / 10);
+      d[i++] = n - q * 10;
+      n = q;
+    }
+    let m = n >>> 0;
+    while (m >= 10) {
+      const q = (m / 10) >>> 0;
+      d[i++] = m - q * 10;
+      m = q;
+    }
+    d[i++] = m;
+    let at = this.len;
+    while (i > 0) buf[at++] = 48 + d[--i]!;
+    this.len = at;
+  }
+
+  /** Appends short text (a record's own members, under `RECORD_ROOM / 3` characters) after a check of `full`. */
+  small(text: string): void {
+    this.len += this.buf.write(text, this.len, "utf8");
+  }
+
+  /** Appends text of any length; returns a promise when the sink must be waited for first. */
+  write(text: string): Promise<void> | undefined {
+    if (this.len + text.length * 3 <= BUFFER_SIZE) {
+      this.len += this.buf.write(text, this.len, "utf8");
+      return undefined;
+    }
+    return this.writeLong(text);
+  }
+
+  /** Hands the buffered bytes to the sink; a promise when the sink asks to be waited for. */
+  flush(): Promise<void> | undefined {
+    if (this.len === 0) return undefined;
+    const chunk = typeof this.sink === "function" ? this.buf.toString("utf8", 0, this.len) : this.buf.subarray(0, this.len);
+    this.len = 0;
+    return this.deliver(chunk);
+  }
+
+  private async writeLong(text: string): Promise<void> {
+    await this.flush();
+    if (text.length * 3 <= BUFFER_SIZE) this.len += this.buf.write(text, 0, "utf8");
+    else await this.deliver(typeof this.sink === "function" ? text : Buffer.from(text, "utf8"));
+  }
+
+  private deliver(chunk: string | Uint8Array): Promise<void> | undefined {
+    const r = typeof this.sink === "function" ? this.sink(chunk as string) : this.sink.writeBytes(chunk as Uint8Array);
+    return r instanceof Promise ? r : undefined;
   }
 }
+
+/** All the data of an entry (read: it is not in the cursor's window). */
+function readPlace(log: LogFile, place: DataPlace): Uint8Array {
+  const out = new Uint8Array(place.dataSize);
+  log.readAt(out, place.dataOffset);
+  return out;
+}
+
+/** RFC 4180: CRLF between records, fields quoted when they hold a comma, a quote or a line break. */
+const CSV_OPTIONS = { record_delimiter: "windows" as const };
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const u64Text = (v: bigint): string => (v <= MAX_SAFE ? v.toString() : `"${v}"`);
@@ -231,7 +408,7 @@ export function entryJsonBody(e: LogEntry, sectorSize: number): string {
 }
 
 /** The sha256 of an entry's data: from the cursor's read window when it is there, else read in chunks. */
-function sha256Of(log: LogFile, e: LogEntry, inWindow: Uint8Array | undefined): string {
+function sha256Of(log: LogFile, e: DataPlace, inWindow: Uint8Array | undefined): string {
   const h = createHash("sha256");
   if (inWindow !== undefined) h.update(inWindow);
   else for (const chunk of log.dataChunks(e)) h.update(chunk);
