@@ -1,14 +1,18 @@
 import { Command, CommanderError } from "commander";
-import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec/core";
-import type { CommandContext, CommandModule } from "./context.js";
+// The error classes alone (not the reader, writer and index): `lwlog --version` needs no more.
+import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec/errors";
+import type { CommandContext, CommandModule, LazyCommand } from "./context.js";
 import { CommandFailure, ExitCode, UsageError } from "./errors.js";
 import { palette, type CliIo } from "./io.js";
 import { commands } from "./commands/index.js";
 
 export const VERSION = "0.1.0";
 
-/** Builds the `lwlog` program with every command, writing through `io`. */
-export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
+/**
+ * Builds the `lwlog` program with the commands of `modules` (`loadCommands` gives them),
+ * writing through `io`.
+ */
+export function createProgram(io: CliIo, setExit: (code: number) => void, modules: readonly CommandModule[]): Command {
   const program = new Command("lwlog");
   program
     .description("Inspect, replay, convert, diff and record dm-log-writes block-device write logs.")
@@ -30,8 +34,35 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
         setExit(code ?? ExitCode.OK);
       },
   };
-  for (const mod of commands as CommandModule[]) mod.register(program, ctx);
+  for (const mod of modules) mod.register(program, ctx);
   return program;
+}
+
+const VERSION_FLAGS = new Set(["-V", "--version"]);
+
+/**
+ * The command modules a run with `argv` needs, loaded: when `argv` names a command (its first
+ * word not starting with `-`, after nothing but version flags), that command's alone; none
+ * for a bare `--version`; every one otherwise (the help's command list, `help CMD`, a
+ * command name to suggest for a typo). Commander then parses, helps and errs exactly as with
+ * every command registered: a run never reaches the other commands.
+ */
+export async function loadCommands(argv: readonly string[]): Promise<CommandModule[]> {
+  const loaded = commands.filter((c): c is CommandModule => !isLazy(c));
+  const lazy = commands.filter(isLazy);
+  const at = argv.findIndex((a) => !a.startsWith("-"));
+  const before = at < 0 ? argv : argv.slice(0, at);
+  if (before.every((a) => VERSION_FLAGS.has(a))) {
+    if (at < 0 && before.length > 0) return loaded;
+    const named = at < 0 ? undefined : lazy.find((c) => c.name === argv[at]);
+    if (named !== undefined) return [...loaded, await named.load()];
+  }
+  const all = await Promise.all(commands.map((c) => (isLazy(c) ? c.load() : c)));
+  return all;
+}
+
+function isLazy(c: LazyCommand | CommandModule): c is LazyCommand {
+  return "load" in c;
 }
 
 /**
@@ -40,10 +71,14 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
-  const program = createProgram(io, (code) => {
-    exit = code;
-  });
   try {
+    const program = createProgram(
+      io,
+      (code) => {
+        exit = code;
+      },
+      await loadCommands(argv),
+    );
     await program.parseAsync([...argv], { from: "user" });
     return exit;
   } catch (err) {

@@ -15,3 +15,10 @@ export interface CommandContext {
 export interface CommandModule {
   register(program: Command, ctx: CommandContext): void;
 }
+
+/** A command whose module is imported only when it is needed (see `commands/index.ts`). */
+export interface LazyCommand {
+  /** The command's name, as `register` names it. */
+  name: string;
+  load(): Promise<CommandModule>;
+}

@@ -1,4 +1,4 @@
-import { LwlogError } from "@lwlog/codec/core";
+import { LwlogError } from "@lwlog/codec/errors";
 
 /** Exit codes of every lwlog command (docs/cli.md lists them). */
 export const ExitCode = {

@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { Option, type Command } from "commander";
-import type { DataEncoding, ExportFormat, ExportSummary } from "@lwlog/convert/core";
+import type { DataEncoding, ExportFormat, ExportSink, ExportSummary } from "@lwlog/convert/core";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes } from "../format.js";
@@ -42,31 +42,22 @@ export function register(program: Command, ctx: CommandContext): void {
 }
 
 /**
- * Writes text to a file through one reused 1 MiB buffer, encoded in place and written with
- * synchronous writes: no garbage per record, and a full disk is an error thrown at once,
+ * Writes the export's bytes to a file with synchronous writes, as they come (the export
+ * gathers them in chunks of a few hundred KiB): a full disk is an error thrown at once,
  * never a stream waiting for a `drain` that does not come.
  */
 class FileSink {
-  private readonly buf = Buffer.allocUnsafe(1 << 20);
-  private len = 0;
-  constructor(private readonly fd: number) {}
-  write(text: string): void {
-    // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-    if (this.len + text.length * 3 > this.buf.length) {
-      this.flush();
-      if (text.length * 3 > this.buf.length) {
-        this.writeAll(Buffer.from(text, "utf8"));
-        return;
-      }
+  constructor(
+    private readonly fd: number,
+    private readonly target: string,
+    private readonly ioError: (err: unknown, file: string, doing: string) => Error,
+  ) {}
+  writeBytes(bytes: Uint8Array): void {
+    try {
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done);
+    } catch (err) {
+      throw this.ioError(err, this.target, "write the output");
     }
-    this.len += this.buf.write(text, this.len, "utf8");
-  }
-  flush(): void {
-    this.writeAll(this.buf.subarray(0, this.len));
-    this.len = 0;
-  }
-  private writeAll(bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done);
   }
 }
 
@@ -93,7 +84,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
   const atomic = output === undefined ? undefined : AtomicOutput.prepare(output, { overwrite: opts.force ?? false });
   let fd: number | undefined;
   try {
-    let write: (text: string) => Promise<void> | void | undefined;
+    let sink: ExportSink;
     let finish: () => Promise<void> | void;
     if (atomic !== undefined) {
       try {
@@ -101,29 +92,16 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
       } catch (err) {
         throw ioError(err, atomic.target, "create the output");
       }
-      const sink = new FileSink(fd);
-      write = (t) => {
-        try {
-          sink.write(t);
-        } catch (err) {
-          throw ioError(err, atomic.target, "write the output");
-        }
-      };
-      finish = () => {
-        try {
-          sink.flush();
-        } catch (err) {
-          throw ioError(err, atomic.target, "write the output");
-        }
-      };
+      sink = new FileSink(fd, atomic.target, ioError);
+      finish = () => undefined;
     } else {
       const out = new Output(io.stdout);
-      write = (t) => out.write(t);
+      sink = (t) => out.write(t);
       finish = () => out.flush();
     }
     let summary: ExportSummary;
     try {
-      summary = await exportLog(log, write, {
+      summary = await exportLog(log, sink, {
         format: opts.format,
         data: opts.data,
         tail: !opts.declaredOnly,
