@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { makeTempDir, randomBytes } from "@lwlog/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import { ErrorCodes, LogBatchWriter, LogFile, LogFlags, LogIoError, LogRangeError, LogWriter, U64_MAX, type DataSource, type EntryToAppend } from "./index.js";
+import { ErrorCodes, LogBatchWriter, LogFile, LogFlags, LogIoError, LogRangeError, LogWriter, U64_MAX, type DataCopy, type DataSource, type EntryToAppend } from "./index.js";
 import { caught, rejected } from "./test-util.js";
 
 const tmp = makeTempDir("lwlog-batch-writer-");
@@ -14,7 +14,7 @@ const fresh = (name = "b") => join(tmp.path, `${name}-${n++}.log`);
 /** One entry to write both ways: as `LogWriter` takes it, and how the batch writer is to be given it. */
 interface Case {
   entry: EntryToAppend;
-  via: "plain" | "append" | "source";
+  via: "plain" | "append" | "source" | "copy";
 }
 
 /** Writes `cases` with `LogWriter` (the reference) and returns the file's bytes. */
@@ -36,6 +36,12 @@ async function batched(S: number, cases: Case[], declared: number, options: { bu
     let p: Promise<void> | undefined;
     if (c.via === "plain") {
       p = w.appendPlain(Number(header.sector), Number(header.nrSectors), Number(header.flags), data);
+    } else if (c.via === "copy") {
+      const copy: DataCopy = (fd, position, length) => {
+        expect(length).toBe(data!.length);
+        for (let done = 0; done < length; ) done += writeSync(fd, data!, done, length - done, position + done);
+      };
+      p = w.appendPlainCopy(Number(header.sector), Number(header.nrSectors), Number(header.flags), copy);
     } else if (c.via === "source" && data !== undefined) {
       const source: DataSource = (target, at, length, from) => target.set(data.subarray(from, from + length), at);
       const { data: _, ...rest } = c.entry;
@@ -72,7 +78,7 @@ function arbCase(S: number): fc.Arbitrary<Case> {
     }),
   );
   const plain = fc.oneof(write, noData).chain((entry) =>
-    fc.constantFrom<Case["via"]>("plain", "append", "source").map((via): Case => ({ entry, via })),
+    fc.constantFrom<Case["via"]>("plain", "append", "source", "copy").map((via): Case => ({ entry, via })),
   );
   const wide = fc.record({ sector: u64, nr: u64, flags: u64, dataLen: u64 }).map(
     ({ sector, nr, flags, dataLen }): Case => ({ entry: { header: { sector, nrSectors: nr, flags: flags | LogFlags.DISCARD, dataLen } }, via: "append" }),
@@ -161,6 +167,7 @@ describe("LogBatchWriter", () => {
     expect(caught(() => w.appendPlain(0, 1, Number(LogFlags.DISCARD), new Uint8Array(512))).code).toBe(ErrorCodes.RANGE);
     expect(caught(() => w.appendPlain(2 ** 53, 1, 0, new Uint8Array(512))).code).toBe(ErrorCodes.RANGE);
     expect(caught(() => w.appendPlain(-1, 0, 1)).code).toBe(ErrorCodes.RANGE);
+    expect(caught(() => w.appendPlain(0, 2 ** 50, 0, () => undefined)).code).toBe(ErrorCodes.RANGE);
     expect(caught(() => w.append({ header: { sector: 0n, nrSectors: 1n, flags: 0n, dataLen: 0n }, zeros: true, data: new Uint8Array(512) })).code).toBe(ErrorCodes.RANGE);
     expect(caught(() => w.append({ header: { sector: U64_MAX + 1n, nrSectors: 0n, flags: 1n, dataLen: 0n } })).code).toBe(ErrorCodes.RANGE);
     expect(caught(() => w.append({ header: { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: 0n }, inline: new Uint8Array(481) })).code).toBe(ErrorCodes.BAD_MARK);
@@ -203,5 +210,14 @@ describe("LogBatchWriter", () => {
     expect((await rejected(w.appendPlain(0, 8, 0, boom)!)).message).toMatch(/source is gone/);
     expect(caught(() => w.appendPlain(0, 0, 1)).message).toMatch(/source is gone/);
     await w.abort();
+
+    const c = LogBatchWriter.create(fresh(), { sectorSize: 512 });
+    const failing: DataCopy = () => {
+      throw Object.assign(new Error("EIO: i/o error, copy_file_range"), { code: "EIO" });
+    };
+    const err2 = caught(() => c.appendPlainCopy(0, 8, 0, failing));
+    expect(err2).toBeInstanceOf(LogIoError);
+    expect(caught(() => c.appendPlain(0, 0, 1))).toBe(err2);
+    await c.abort();
   });
 });

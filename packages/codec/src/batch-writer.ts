@@ -13,6 +13,12 @@ import type { EntryToAppend } from "./writer.js";
  */
 export type DataSource = (target: Uint8Array, at: number, length: number, from: number) => void;
 
+/**
+ * Copies an entry's data into the log by itself: writes `length` bytes at `position` of the
+ * log's file descriptor `fd` (e.g. `copy_file_range` from the source log, in the kernel).
+ */
+export type DataCopy = (fd: number, position: number, length: number) => void;
+
 /** Options of `LogBatchWriter.create`. */
 export interface BatchWriterOptions {
   /** Log sector size S: a power of two from 32 B to 8 MiB. */
@@ -28,6 +34,8 @@ export interface BatchWriterOptions {
 }
 
 const DEFAULT_BUFFER = 1 << 20;
+/** Buffered bytes before a copied entry written synchronously (above: handed to the thread pool). */
+const SYNC_WRITE = 64 << 10;
 const TWO_32 = 0x1_0000_0000;
 const DISCARD_BIT = Number(LogFlags.DISCARD);
 
@@ -36,8 +44,9 @@ const DISCARD_BIT = Number(LogFlags.DISCARD);
  * whole log): entries are laid out in a small pool of reused buffers, each written with one
  * positional write on the thread pool while the next is filled, so the producer's reads and
  * the writes overlap and nothing is allocated per entry. `appendPlain` takes an ordinary
- * entry as numbers (no bigint, no header object). Unlike `LogWriter` it has no superblock
- * policy: the superblock declares 0 entries until `writeSuper`.
+ * entry as numbers (no bigint, no header object); `appendPlainCopy` lets the caller put large
+ * data in place itself (`copy_file_range`). Unlike `LogWriter` it has no superblock policy:
+ * the superblock declares 0 entries until `writeSuper`.
  *
  * Invariants:
  * - `pool[cur]` is being filled: it holds file bytes `[bufStart, bufStart + len)`, and
@@ -119,27 +128,14 @@ export class LogBatchWriter {
    */
   appendPlain(sector: number, nrSectors: number, flags: number, data?: Uint8Array | DataSource): Promise<void> | undefined {
     this.usable();
-    if (!isU53(sector) || !isU53(nrSectors) || !isU53(flags)) {
-      throw new LogRangeError(ErrorCodes.RANGE, `sector ${sector}, nr_sectors ${nrSectors} and flags ${flags} must be safe whole numbers (append takes bigints)`, {
-        file: this.path,
-        entry: this.count,
-      });
-    }
     const S = this.sectorSize;
-    const size = ((flags % TWO_32) & DISCARD_BIT) !== 0 ? 0 : nrSectors * S;
+    const size = this.plainSize(sector, nrSectors, flags);
     this.checkData(size, nrSectors, data);
     if (this.len + S + size <= this.buf.length) {
       // The usual case: header and data fit the buffer being filled. `len` moves only once
       // both are in, so a source that throws leaves no trace.
       const at = this.len;
-      this.buf.fill(0, at, at + S);
-      const v = this.view;
-      v.setUint32(at + ENTRY_FIELDS.sector, sector % TWO_32, true);
-      v.setUint32(at + ENTRY_FIELDS.sector + 4, Math.floor(sector / TWO_32), true);
-      v.setUint32(at + ENTRY_FIELDS.nrSectors, nrSectors % TWO_32, true);
-      v.setUint32(at + ENTRY_FIELDS.nrSectors + 4, Math.floor(nrSectors / TWO_32), true);
-      v.setUint32(at + ENTRY_FIELDS.flags, flags % TWO_32, true);
-      v.setUint32(at + ENTRY_FIELDS.flags + 4, Math.floor(flags / TWO_32), true);
+      this.putPlainHeader(at, sector, nrSectors, flags);
       if (size > 0) {
         if (typeof data === "function") data(this.buf, at + S, size, 0);
         else this.buf.set(data!, at + S);
@@ -155,6 +151,35 @@ export class LogBatchWriter {
       return this.appendData(size, data);
     }
     return this.appendData(size, data, header);
+  }
+
+  /**
+   * Appends an ordinary entry as `appendPlain` does, with its data put in the log by `copy`
+   * rather than through the buffers: for large data that can be copied in the kernel. The
+   * bytes buffered before it go out first, then `copy` runs (synchronously) for the data's
+   * place in the file. Returns a promise only when it has to wait for a buffer.
+   */
+  appendPlainCopy(sector: number, nrSectors: number, flags: number, copy: DataCopy): Promise<void> | undefined {
+    this.usable();
+    const S = this.sectorSize;
+    const size = this.plainSize(sector, nrSectors, flags);
+    if (size === 0) return this.appendPlain(sector, nrSectors, flags);
+    if (this.len + S <= this.buf.length) {
+      this.putPlainHeader(this.len, sector, nrSectors, flags);
+      this.len += S;
+      return this.copyData(size, copy);
+    }
+    return (async () => {
+      this.waiting = true;
+      try {
+        await this.next();
+      } finally {
+        this.waiting = false;
+      }
+      this.putPlainHeader(this.len, sector, nrSectors, flags);
+      this.len += S;
+      await this.copyData(size, copy);
+    })();
   }
 
   /**
@@ -244,6 +269,64 @@ export class LogBatchWriter {
     this.closed = true;
     await Promise.all(this.busy);
     closeSync(this.fd);
+  }
+
+  /** Checks an ordinary entry's numbers and returns the bytes of data it carries. */
+  private plainSize(sector: number, nrSectors: number, flags: number): number {
+    if (!isU53(sector) || !isU53(nrSectors) || !isU53(flags)) {
+      throw new LogRangeError(ErrorCodes.RANGE, `sector ${sector}, nr_sectors ${nrSectors} and flags ${flags} must be safe whole numbers (append takes bigints)`, {
+        file: this.path,
+        entry: this.count,
+      });
+    }
+    const size = ((flags % TWO_32) & DISCARD_BIT) !== 0 ? 0 : nrSectors * this.sectorSize;
+    if (!Number.isSafeInteger(size)) {
+      throw new LogRangeError(ErrorCodes.RANGE, `nr_sectors ${nrSectors} × ${this.sectorSize} bytes of data is beyond 2^53`, { file: this.path, entry: this.count });
+    }
+    return size;
+  }
+
+  /** The header block of an ordinary entry at `at` of the buffer being filled (S bytes free there). */
+  private putPlainHeader(at: number, sector: number, nrSectors: number, flags: number): void {
+    this.buf.fill(0, at, at + this.sectorSize);
+    const v = this.view;
+    v.setUint32(at + ENTRY_FIELDS.sector, sector % TWO_32, true);
+    v.setUint32(at + ENTRY_FIELDS.sector + 4, Math.floor(sector / TWO_32), true);
+    v.setUint32(at + ENTRY_FIELDS.nrSectors, nrSectors % TWO_32, true);
+    v.setUint32(at + ENTRY_FIELDS.nrSectors + 4, Math.floor(nrSectors / TWO_32), true);
+    v.setUint32(at + ENTRY_FIELDS.flags, flags % TWO_32, true);
+    v.setUint32(at + ENTRY_FIELDS.flags + 4, Math.floor(flags / TWO_32), true);
+  }
+
+  /**
+   * The data of the entry whose header was just laid out, put in place by `copy`: the
+   * buffered bytes are sent to be written, `copy` fills the `size` bytes after them, and the
+   * next buffer is filled from there. A failed copy leaves the writer failed.
+   */
+  private copyData(size: number, copy: DataCopy): Promise<void> | undefined {
+    const position = this.bufStart + this.len;
+    try {
+      if (this.len <= SYNC_WRITE) {
+        // A few headers (the usual case between copied entries): one synchronous write, and
+        // the same buffer goes on, rather than a trip to the thread pool per entry.
+        for (let done = 0; done < this.len; ) done += writeSync(this.fd, this.buf, done, this.len - done, this.bufStart + done);
+        this.len = 0;
+      } else {
+        this.issue();
+      }
+      copy(this.fd, position, size);
+    } catch (err) {
+      throw this.fail(err);
+    }
+    this.bufStart = position + size;
+    this.count += 1;
+    const pending = this.busy[this.cur];
+    if (pending === undefined) return undefined;
+    this.waiting = true;
+    return pending.then(() => {
+      this.waiting = false;
+      if (this.failure !== undefined) throw this.failure;
+    });
   }
 
   /** Throws when the entry's data does not match its size. */
