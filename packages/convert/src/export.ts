@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { stringify } from "csv-stringify/sync";
 import {
   ErrorCodes,
   LogRangeError,
@@ -112,7 +111,8 @@ const BASE64_CHUNK = 3 << 20; // a multiple of 3, so chunks encode without paddi
  * Streams a log out as JSON, NDJSON, CSV or a fio iolog, entry by entry: memory stays
  * constant whatever the log's size, and the first records go out before the log is read.
  * See docs/json.md for the records. Output is gathered in a buffer and handed to `sink` in
- * chunks that end between records (or within one entry's large base64 data).
+ * chunks of up to 256 KiB (4 MiB for a piece of base64 data), as it fills and every few
+ * milliseconds; a chunk may end inside a record.
  */
 export async function exportLog(log: LogFile, sink: ExportSink, options: ExportOptions): Promise<ExportSummary> {
   const data = options.format === "fio-iolog" ? "none" : (options.data ?? "sha256");
@@ -124,6 +124,8 @@ export async function exportLog(log: LogFile, sink: ExportSink, options: ExportO
   const target = options.fioTarget ?? "/dev/null";
   const yielder = new Yielder();
   const out = new RecordBuffer(sink);
+  // Loaded only for CSV: the other formats (and `convertLog`, in the same module) do without.
+  const stringify = options.format === "csv" ? (await import("csv-stringify/sync")).stringify : undefined;
 
   switch (options.format) {
     case "ndjson":
@@ -133,7 +135,7 @@ export async function exportLog(log: LogFile, sink: ExportSink, options: ExportO
       await out.write(`{"super":${JSON.stringify(superRecord)},\n"entries":[`);
       break;
     case "csv":
-      await out.write(stringify([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]], CSV_OPTIONS));
+      await out.write(stringify!([[...CSV_COLUMNS, ...(data === "none" ? [] : [data])]], CSV_OPTIONS));
       break;
     case "fio-iolog":
       if (/\s/.test(target) || target.length === 0 || target.length > 255) {
@@ -180,7 +182,7 @@ export async function exportLog(log: LogFile, sink: ExportSink, options: ExportO
       }
     } else {
       const e = s.entry ?? entryOf(s, S);
-      const text = options.format === "csv" ? stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS) : fioLine(e, S, target, fio);
+      const text = stringify !== undefined ? stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS) : fioLine(e, S, target, fio);
       if (text !== undefined) {
         const p = out.write(text);
         if (p !== undefined) await p;
@@ -241,21 +243,19 @@ const JSON_FIRST = ascii("\n{");
 const JSON_NEXT = ascii(",\n{");
 const K_INDEX = ascii(`"index":`);
 const K_OFFSET = ascii(`,"offset":`);
-const K_KIND: Record<EntryKind, Uint8Array> = {
-  write: ascii(`,"kind":"write","flags":`),
-  discard: ascii(`,"kind":"discard","flags":`),
-  flush: ascii(`,"kind":"flush","flags":`),
-  mark: ascii(`,"kind":"mark","flags":`),
-  noop: ascii(`,"kind":"noop","flags":`),
-};
-const K_SECTOR = ascii(`,"sector":`);
+const KINDS: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
+/**
+ * `,"kind":"…","flags":F,"flagNames":[…],"sector":` for each kind and combination of the
+ * known flag bits (a plain entry's flags are small): one copy for four members.
+ */
+const K_KIND_FLAGS = Object.fromEntries(
+  KINDS.map((k) => [k, Array.from({ length: 32 }, (_, f) => ascii(`,"kind":"${k}","flags":${f},"flagNames":${JSON.stringify(flagNames(BigInt(f)))},"sector":`))]),
+) as Record<EntryKind, Uint8Array[]>;
 const K_NR_SECTORS = ascii(`,"nrSectors":`);
 const K_BYTE_OFFSET = ascii(`,"byteOffset":`);
 const K_BYTE_LENGTH = ascii(`,"byteLength":`);
 const K_TAIL_TRUE = ascii(`,"dataLen":0,"tail":true`);
 const K_TAIL_FALSE = ascii(`,"dataLen":0,"tail":false`);
-/** `,"flagNames":[…]` for each combination of the known flag bits. */
-const K_FLAG_NAMES: Uint8Array[] = Array.from({ length: 32 }, (_, f) => ascii(`,"flagNames":${JSON.stringify(flagNames(BigInt(f)))}`));
 const TWO_32 = 0x1_0000_0000;
 /** Room kept free for one record made by `plainEntry` (well under 1 KiB) and its data member. */
 const RECORD_ROOM = 4 << 10;
@@ -294,10 +294,7 @@ class RecordBuffer {
     this.uint(s.index);
     this.ascii(K_OFFSET);
     this.uint(s.offset);
-    this.ascii(K_KIND[s.kind]);
-    this.uint(s.knownFlags);
-    this.ascii(K_FLAG_NAMES[s.knownFlags]!);
-    this.ascii(K_SECTOR);
+    this.ascii(K_KIND_FLAGS[s.kind][s.knownFlags]!);
     this.uint(s.sector);
     this.ascii(K_NR_SECTORS);
     this.uint(s.nrSectors);
