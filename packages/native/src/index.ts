@@ -6,8 +6,11 @@
  *
  * `native` is what lwlog uses: the addon when `build/Release/lwlog_native.node` loads, else
  * the fallbacks, and `native.available` says which (`native.reason` why not). Read once, at
- * load: `LWLOG_NO_NATIVE=1` forces the fallbacks; `LWLOG_NO_MMAP=1` keeps the addon but makes
- * `mapRange` read copies (no SIGBUS if another process truncates a file lwlog has mapped).
+ * load: `LWLOG_NO_NATIVE=1` forces the fallbacks. Mapping is opt-in, `LWLOG_MMAP=1`: measured on
+ * the logs of bench/, mapped windows were no faster than 128 KiB reads (page-table setup and
+ * cold cache lines cost what the copy saves), and a mapped file that another process truncates
+ * raises SIGBUS. Without it, `mapRange` reads a copy (`maps` false). `LWLOG_NO_MMAP=1` wins over
+ * `LWLOG_MMAP`.
  */
 import { openAddon } from "./addon.js";
 import { fallbackIo } from "./fallback.js";
@@ -26,7 +29,7 @@ function flag(name: string): boolean {
 function chooseIo(): LinuxIo {
   if (flag("LWLOG_NO_NATIVE")) return fallbackIo("LWLOG_NO_NATIVE is set");
   try {
-    return openAddon({ mmap: !flag("LWLOG_NO_MMAP") });
+    return openAddon({ mmap: flag("LWLOG_MMAP") && !flag("LWLOG_NO_MMAP") });
   } catch (err) {
     return fallbackIo(err instanceof Error ? err.message : String(err));
   }

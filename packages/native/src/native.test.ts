@@ -61,7 +61,7 @@ describe("loading", () => {
     expect(fallback.available).toBe(false);
   });
 
-  it("LWLOG_NO_NATIVE=1 forces the fallbacks and LWLOG_NO_MMAP=1 stops mapping, read at load", async () => {
+  it("LWLOG_NO_NATIVE=1 forces the fallbacks; mapping needs LWLOG_MMAP=1 and LWLOG_NO_MMAP=1 wins; read at load", async () => {
     const load = async (env: Record<string, string>) => {
       vi.resetModules();
       const saved = { ...process.env };
@@ -74,7 +74,11 @@ describe("loading", () => {
     };
     const forced = await load({ LWLOG_NO_NATIVE: "1" });
     expect([forced.available, forced.maps, forced.reason]).toEqual([false, false, "LWLOG_NO_NATIVE is set"]);
-    const noMmap = await load({ LWLOG_NO_MMAP: "1" });
+    const mapping = await load({ LWLOG_MMAP: "1" });
+    expect(mapping.maps).toBe(native.available);
+    const both = await load({ LWLOG_MMAP: "1", LWLOG_NO_MMAP: "1" });
+    expect(both.maps).toBe(false);
+    const noMmap = await load({});
     expect(noMmap.maps).toBe(false);
     expect(noMmap.available).toBe(native.available);
     // A view from the copying mapRange is released (detached) the same way.
