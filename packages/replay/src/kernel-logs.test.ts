@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { kernelLogs, makeTempDir, sha256File } from "@lwlog/testkit";
-import { replayLog } from "./index.js";
+import { ImageTarget, replayLog } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-kernel-");
 afterAll(() => tmp.cleanup());
@@ -57,5 +57,37 @@ describe("replaying the kernel logs to every mark reproduces the data device's s
         prev = m.name;
       }
     }
+  });
+});
+
+describe("syncing the target", () => {
+  const tmp = makeTempDir("lwlog-replay-sync-");
+  afterAll(() => tmp.cleanup());
+  const k = kernelLogs().find((l) => l.file === "ext4-4k.log")!;
+
+  async function syncsDuring(options: Partial<Parameters<typeof replayLog>[0]>): Promise<number> {
+    const spy = vi.spyOn(ImageTarget.prototype, "sync");
+    try {
+      await replayLog({ log: k.path, target: join(tmp.path, `s${Math.random()}.img`), size: "auto", ...options });
+      return spy.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it("happens at the end only with sync (as cp and replay-log, the page cache is enough otherwise)", async () => {
+    expect(await syncsDuring({ until: { mark: "files" } })).toBe(0);
+    expect(await syncsDuring({ until: { mark: "files" }, sync: true })).toBe(1);
+    expect(await syncsDuring({ sync: true })).toBe(1);
+  });
+
+  it("happens before every checker run, whatever sync says", async () => {
+    const seen: number[] = [];
+    const n = await syncsDuring({
+      until: { mark: "files" },
+      check: { rules: ["mark"], run: async (cp) => (seen.push(cp.entry), { ok: true, exitCode: 0, signal: null, output: "" }) },
+    });
+    expect(seen).toEqual([38, 256]);
+    expect(n).toBe(2);
   });
 });

@@ -46,6 +46,12 @@ export interface ReplayOptions {
   onEntry?: (entry: LogEntry, result: { action: ApplyResult["action"] | "filtered"; bytes: number }) => void;
   /** Stops the replay after the entry being applied; `replayLog` then throws `ReplayInterruptedError`. */
   signal?: AbortSignal;
+  /**
+   * fsync the target at the end (default false, as `cp`, `dd` and replay-log: the written data
+   * is in the page cache, which every later reader of the file or device sees). Checkpoints
+   * always sync the target before their checker runs.
+   */
+  sync?: boolean;
 }
 
 /** How far a replay has got. */
@@ -335,7 +341,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
         lastYield = process.hrtime.bigint();
       }
       if (options.signal?.aborted) {
-        target.sync();
+        if (options.sync) target.sync();
         const s = finish();
         throw new ReplayInterruptedError(`interrupted after entry ${s.last}: entries ${s.start}..${s.last} have been applied to ${target.path}`, s.last, { file: log.path });
       }
@@ -345,7 +351,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     target.growTo(extent);
     summary.targetSize = target.size;
   }
-  target.sync();
+  if (options.sync) target.sync();
   if (plan.broken !== undefined && summary.last === plan.stop) {
     throw new BrokenLogError(plan.broken, finish());
   }

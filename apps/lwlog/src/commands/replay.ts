@@ -29,6 +29,7 @@ export interface ReplayCommandOptions {
   keepGoing?: boolean;
   json?: boolean;
   quiet?: boolean;
+  sync?: boolean;
   verbose?: boolean;
 }
 
@@ -53,6 +54,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--check <when>", "checkpoints: flush, fua, mark, discard or every:N (comma-separated for several); needs --exec", parseCheck)
     .option("--exec <cmd>", "command run by sh at each checkpoint after an fsync; {image} is replaced by the target path; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_LOG, LWLOG_IMAGE")
     .option("--keep-going", "go on after a failed checkpoint and report every failure at the end")
+    .option("--sync", "fsync the target when the replay ends (checkpoints always sync before their command)")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar and no summary line (errors are still printed)")
     .option("-v, --verbose", "print every entry walked and what was done with it, on stderr (replay-log's -v and -vv)")
@@ -116,6 +118,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
         ? { check: { rules: opts.check, run: execChecker(opts.exec, { env: io.env, cwd: io.cwd }), keepGoing: opts.keepGoing ?? false } }
         : {}),
       signal: abort.signal,
+      sync: opts.sync ?? false,
       onProgress: (p) => {
         bar ??= startProgress(io, { total: Math.max(p.totalEntries, 1), label: "replay", quiet: quietBar });
         bar.update(p.entries, { extra: ` entries | ${humanBytes(p.logBytes)}/${humanBytes(p.totalLogBytes)} | ${p.checkpoints} checkpoints` });
