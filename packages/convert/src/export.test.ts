@@ -28,8 +28,8 @@ beforeAll(async () => {
   await w.close({ super: false });
 });
 
-async function exported(options: Partial<ExportOptions>): Promise<string> {
-  const log = LogFile.openSync(logPath);
+async function exported(options: Partial<ExportOptions>, path = logPath): Promise<string> {
+  const log = LogFile.openSync(path);
   const parts: string[] = [];
   try {
     await exportLog(log, (t) => void parts.push(t), { format: "ndjson", ...options });
@@ -164,6 +164,36 @@ describe("the entry text export writes is exactly JSON.stringify(entryToJson(ent
       log.close();
     }
     expect(n).toBeGreaterThan(1900);
+  });
+});
+
+describe("the records export writes for ordinary entries, straight as bytes, are the JSON of entryToJson", () => {
+  it("for numbers of every size up to 2^53 (and past it, where the text path takes over), every flag combination and the tail", async () => {
+    const { entryToJson } = await import("@lwlog/codec");
+    const path = join(tmp.path, "magnitudes.log");
+    const w = await LogWriter.create(path, { sectorSize: 512 });
+    const sectors = [0n, 9n, 10n, 99n, 4095n, (1n << 32n) - 1n, 1n << 32n, (1n << 32n) + 1n, 10n ** 12n + 7n, (1n << 44n) + 3n, (1n << 53n) / 512n - 1n, (1n << 53n) / 512n + 1n, (1n << 52n) + 9n];
+    let i = 0;
+    for (const sector of sectors) {
+      const flags = BigInt(i++ % 32) & ~(LogFlags.MARK | LogFlags.DISCARD);
+      await w.write(sector, randomBytes(1024, i), { flags });
+      await w.discard(sector, sector + 1n);
+      await w.flush(flags & LogFlags.FUA, sector);
+    }
+    await w.writeSuper(sectors.length * 2);
+    await w.write(1n << 40n, randomBytes(512, 1));
+    await w.close({ super: false });
+    const log = LogFile.openSync(path);
+    try {
+      const want: string[] = [];
+      const c = log.cursor({ tail: true });
+      for (let e = c.next(); e !== undefined; e = c.next()) want.push(JSON.stringify({ type: "entry", ...entryToJson(e, 512) }));
+      const lines = (await exported({ data: "none" }, path)).trimEnd().split("\n").slice(1, -1);
+      expect(lines).toEqual(want);
+      expect(want.length).toBe(sectors.length * 3 + 1);
+    } finally {
+      log.close();
+    }
   });
 });
 
