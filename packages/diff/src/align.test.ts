@@ -130,4 +130,11 @@ describe("pairMarks", () => {
       [10, 10],
     ]);
   });
+
+  it("pairs nothing when one log has no marks (and does not look outside either list)", () => {
+    const some = [{ name: "mkfs", index: 2 }];
+    expect(pairMarks(some, [])).toEqual([]);
+    expect(pairMarks([], some)).toEqual([]);
+    expect(pairMarks([], [])).toEqual([]);
+  });
 });

@@ -18,6 +18,8 @@ export interface Anchor {
  */
 export function pairMarks(a: readonly ScanMark[], b: readonly ScanMark[]): Anchor[] {
   const out: Anchor[] = [];
+  // fast-myers-diff's lcs compares index -1 when a side is empty: nothing to pair anyway.
+  if (a.length === 0 || b.length === 0) return out;
   for (const [sx, sy, l] of lcs(a, b, (i, j) => a[i]!.name === b[j]!.name)) {
     for (let k = 0; k < l; k++) out.push({ name: a[sx + k]!.name, a: a[sx + k]!.index, b: b[sy + k]!.index });
   }
