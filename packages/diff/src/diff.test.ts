@@ -129,6 +129,21 @@ describe("diffLogs", () => {
     expect(d.anchors).toEqual([{ name: "a", a: 1, b: 1 }]);
   });
 
+  it("hashes the same with the addon's XXH64 as with xxhash-wasm: writes of every size (one over 4 MiB), marks, across windows", async () => {
+    const { native } = await import("@lwlog/native");
+    const e: TestEntry[] = [...workload(40, 4096), w(0, 9, 512), w(4096, 10, 1536), w(0, 11, 5 << 20), { m: "end" }, w(8192, 12, 65536)];
+    const [pa] = await logs(512, e, 512, []);
+    const wasm = await scanLog(pa, { wasmHash: true, blockSize: 8192 });
+    const c = await scanLog(pa, { blockSize: 8192 });
+    expect(Array.from(c.hashes)).toEqual(Array.from(wasm.hashes));
+    // The data hashes are XXH64 of the bytes, marks seeded apart.
+    const { default: xxhash } = await import("xxhash-wasm");
+    const { h64Raw } = await xxhash();
+    const i = e.findIndex((x) => "len" in x && "w" in x && x.len === 1536);
+    expect(c.hashes[2 * i + 1]! * 2 ** 32 + c.hashes[2 * i]!).toBe(Number(h64Raw(randomBytes(1536, 10))));
+    if (process.env.CI === "true") expect(native.xxh64Into, "CI must hash with the addon").toBeDefined();
+  });
+
   it("scans in worker threads when run from the built package, with the same result", async () => {
     const dist = new URL("../dist/index.js", import.meta.url);
     expect(existsSync(dist), "build @lwlog/diff first (turbo runs the build before the tests)").toBe(true);

@@ -9,7 +9,7 @@ import {
   type EntryKind,
   type ReadEnd,
 } from "@lwlog/codec/core";
-import { MARK_SEED, loadHasher } from "./hash.js";
+import { MARK_SEED, loadHashInto, loadHasher } from "./hash.js";
 
 /** The kind of each code in `LogScan.kinds`. */
 export const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
@@ -26,8 +26,10 @@ export interface ScanMark {
 export interface ScanOptions {
   /** Read the valid entries past the superblock's declared count too (default false). */
   tail?: boolean;
-  /** The reader's window size (default: the codec's). */
+  /** The reader's window size (default 256 KiB). */
   blockSize?: number;
+  /** Hash with xxhash-wasm even where `@lwlog/native` is built (the same values; for tests). */
+  wasmHash?: boolean;
 }
 
 /**
@@ -163,6 +165,12 @@ function resize<T extends Uint8Array | Uint32Array | Float64Array | BigUint64Arr
 const LO = 0xffffffffn;
 /** Entries up to this size are hashed in one piece; bigger ones in chunks of it. */
 const SCRATCH_MAX = 4 << 20;
+/**
+ * The read window of a scan: every byte is read, so fewer, larger reads (measured on a 1 GiB
+ * log of 4 KiB writes: 128 KiB 357 ms, 256 KiB 349 ms, 1 MiB 349 ms); small enough to stay
+ * in the L2 cache while its entries are hashed.
+ */
+const SCAN_BLOCK = 256 << 10;
 
 /**
  * Reads a log once, front to back, and reduces every entry to its signature, hashing each
@@ -171,7 +179,8 @@ const SCRATCH_MAX = 4 << 20;
  * log that cannot be read.
  */
 export async function scanLog(path: string, options: ScanOptions = {}): Promise<LogScan> {
-  const { h64Raw, create64 } = await loadHasher();
+  const { create64 } = await loadHasher();
+  const hashInto = await loadHashInto({ wasm: options.wasmHash ?? false });
   const log = await LogFile.open(path);
   try {
     const S = log.sectorSize;
@@ -181,11 +190,12 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
     // space, not memory.
     const cols = new Columns(Math.max(1024, log.declared + (options.tail ? 1024 : 0)));
     const marks: ScanMark[] = [];
-    const cursor = log.cursor({ tail: options.tail ?? false, ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}) });
+    const cursor = log.cursor({ tail: options.tail ?? false, blockSize: options.blockSize ?? SCAN_BLOCK });
     // One reused place object: where the current entry's data lies, for peekData/dataChunks.
     const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
     let scratch = new Uint8Array(64 << 10);
     let { kinds, offsets, lengths, flagsLo, flagsHi, hashes64, headers } = cols;
+    let hashes32 = new Uint32Array(hashes64.buffer);
     let n = 0;
     // skim(): numbers straight from the read window; the full entry only for marks and
     // unusual headers (unknown flags, fields past 2^53, problems).
@@ -193,6 +203,7 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
       if (n === cols.cap) {
         cols.grow();
         ({ kinds, offsets, lengths, flagsLo, flagsHi, hashes64, headers } = cols);
+        hashes32 = new Uint32Array(hashes64.buffer);
       }
       const kind = e.kind === "write" ? KIND.write : e.kind === "flush" ? KIND.flush : e.kind === "discard" ? KIND.discard : e.kind === "mark" ? KIND.mark : KIND.noop;
       kinds[n] = kind;
@@ -212,7 +223,7 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
         flagsHi[n] = Number(full.flags >> 32n);
       }
       if (kind === KIND.mark) {
-        hashes64[n] = h64Raw(full!.markBytes!, MARK_SEED);
+        hashInto(full!.markBytes!, hashes32, n, MARK_SEED);
         marks.push({ name: full!.mark!, index: n });
       } else if (e.dataSize > 0) {
         place.dataOffset = e.offset + S;
@@ -220,13 +231,13 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
         place.nextOffset = e.nextOffset;
         const view = cursor.peekData(place);
         if (view !== undefined) {
-          hashes64[n] = h64Raw(view);
+          hashInto(view, hashes32, n);
         } else if (e.dataSize <= SCRATCH_MAX) {
           // Straddles the window's end (or is bigger than it): one read into a reused buffer.
           if (scratch.length < e.dataSize) scratch = new Uint8Array(Math.min(SCRATCH_MAX, Math.max(e.dataSize, 2 * scratch.length)));
           const bytes = scratch.subarray(0, e.dataSize);
           log.readAt(bytes, place.dataOffset);
-          hashes64[n] = h64Raw(bytes);
+          hashInto(bytes, hashes32, n);
         } else {
           const hasher = create64();
           for (const chunk of log.dataChunks(place, SCRATCH_MAX)) hasher.update(chunk);

@@ -380,6 +380,98 @@ static napi_value BlockDeviceSize(napi_env env, napi_callback_info info) {
   return make_number(env, size);
 }
 
+/* ---- hashing ----------------------------------------------------------------------- */
+
+/*
+ * XXH64, as its specification (Yann Collet's xxhash, doc/xxhash_spec.md) defines it, so the
+ * results equal xxhash-wasm's h64 (the fallback): four lanes of multiply-rotate rounds over
+ * 32-byte stripes, merged, then the remaining 8-, 4- and 1-byte pieces, then an avalanche.
+ * Compiled C runs it about twice as fast as the WebAssembly build, and hashes the bytes where
+ * they are instead of copying them into WebAssembly memory first.
+ */
+#define XXH_P1 0x9E3779B185EBCA87ULL
+#define XXH_P2 0xC2B2AE3D27D4EB4FULL
+#define XXH_P3 0x165667B19E3779F9ULL
+#define XXH_P4 0x85EBCA77C2B2AE63ULL
+#define XXH_P5 0x27D4EB2F165667C5ULL
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t load64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t load32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t xxh_round(uint64_t acc, uint64_t input) { return rotl64(acc + input * XXH_P2, 31) * XXH_P1; }
+static inline uint64_t xxh_merge(uint64_t acc, uint64_t lane) { return (acc ^ xxh_round(0, lane)) * XXH_P1 + XXH_P4; }
+
+static uint64_t xxh64(const uint8_t* p, size_t n, uint64_t seed) {
+  const uint8_t* end = p + n;
+  uint64_t h;
+  if (n >= 32) {
+    uint64_t v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2, v3 = seed, v4 = seed - XXH_P1;
+    const uint8_t* last_stripe = end - 32;
+    do {
+      v1 = xxh_round(v1, load64(p));
+      v2 = xxh_round(v2, load64(p + 8));
+      v3 = xxh_round(v3, load64(p + 16));
+      v4 = xxh_round(v4, load64(p + 24));
+      p += 32;
+    } while (p <= last_stripe);
+    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+    h = xxh_merge(h, v1);
+    h = xxh_merge(h, v2);
+    h = xxh_merge(h, v3);
+    h = xxh_merge(h, v4);
+  } else {
+    h = seed + XXH_P5;
+  }
+  h += (uint64_t)n;
+  for (; p + 8 <= end; p += 8) h = rotl64(h ^ xxh_round(0, load64(p)), 27) * XXH_P1 + XXH_P4;
+  if (p + 4 <= end) {
+    h = rotl64(h ^ ((uint64_t)load32(p) * XXH_P1), 23) * XXH_P2 + XXH_P3;
+    p += 4;
+  }
+  for (; p < end; p++) h = rotl64(h ^ ((uint64_t)*p * XXH_P5), 11) * XXH_P1;
+  h ^= h >> 33;
+  h *= XXH_P2;
+  h ^= h >> 29;
+  h *= XXH_P3;
+  h ^= h >> 32;
+  return h;
+}
+
+/*
+ * xxh64Into(data, seedLo, seedHi, out, index): the XXH64 of `data` (a Uint8Array) with the
+ * seed seedHi·2^32 + seedLo, written to out[2·index] (low 32 bits) and out[2·index + 1] (high)
+ * of `out`, a Uint32Array. Nothing is allocated: one call an entry costs ~100 ns.
+ */
+static napi_value Xxh64Into(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv)) return NULL;
+  napi_typedarray_type type;
+  size_t length, out_length;
+  void* data;
+  void* out_data;
+  bool is_typed;
+  if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    return throw_range(env, "xxh64Into: data must be a Uint8Array");
+  }
+  if (napi_is_typedarray(env, argv[3], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[3], &type, &out_length, &out_data, NULL, NULL) != napi_ok || type != napi_uint32_array) {
+    return throw_range(env, "xxh64Into: out must be a Uint32Array");
+  }
+  uint64_t lo, hi, index;
+  if (!get_whole(env, argv[1], UINT32_MAX, "seedLo", &lo) || !get_whole(env, argv[2], UINT32_MAX, "seedHi", &hi) ||
+      !get_whole(env, argv[4], MAX_SAFE, "index", &index)) {
+    return NULL;
+  }
+  if (out_length < 2 || index > (out_length - 2) / 2) return throw_range(env, "xxh64Into: index is past the end of out");
+  /* A detached or empty view has no data pointer: hash zero bytes. */
+  uint64_t h = xxh64(length == 0 ? (const uint8_t*)"" : data, length, (hi << 32) | lo);
+  uint32_t* o = out_data;
+  o[2 * index] = (uint32_t)h;
+  o[2 * index + 1] = (uint32_t)(h >> 32);
+  return NULL;
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static void finalize_instance(napi_env env, void* data, void* hint) {
@@ -407,6 +499,7 @@ NAPI_MODULE_INIT() {
       {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockDiscard", NULL, BlockDiscard, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockDeviceSize", NULL, BlockDeviceSize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"xxh64Into", NULL, Xxh64Into, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   return exports;

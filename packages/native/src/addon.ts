@@ -19,9 +19,10 @@ interface Addon {
   blockZeroOut(fd: number, offset: number, length: number): boolean;
   blockDiscard(fd: number, offset: number, length: number): boolean;
   blockDeviceSize(fd: number): number;
+  xxh64Into(data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number): void;
 }
 
-const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize"] as const;
+const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into"] as const;
 /** madvise(2) MADV_SEQUENTIAL: read ahead further, and the pages behind may go sooner. */
 const MADV_SEQUENTIAL = 2;
 
@@ -90,6 +91,9 @@ export function openAddon(options: { path?: string; mmap?: boolean } = {}): Linu
         throw toNativeError(err, "blockDeviceSize");
       }
     },
+    // Called once an entry by a diff: no wrapper (the addon checks its arguments and throws
+    // a RangeError with code LWLOG_RANGE, which is what NativeRangeError would carry).
+    xxh64Into: addon.xxh64Into,
   };
 }
 

@@ -102,6 +102,7 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
       }
       return sysfsDeviceSize("blockDeviceSize", st);
     },
+    xxh64Into: undefined,
   };
 }
 

@@ -292,6 +292,53 @@ describe.each(impls)("%s", (name, io) => {
   });
 });
 
+describe("xxh64Into", () => {
+  const hex = (out: Uint32Array, i: number) => out[2 * i + 1]!.toString(16).padStart(8, "0") + out[2 * i]!.toString(16).padStart(8, "0");
+
+  it("is the addon's only: the fallbacks leave it undefined (callers use xxhash-wasm)", () => {
+    expect(fallback.xxh64Into).toBeUndefined();
+    if (native.available) expect(typeof native.xxh64Into).toBe("function");
+  });
+
+  describe.each(impls.filter(([name]) => name === "addon"))("%s", (_name, io) => {
+    const xxh = io.xxh64Into!;
+    it("gives XXH64's values (every tail length: 0-31 bytes, stripes and the 8/4/1-byte pieces), at the index asked", () => {
+      const out = new Uint32Array(8);
+      const text = (s: string) => new TextEncoder().encode(s);
+      xxh(text(""), 0, 0, out, 0);
+      xxh(text("a"), 0, 0, out, 1);
+      xxh(text("abc"), 0, 0, out, 2);
+      xxh(text("hello world, this is a string longer than thirty-two bytes!"), 0, 0, out, 3);
+      // The xxHash specification's values, which xxhash-wasm's h64 gives too.
+      expect([0, 1, 2, 3].map((i) => hex(out, i))).toEqual(["ef46db3751d8e999", "d24ec4f1a98c6e5b", "44bc2cf5ad770999", "34cb78b4eb1e0a5a"]);
+    });
+
+    it("hashes a view where it lies (byteOffset honoured), and the seed changes the value", () => {
+      const bytes = randomBytes(4096 + 7, 5);
+      const out = new Uint32Array(6);
+      xxh(bytes.subarray(7), 0, 0, out, 0);
+      xxh(bytes.slice(7), 0, 0, out, 1);
+      xxh(bytes.subarray(7), 1, 0, out, 2);
+      expect(hex(out, 0)).toBe(hex(out, 1));
+      expect(hex(out, 2)).not.toBe(hex(out, 0));
+    });
+
+    it("refuses what is not a Uint8Array, an out that is not a Uint32Array, an index past out, bad seeds", () => {
+      const out = new Uint32Array(4);
+      const data = new Uint8Array(8);
+      expect(() => xxh(new Uint16Array(4) as unknown as Uint8Array, 0, 0, out, 0)).toThrow(RangeError);
+      expect(() => xxh(data, 0, 0, new Float64Array(2) as unknown as Uint32Array, 0)).toThrow(RangeError);
+      expect(() => xxh(data, 0, 0, out, 2)).toThrow(/past the end/);
+      expect(() => xxh(data, 0, 0, new Uint32Array(1), 0)).toThrow(/past the end/);
+      expect(() => xxh(data, -1, 0, out, 0)).toThrow(RangeError);
+      expect(() => xxh(data, 0, 2 ** 32, out, 0)).toThrow(RangeError);
+      expect(() => xxh(data, 0, 0, out, 1.5)).toThrow(RangeError);
+      xxh(data, 0, 0, out, 1);
+      expect(out[0]).toBe(0); // nothing but the asked pair written
+    });
+  });
+});
+
 describe.each(impls.filter(([name]) => name === "addon"))("%s's mappings", () => {
   it("are unmapped by the finalizer when dropped without unmap (the safety net), in a child process", () => {
     const { file } = randomFile("finalize", 8 * MiB, 10);
