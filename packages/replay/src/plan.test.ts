@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, openSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogIndex, LogWriter } from "@lwlog/codec";
@@ -118,5 +118,43 @@ describe("planReplay with an index gives the same plan as the header walk", () =
     await replayLog({ log: good, target: ref, size: 1 << 20, from: { entry: 5 }, until: { mark: "x" } });
     expect(sha256File(image)).toBe(sha256File(ref));
     log.close();
+  });
+});
+
+describe("size auto: the image has its final size from the start", () => {
+  it("at every checkpoint (the checker sees the whole image), and after a failed checkpoint stops the replay early", async () => {
+    // makeLog's highest byte: the tail aside, the discard of sectors 200..207.
+    const path = await makeLog();
+    const want = 208 * 512;
+    const seen: number[] = [];
+    const image = join(tmp.path, "auto-check.img");
+    const s = await replayLog({
+      log: path,
+      target: image,
+      size: "auto",
+      check: { rules: [{ every: 1 }], run: (cp) => (seen.push(statSync(cp.image).size), { ok: cp.entry < 2 }) },
+    });
+    expect(s.checkpoints.firstBad).toBe(2);
+    expect(seen).toEqual([want, want, want]);
+    expect(statSync(image).size).toBe(want);
+  });
+
+  it("when the log breaks mid-way: sized as a replay up to the break (discards skipped still count)", async () => {
+    const good = await makeLog();
+    const path = join(tmp.path, "broken-auto.log");
+    copyFileSync(good, path);
+    const log = LogFile.openSync(path);
+    const index = LogIndex.build(log);
+    log.close();
+    // Break entry 8 (the write after the discard): the discard (entry 7) reaches byte 208 × 512.
+    const fd = openSync(path, "r+");
+    writeSync(fd, new Uint8Array([0x5a]), 0, 1, index.offsetOf(8) + 200);
+    closeSync(fd);
+    const image = join(tmp.path, "broken-auto.img");
+    await expect(replayLog({ log: path, target: image, size: "auto", discard: "skip" })).rejects.toThrow(/entries 0\.\.7 have been applied/);
+    const ref = join(tmp.path, "broken-auto-ref.img");
+    await replayLog({ log: good, target: ref, size: "auto", discard: "skip", until: { entry: 7 } });
+    expect(statSync(ref).size).toBe(208 * 512);
+    expect(statSync(image).size).toBe(208 * 512);
   });
 });

@@ -124,9 +124,10 @@ export interface ReplaySummary {
  * the log turns out broken before the stop point, every entry before the broken one is
  * applied and a `LogFormatError` says so (its `summary` tells what was done).
  *
- * A whole-log replay (no start or stop point) onto a file with `size: "auto"` has nothing to
- * refuse that needs the plan, so it skips the header pass: the image grows as it is written
- * and is then sized to the log's highest byte, the same result in one pass instead of two.
+ * A whole-log replay (no start or stop point, no checkpoints) onto a file with `size: "auto"`
+ * has nothing to refuse that needs the plan, so it skips the header pass: the image grows as
+ * it is written and is then sized to the log's highest byte, the same result in one pass
+ * instead of two.
  */
 export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
   const began = process.hrtime.bigint();
@@ -134,9 +135,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
   let target: ImageTarget | undefined;
   try {
     if (options.index !== undefined && options.index.log !== log) throw new RangeError("the index was built on another LogFile than options.log");
-    if (typeof options.target === "string" && options.size === "auto" && !options.truncate && options.index === undefined && isWholeLog(options)) {
+    if (typeof options.target === "string" && options.size === "auto" && !options.truncate && options.index === undefined && options.check === undefined && isWholeLog(options)) {
       // A whole-log replay onto an image that grows as needed: nothing to refuse that needs a
-      // plan first, so skip the header pass and size the image as the replay goes.
+      // plan first, so skip the header pass and size the image as the replay goes. Not with
+      // checkpoints: their checker must see the image at its final size (a file system's size
+      // is the device's), and a failed one stops the replay before the end.
       target = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
       if (target.kind !== "file") throw new TargetError(ReplayErrorCodes.TARGET_KIND, "is a block device: its size is fixed, so --size does not apply", { file: target.path });
       return await runPlan(log, target, undefined, options, began);
@@ -268,7 +271,12 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       }
     } catch (err) {
       if (err instanceof LogFormatError) {
-        if (streaming) summary.stopReason = "broken";
+        if (streaming) {
+          // Sized as a replay planned up to the break would be (the entries walked so far).
+          summary.stopReason = "broken";
+          target.growTo(extent);
+          summary.targetSize = target.size;
+        }
         throw new BrokenLogError(err, finish());
       }
       throw err;
