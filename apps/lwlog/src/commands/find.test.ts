@@ -79,3 +79,23 @@ describe("lwlog find", () => {
     expect((await runLwlog(["find", join(tmp.path, "missing.log"), "--entry", "0"])).code).toBe(2);
   });
 });
+
+describe("lwlog find on a log broken mid-way", () => {
+  it("an entry at or past a malformed one is not found (exit 1), as lwlog replay could not reach it; one before it is", async () => {
+    const { copyFileSync, openSync, writeSync, closeSync } = await import("node:fs");
+    const p = join(tmp.path, "malformed.log");
+    copyFileSync(await log(), p);
+    // Entry 4's header block (a plain write): a stray byte in its padding.
+    const offset = 512 + 1024 + 512 + 1024 + 512;
+    const fd = openSync(p, "r+");
+    writeSync(fd, new Uint8Array([0x7f]), 0, 1, offset + 100);
+    closeSync(fd);
+    expect((await runLwlog(["find", p, "--mark", "a"])).stdout).toBe("3\n");
+    for (const args of [["--mark", "a", "--from-entry", "4"], ["--next-fua", "--from-entry", "4"], ["--entry", "4"], ["--entry", "6"]]) {
+      const r = await runLwlog(["find", p, ...args]);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stdout, args.join(" ")).toBe("");
+      expect(r.stderr, args.join(" ")).toContain(`${p}: entry 4: offset ${offset}: malformed entry`);
+    }
+  });
+});

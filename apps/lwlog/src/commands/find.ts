@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { flagNames, LogFile, LogFlags, LogIndex } from "@lwlog/codec/core";
+import { flagNames, LogFile, LogFlags, LogFormatError, LogIndex } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
@@ -59,6 +59,16 @@ export async function runFind(ctx: CommandContext, path: string, opts: FindOptio
       const tailHint = !opts.tail ? tailNote(log, opts) : "";
       throw new CommandFailure(`${path}: no ${what}${scope} among the ${index.length} entries${tailHint}${ended}`, 1, "LWLOG_NOT_FOUND");
     }
+    // The index keeps a malformed entry whose framing holds (lenient); replay stops there, so
+    // an entry at or past it cannot be replayed to: not found.
+    const broken = firstBroken(log, found, opts.tail ?? false);
+    if (broken !== undefined) {
+      throw new LogFormatError(broken.code, `${broken.message}; entry ${found} (the ${what}) is at or past it, so no replay reaches it`, {
+        file: path,
+        entry: broken.index,
+        offset: broken.offset,
+      });
+    }
     if (opts.json) {
       const e = index.entry(found);
       const out: Record<string, unknown> = { entry: found, offset: e.offset, kind: e.kind, flags: flagNames(e.flags), tail: e.tail };
@@ -87,4 +97,14 @@ function tailNote(log: LogFile, opts: FindOptions): string {
           ? opts.entry!
           : -1;
   return hit >= 0 ? ` (entry ${hit}, past the declared count, has it: add --tail)` : "";
+}
+
+/** The first entry up to `last` with an error (a malformed header the lenient index kept), or undefined. */
+function firstBroken(log: LogFile, last: number, tail: boolean): { index: number; offset: number; code: string; message: string } | undefined {
+  const cursor = log.cursor({ tail, lenient: true });
+  for (let sum = cursor.skim(); sum !== undefined && sum.index <= last; sum = cursor.skim()) {
+    const bad = sum.entry?.problems.find((p) => p.severity === "error");
+    if (bad !== undefined) return { index: sum.index, offset: sum.offset, code: bad.code, message: bad.message };
+  }
+  return undefined;
 }
