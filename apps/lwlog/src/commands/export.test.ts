@@ -2,7 +2,8 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { kernelLogs, makeTempDir } from "@lwlog/testkit";
-import { runLwlog } from "../testing.js";
+import { runCli } from "../cli.js";
+import { MemoryStream, runLwlog } from "../testing.js";
 
 const tmp = makeTempDir("lwlog-cli-export-");
 afterAll(() => tmp.cleanup());
@@ -20,6 +21,17 @@ describe("lwlog export", () => {
     const metadata = lines.filter((l) => (l.flagNames as string[] | undefined)?.includes("METADATA")).length;
     expect(metadata).toBe(k.flag_counts.METADATA);
     expect(lines.at(-1)).toMatchObject({ type: "end", entries: k.entries, reason: "eof" });
+  });
+
+  it("streams to stdout: the superblock record goes out on its own, before any entry is read", async () => {
+    const stdout = new MemoryStream();
+    const stderr = new MemoryStream();
+    const code = await runCli(["export", k.path], { stdout, stderr, env: { NO_COLOR: "1" }, cwd: process.cwd() });
+    expect(code, stderr.text).toBe(0);
+    // Each chunk the export hands over is written at once, not held back until 64 KiB of text gather.
+    expect(stdout.chunks[0]).toMatch(/^\{"type":"super",[^\n]*\}\n$/);
+    expect(stdout.chunks.length).toBeGreaterThan(1);
+    expect(stdout.text.trimEnd().split("\n").length).toBe(k.entries + 2);
   });
 
   it("its entry records are what lwlog dump --json prints (the codec's one JSON shape)", async () => {

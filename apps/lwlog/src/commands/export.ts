@@ -96,7 +96,9 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
       finish = () => undefined;
     } else {
       const out = new Output(io.stdout);
-      sink = (t) => out.write(t);
+      // The export hands over its text in chunks (as they fill, and every few milliseconds):
+      // each goes out at once, so the output streams from the first record on.
+      sink = (t) => out.write(t) ?? out.flush();
       finish = () => out.flush();
     }
     let summary: ExportSummary;
