@@ -275,6 +275,26 @@ describe("LoggingDevice: durability and order", () => {
     expect(readEntries(p.log).entries.filter((e) => e.kind === "flush")).toHaveLength(0);
   });
 
+  it("makes a mark durable and declared by the superblock before returning its index", async () => {
+    const p = paths();
+    const events: DeviceEvent[] = [];
+    const dev = await LoggingDevice.open({ ...p, trace: (e) => events.push(e) });
+    await dev.write(0, pattern(4096, 1), { fua: false });
+    expect(await dev.mark("m")).toBe(1);
+    expect(events.map((e) => (e.type === "entry" ? `entry:${e.kind}` : e.type === "super" ? `super:${e.declared}` : e.type))).toEqual([
+      "entry:write",
+      "entry:mark",
+      "log-sync",
+      "super:2",
+      "log-sync",
+    ]);
+    // On disk at return: the superblock counts the mark and the write before it.
+    const log = LogFile.openSync(p.log);
+    expect(log.declared).toBe(2);
+    log.close();
+    await dev.close();
+  });
+
   it("logs a write that completes while a flush syncs the image after the FLUSH entry", async () => {
     const p = paths(96 << 20);
     const events: DeviceEvent[] = [];
