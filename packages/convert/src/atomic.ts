@@ -51,6 +51,20 @@ export class AtomicOutput {
     }
   }
 
+  /**
+   * `err` as the user should see it: an I/O error about the temporary file (it could not be
+   * created or written) names the target instead, the file the user asked for.
+   */
+  named(err: unknown): unknown {
+    if (!(err instanceof LogIoError) || err.file !== this.temp) return err;
+    return new LogIoError(err.code, err.message, {
+      file: this.target,
+      ...(err.entry !== undefined ? { entry: err.entry } : {}),
+      ...(err.offset !== undefined ? { offset: err.offset } : {}),
+      cause: err.cause ?? err,
+    });
+  }
+
   /** Removes the temporary file (if any); the target is left as it was. */
   abort(): void {
     if (this.settled) return;

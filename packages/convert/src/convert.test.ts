@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LogFile, LogFlags, LogWriter, encodeSuper } from "@lwlog/codec";
+import { LogFile, LogFlags, LogWriter, LwlogError, encodeSuper } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, qemuCrashLog, randomBytes, run } from "@lwlog/testkit";
 import { ConvertError, convertLog } from "./convert.js";
 import { replayPoints } from "./test-support.js";
@@ -240,6 +240,16 @@ describe("what cannot be converted is an error naming the entry, and leaves no o
     expect(existsSync(out)).toBe(false);
     const s = await convertLog(k.path, out, { sectorSize: 512, truncateMarks: true });
     expect(s.marksTruncated).toEqual([{ entry: m.entry_index, outEntry: m.entry_index, bytes: 4063, keptBytes: 479, name: m.name.slice(0, 479) }]);
+  });
+});
+
+describe("an output that cannot be created", () => {
+  it("is named as given, not by its temporary file", async () => {
+    // /proc takes no new files, whoever runs the test (root included).
+    const err = await convertLog(kernelLogs()[0]!.path, "/proc/lwlog-convert-test.log", { sectorSize: 512, truncateMarks: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LwlogError);
+    expect((err as LwlogError).file).toBe("/proc/lwlog-convert-test.log");
+    expect((err as LwlogError).describe()).not.toMatch(/\.tmp/);
   });
 });
 

@@ -240,7 +240,7 @@ export async function convertLog(source: string, output: string, options: Conver
   } catch (err) {
     if (writer) await writer.abort().catch(() => undefined);
     out?.abort();
-    throw err;
+    throw out === undefined ? err : out.named(err);
   } finally {
     image?.close();
     if (work !== undefined) rmSync(work, { force: true });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LogFile } from "@lwlog/codec";
+import { LogFile, LwlogError } from "@lwlog/codec";
 import { kernelLogs, makeTempDir } from "@lwlog/testkit";
 import { importLog } from "./import.js";
 import { RecordError } from "./input.js";
@@ -156,6 +156,14 @@ describe("inputs that are not exactly what export wrote", () => {
     expect(readFileSync(p("keep.log"), "utf8")).toBe("precious");
     await importLog(p("raw.ndjson"), p("keep.log"), { overwrite: true });
     expect(readFileSync(p("keep.log")).equals(readFileSync(k.path))).toBe(true);
+  });
+
+  it("an output that cannot be created is named as given, not by its temporary file", async () => {
+    // /proc takes no new files, whoever runs the test (root included).
+    const err = await importLog(p("raw.ndjson"), "/proc/lwlog-import-test.log").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LwlogError);
+    expect((err as LwlogError).file).toBe("/proc/lwlog-import-test.log");
+    expect((err as LwlogError).describe()).not.toMatch(/\.tmp/);
   });
 
   it("--fix-superblock declares the tail entries too", async () => {

@@ -115,7 +115,7 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
     } catch (err) {
       await builder.abandon();
       out.abort();
-      throw err;
+      throw out.named(err);
     }
   } finally {
     text.close();
