@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chmodSync, closeSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, testDataDir } from "@lwlog/testkit";
@@ -115,6 +116,20 @@ describe("files that cannot be read as logs", () => {
     expect(e.message).toMatch(/permission denied/);
     expect((e.cause as NodeJS.ErrnoException).code).toBe("EACCES");
   });
+
+  it("a pipe with no writer, a character device: LWLOG_NOT_A_FILE at once (no hang, not \"empty\")", async () => {
+    const fifo = join(tmp.path, "a-pipe.log");
+    execFileSync("mkfifo", [fifo]);
+    for (const [path, what] of [
+      ["/dev/zero", "a character device"],
+      // Without the check, opening it would block the whole process: it comes second.
+      [fifo, "a pipe (FIFO)"],
+    ] as const) {
+      const e = await openError(path, LogIoError);
+      expect(e.code).toBe(ErrorCodes.NOT_A_FILE);
+      expect(e.describe()).toBe(`${path}: is ${what}, not a regular file or block device: a log is read at offsets, which only those allow`);
+    }
+  }, 10_000);
 
   it("a read that fails on the open descriptor: LWLOG_IO naming the file", () => {
     // EBADF, provoked by closing the descriptor under the reader.

@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { open as openAsync } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+import { open as openAsync, stat as statAsync } from "node:fs/promises";
 import { native, type LinuxIo } from "@lwlog/native";
 import { ENTRY_HEADER_SIZE, KNOWN_FLAGS, LogFlags } from "./constants.js";
 import { sizeOf } from "./device.js";
@@ -12,7 +12,7 @@ import {
   type EntryKind,
   type EntryProblem,
 } from "./entry.js";
-import { ErrorCodes, LogFormatError, LwlogError, ioError } from "./errors.js";
+import { ErrorCodes, LogFormatError, LogIoError, LwlogError, ioError } from "./errors.js";
 import { toSafeNumber } from "./numbers.js";
 import { decodeSuper, superPaddingProblem, type LogSuper } from "./super.js";
 
@@ -164,6 +164,21 @@ export function setReaderIo(io: LinuxIo): LinuxIo {
 }
 
 /**
+ * Refuses what is neither a regular file nor a block device (nor a directory, reported as
+ * such when opened): a pipe, a socket or a character device has no size to walk and cannot
+ * be read at offsets, and opening a pipe that has no writer would block forever.
+ */
+function refuseUnseekable(stat: Stats | undefined, path: string): void {
+  if (stat === undefined || stat.isFile() || stat.isBlockDevice() || stat.isDirectory()) return;
+  const what = stat.isFIFO() ? "a pipe (FIFO)" : stat.isSocket() ? "a socket" : stat.isCharacterDevice() ? "a character device" : "a special file";
+  throw new LogIoError(
+    ErrorCodes.NOT_A_FILE,
+    `is ${what}, not a regular file or block device: a log is read at offsets, which only those allow`,
+    { file: path },
+  );
+}
+
+/**
  * An open log: its superblock, size and file descriptor. Reads are synchronous
  * (`readSync` at checked `number` positions): one header is one small read, and the
  * async machinery would cost more than the read itself. `readLog` gives the async iterator.
@@ -211,6 +226,13 @@ export class LogFile {
 
   /** Opens a log file or device and decodes its superblock. Throws `LwlogError`s only. */
   static openSync(path: string): LogFile {
+    let before: Stats | undefined;
+    try {
+      before = statSync(path);
+    } catch {
+      // the open below reports it (missing, no permission, …)
+    }
+    refuseUnseekable(before, path);
     let fd: number;
     try {
       fd = openSync(path, "r");
@@ -220,6 +242,7 @@ export class LogFile {
     try {
       const stat = fstatSync(fd);
       if (stat.isDirectory()) throw ioError(Object.assign(new Error("EISDIR"), { code: "EISDIR" }), path, "read");
+      refuseUnseekable(stat, path);
       const size = sizeOf(stat, fd);
       // The whole first sector when it is there (up to 8 MiB), else what the file has.
       const want = Math.min(size, 8 * 1024 * 1024);
@@ -245,6 +268,8 @@ export class LogFile {
   static async open(path: string): Promise<LogFile> {
     // Probe with the async API first so a missing file does not block the loop, then
     // reuse the synchronous path for the rest.
+    // A pipe is refused before it is opened: opening one with no writer blocks forever.
+    refuseUnseekable(await statAsync(path).catch(() => undefined), path);
     try {
       const h = await openAsync(path, "r");
       await h.close();

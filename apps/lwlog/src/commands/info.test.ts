@@ -237,6 +237,21 @@ describe("lwlog info on bad input", () => {
     expect(await expectBad({ path: join(tmp.path, "nope.log"), code: "LWLOG_NOT_FOUND" }, 2)).toContain("no such file");
   });
 
+  it("a character device or a pipe with no writer: exit 2 at once, not \"empty\" and no hang (the built CLI)", () => {
+    const main = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
+    const fifo = join(tmp.path, "pipe.log");
+    run(requireTool("mkfifo"), [fifo]);
+    for (const [path, what] of [
+      ["/dev/zero", "a character device"],
+      [fifo, "a pipe (FIFO)"],
+    ] as const) {
+      const r = run(process.execPath, [main, "info", path], { check: false, timeout: 20_000 });
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(`lwlog: error: ${path}: is ${what}, not a regular file or block device: a log is read at offsets, which only those allow [LWLOG_NOT_A_FILE]\n`);
+    }
+  }, 60_000);
+
   it("a file it may not read: exit 2 (the built CLI run as nobody; root reads anything)", async () => {
     const main = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
     const dir = join(tmp.path, "private");
