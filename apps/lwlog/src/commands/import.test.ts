@@ -67,6 +67,12 @@ describe("lwlog import", () => {
     expect((await runLwlog(["import", p("raw.ndjson")])).code).toBe(2);
     expect((await runLwlog(["import", p("raw.ndjson"), "-o", p("x.log"), "--format", "xml"])).code).toBe(2);
     expect((await runLwlog(["import", p("raw.csv"), "-o", p("x.log"), "--sector-size", "1000"])).code).toBe(2);
+    // CSV has no superblock row: without --sector-size (the file name or --format saying CSV) it is a usage error.
+    const noSize = await runLwlog(["import", p("raw.csv"), "-o", p("x.log")]);
+    expect(noSize.code).toBe(2);
+    expect(noSize.stderr).toMatch(/--sector-size/);
+    expect((await runLwlog(["import", p("raw.ndjson"), "-o", p("x.log"), "--format", "csv"])).code).toBe(2);
+    expect(existsSync(p("x.log"))).toBe(false);
     const missing = await runLwlog(["import", p("nope.ndjson"), "-o", p("x.log")]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.ndjson: no such file \[LWLOG_NOT_FOUND\]/);

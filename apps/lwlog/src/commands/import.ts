@@ -37,10 +37,13 @@ export function register(program: Command, ctx: CommandContext): void {
 
 /** `lwlog import`: validates every record and writes the log; exit 1 on a bad record (naming its line and field). */
 export async function runImport(ctx: CommandContext, file: string, opts: ImportCommandOptions): Promise<number> {
-  const { importLog, InterruptedError } = await import("@lwlog/convert");
+  const { importLog, formatFromName, InterruptedError } = await import("@lwlog/convert");
   const { isValidSectorSize } = await import("@lwlog/codec/core");
   if (opts.sectorSize !== undefined && !isValidSectorSize(opts.sectorSize)) {
     throw new UsageError(`--sector-size ${opts.sectorSize} is not a sector size (a power of two from 32 to 8388608)`);
+  }
+  if ((opts.format ?? (file === "-" ? undefined : formatFromName(file))) === "csv" && opts.sectorSize === undefined) {
+    throw new UsageError("a CSV export has no superblock row: give the sector size of the log to build (--sector-size)");
   }
   const io = ctx.io;
   let interrupted = false;
