@@ -59,6 +59,31 @@ describe("plotLogs on a real kernel log (ext4, 4 KiB sectors, 304 entries)", () 
   });
 });
 
+describe("plotLogs colours", () => {
+  it("draws discards in their own colour, apart from writes, and keeps every bar inside the plot area", async () => {
+    const k = kernelLogs().find((l) => l.file === "raw-512.log")!;
+    const s = await readPlotSeries(k.path);
+    const r = await plotLogs([s], { width: 1000, height: 300 });
+    const { all } = parse(r.svg);
+    const fills = all("g.entries_marks path").map((p) => p.getAttribute("fill"));
+    let writes = 0;
+    let discards = 0;
+    for (let i = 0; i < s.count; i++) {
+      if (s.kinds[i] === PLOT_KIND.write) writes++;
+      if (s.kinds[i] === PLOT_KIND.discard) discards++;
+    }
+    expect(discards).toBe(k.flag_counts.DISCARD);
+    expect(fills.filter((f) => f === "#4c78a8")).toHaveLength(writes);
+    expect(fills.filter((f) => f === "#54a24b")).toHaveLength(discards);
+    // A bar drawn taller than its write (the 2-pixel minimum) still ends inside the plot area.
+    for (const p of all("g.entries_marks path")) {
+      const [, y, h] = /^M[-0-9.e]+,([-0-9.e]+)h[-0-9.e]+v([-0-9.e]+)/.exec(p.getAttribute("d")!)!.map(Number);
+      expect(Math.min(y!, y! + h!)).toBeGreaterThanOrEqual(-1e-6);
+      expect(Math.max(y!, y! + h!)).toBeLessThanOrEqual(300 + 1e-6);
+    }
+  });
+});
+
 describe("plotLogs: 100 entries and a million", () => {
   it("draws a 100-entry log entry by entry, each bar as tall as its write", async () => {
     const path = join(tmp.path, "hundred.log");

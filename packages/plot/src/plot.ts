@@ -92,7 +92,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
   const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, title: `device offset (${yUnit})` };
 
   const rowSpecs = series.map((s) => {
-    const bars = binned ? binnedBars(s, columns, rows, colWidth, yMax * yScale, yScale) : entryBars(s, yScale, (2 * yMax) / height);
+    const bars = binned ? binnedBars(s, columns, rows, colWidth, yMax * yScale, yScale) : entryBars(s, yScale, (2 * yMax) / height, yMax);
     for (const b of bars) {
       drawn[b.cat === "write" ? "writes" : b.cat === "discard" ? "discards" : "differs"] += 1;
       present.add(b.cat);
@@ -161,14 +161,17 @@ interface Bar {
   n?: number;
 }
 
-/** One bar per write and discard: as wide as one position, as tall as its length (at least `minH` units). */
-function entryBars(s: PlotSeries, yScale: number, minH: number): Bar[] {
+/**
+ * One bar per write and discard: as wide as one position, as tall as its length (at least
+ * `minH` units); a bar the minimum made taller than its write is moved down to end at `yMax`.
+ */
+function entryBars(s: PlotSeries, yScale: number, minH: number, yMax: number): Bar[] {
   const out: Bar[] = [];
   for (let i = 0; i < s.count; i++) {
     const k = s.kinds[i];
     if (k !== PLOT_KIND.write && k !== PLOT_KIND.discard) continue;
-    const y = s.offsets[i]! / yScale;
     const h = Math.max(s.lengths[i]! / yScale, minH);
+    const y = Math.max(0, Math.min(s.offsets[i]! / yScale, yMax - h));
     const cat: Cat = s.differs?.[i] ? "differs" : k === PLOT_KIND.write ? "write" : "discard";
     out.push({ x: s.x[i]!, x2: s.x[i]! + 1, y, y2: y + h, cat });
   }
