@@ -11,6 +11,7 @@ export { ImageTarget, type TargetOptions, type ApplyResult, type DiscardMode } f
 export {
   replayLog,
   BrokenLogError,
+  TargetWriteError,
   type ReplayOptions,
   type ReplaySummary,
   type ReplayProgress,

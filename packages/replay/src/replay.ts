@@ -1,4 +1,4 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
+import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
@@ -186,6 +186,22 @@ export class BrokenLogError extends LogFormatError {
   }
 }
 
+/**
+ * A `LogIoError` raised when writing or zeroing an entry on the target fails mid-way (no
+ * space left, an I/O error): the entries before it have been applied (`summary`).
+ */
+export class TargetWriteError extends LogIoError {
+  readonly summary: ReplaySummary;
+  constructor(cause: LogIoError, entry: { index: number; offset: number }, summary: ReplaySummary) {
+    const applied = summary.last >= summary.start ? `entries ${summary.start}..${summary.last} have been applied` : "no entry has been applied";
+    super(cause.code, `${cause.message}; the replay stopped at entry ${entry.index} (log offset ${entry.offset}): ${applied}`, {
+      ...(cause.file !== undefined ? { file: cause.file } : {}),
+      cause,
+    });
+    this.summary = summary;
+  }
+}
+
 /** True when the replay runs over the whole log: no start point and no stop point. */
 function isWholeLog(options: ReplayOptions): boolean {
   const u = options.until ?? {};
@@ -312,7 +328,17 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
           data = cursor.peekData(place);
         }
       }
-      const r = target.applyEntry(it, log, { discard, ...(data ? { data } : {}) });
+      let r: ApplyResult;
+      try {
+        r = target.applyEntry(it, log, { discard, ...(data ? { data } : {}) });
+      } catch (err) {
+        if (err instanceof LogIoError) throw new TargetWriteError(err, it, finish());
+        if (err instanceof LogFormatError) {
+          const at = new LogFormatError(err.code, err.message, { file: err.file ?? log.path, entry: it.index, ...(err.offset !== undefined ? { offset: err.offset } : {}), cause: err });
+          throw new BrokenLogError(at, finish());
+        }
+        throw err;
+      }
       if (e !== undefined) options.onEntry?.(e, r);
       if (r.action === "write") {
         summary.writes += 1;

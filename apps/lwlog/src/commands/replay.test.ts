@@ -433,3 +433,22 @@ describe("lwlog replay: output", () => {
     expect(piped.stderr).toBe("");
   });
 });
+
+describe("lwlog replay: a write that fails mid-way", () => {
+  it("no space left on the target's file system: exit 2, the entry named, the entries before it applied and said so", async () => {
+    const mnt = join(tmp.path, `tmpfs-${++n}`);
+    mkdirSync(mnt);
+    run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
+    try {
+      const img = join(mnt, "full.img");
+      const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${img}: .*ENOSPC.*; the replay stopped at entry (\\d+) \\(log offset \\d+\\): entries 0\\.\\.(\\d+) have been applied \\[LWLOG_IO\\]\\n$`));
+      const [, entry, last] = /stopped at entry (\d+).*entries 0\.\.(\d+)/.exec(r.stderr)!;
+      expect(Number(last)).toBe(Number(entry) - 1);
+      expect(r.stdout).toContain(`replayed entries 0..${last} (${Number(last) + 1}) onto ${img}`);
+    } finally {
+      run("umount", [mnt]);
+    }
+  });
+});
