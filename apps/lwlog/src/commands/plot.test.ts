@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { kernelLogs, makeTempDir } from "@lwlog/testkit";
@@ -54,5 +54,16 @@ describe("lwlog plot", () => {
     expect(b.stderr).toMatch(/bad\.log: .*\[LWLOG_BAD_MAGIC\]/);
     expect(existsSync(join(tmp.path, "bad.svg"))).toBe(false);
     expect((await runLwlog(["plot", raw.path])).code).toBe(2);
+  });
+
+  it("refuses a directory as the picture, with or without --force, for plot and diff --plot (exit 2)", async () => {
+    const dir = join(tmp.path, "pictures");
+    mkdirSync(dir);
+    for (const args of [["plot", raw.path, "-o", dir], ["plot", raw.path, "-o", dir, "--force"], ["diff", "--plot", dir, "--force", raw.path, raw.path]]) {
+      const r = await runLwlog(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/pictures is a directory: give the picture a file name/);
+    }
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

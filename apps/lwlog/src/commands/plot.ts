@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
 import { ioError } from "@lwlog/codec/core";
@@ -144,7 +144,14 @@ function round(v: number): string {
 }
 
 function refuseExisting(path: string, force: boolean | undefined): void {
-  if (path !== "-" && !force && existsSync(path)) throw new UsageError(`${path} already exists (use --force to replace it)`);
+  if (path === "-") return;
+  refuseDirectory(path);
+  if (!force && existsSync(path)) throw new UsageError(`${path} already exists (use --force to replace it)`);
+}
+
+/** A directory named as the picture is a usage error (even with --force: it is never replaced). */
+function refuseDirectory(path: string): void {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${path} is a directory: give the picture a file name`);
 }
 
 function writeOutput(ctx: CommandContext, path: string, svg: string): void {
@@ -154,6 +161,7 @@ function writeOutput(ctx: CommandContext, path: string, svg: string): void {
 
 /** Writes through a temporary file in the same directory, renamed over `path`: never a half-written picture. */
 export function writeAtomic(path: string, text: string): void {
+  refuseDirectory(path);
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
     writeFileSync(tmp, text);
