@@ -250,3 +250,44 @@ describe("sinks", () => {
     expect(calls).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe("docs/json.md", () => {
+  it("its example of every entry kind is what export writes for that log, in NDJSON, JSON and CSV", async () => {
+    const doc = readFileSync(new URL("../../../docs/json.md", import.meta.url), "utf8");
+    const section = doc.slice(doc.indexOf("## An example of every kind"), doc.indexOf("## Import: what comes back"));
+    const blocks = [...section.matchAll(/```(json|csv)\n([\s\S]*?)```\n/g)].map((m) => m[2]!);
+    expect(blocks.length).toBe(3);
+
+    // The log the example describes (data: bytes 0xab, 0xcd, 0xef and 0x12).
+    const path = join(tmp.path, "example.log");
+    const w = await LogWriter.create(path, { sectorSize: 512 });
+    await w.append({ header: { sector: 8n, nrSectors: 2n, flags: 0n, dataLen: 0n }, data: Buffer.alloc(1024, 0xab) });
+    await w.append({ header: { sector: 2048n, nrSectors: 1n, flags: LogFlags.FUA | LogFlags.METADATA, dataLen: 0n }, data: Buffer.alloc(512, 0xcd) });
+    await w.append({ header: { sector: 4096n, nrSectors: 2048n, flags: LogFlags.DISCARD, dataLen: 0n } });
+    await w.append({ header: { sector: 2048n, nrSectors: 0n, flags: LogFlags.FLUSH | LogFlags.FUA | LogFlags.METADATA, dataLen: 0n } });
+    await w.append({ header: { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: 4n }, inline: Buffer.from("mkfs") });
+    await w.append({ header: { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: 4n }, inline: Buffer.from([0x6d, 0xff, 0x00, 0x32]) });
+    await w.append({ header: { sector: 16n, nrSectors: 1n, flags: 0n, dataLen: 100n }, data: Buffer.alloc(512, 0xef) });
+    await w.append({ header: { sector: 1n << 60n, nrSectors: 8n, flags: LogFlags.DISCARD, dataLen: 0n } });
+    await w.append({ header: { sector: 0n, nrSectors: 0n, flags: LogFlags.FUA, dataLen: 0n } });
+    await w.writeSuper(9);
+    await w.append({ header: { sector: 24n, nrSectors: 1n, flags: 0n, dataLen: 0n }, data: Buffer.alloc(512, 0x12) });
+    await w.close({ super: false });
+
+    const nd = await exported({ source: "example.log" }, path);
+    expect(blocks[0]).toBe(nd);
+    const kinds = new Set(nd.trimEnd().split("\n").map((l) => (JSON.parse(l) as { kind?: string }).kind));
+    for (const kind of ["write", "discard", "flush", "mark", "noop"]) expect(kinds.has(kind), kind).toBe(true);
+
+    // JSON: its first lines and last lines (the middle is elided with "…").
+    const json = (await exported({ format: "json", data: "none", source: "example.log" }, path)).trimEnd().split("\n");
+    const shown = blocks[1]!.trimEnd().split("\n");
+    const cut = shown.indexOf("…");
+    expect(shown.slice(0, cut)).toEqual(json.slice(0, cut));
+    expect(shown.slice(cut + 1)).toEqual(json.slice(json.length - (shown.length - cut - 1)));
+
+    // CSV: CRLF shown as LF, the NUL of entry 5's name as a space (as the doc says).
+    const csv = await exported({ format: "csv", data: "none", tail: false }, path);
+    expect(blocks[2]).toBe(csv.replaceAll("\r\n", "\n").replaceAll("\0", " "));
+  });
+});
