@@ -1,6 +1,7 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LogWriter } from "@lwlog/codec";
+import { LogFlags, LogWriter, encodeEntryHeaderInto, encodeSuper } from "@lwlog/codec";
 import { kernelLogs, makeTempDir } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 import type { MarkRow } from "./marks.js";
@@ -76,6 +77,34 @@ describe("lwlog marks", () => {
     const r = await runLwlog(["marks", path]);
     expect(r).toEqual({ code: 0, stdout: "", stderr: `lwlog: ${path} has no marks among its declared entries\n` });
   });
+
+  it("200 000 marks: every one listed, as text and JSON, streamed past the first 1000 (no stack overflow, flat memory)", async () => {
+    const n = 200_000;
+    const S64 = 64;
+    const bytes = new Uint8Array(S64 * (n + 1));
+    bytes.set(encodeSuper({ nrEntries: BigInt(n), sectorSize: S64 }));
+    const names = Array.from({ length: n }, (_, i) => `m${i}`);
+    names.forEach((name, i) => {
+      const text = new TextEncoder().encode(name);
+      encodeEntryHeaderInto(bytes, S64 * (i + 1), { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: BigInt(text.length) }, S64, text);
+    });
+    const path = join(tmp.path, "many-marks.log");
+    writeFileSync(path, bytes);
+    const expected = names.map((name, i) => ({ name, entry: i, offset: S64 * (i + 1), tail: false }));
+
+    const json = await runLwlog(["marks", "--json", path]);
+    expect([json.code, json.stderr]).toEqual([0, ""]);
+    expect(json.stdout).toBe(JSON.stringify(expected, null, 2) + "\n");
+
+    const text = await runLwlog(["marks", path]);
+    expect([text.code, text.stderr]).toEqual([0, ""]);
+    const lines = text.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(n + 1);
+    const w = String(bytes.length).length;
+    expect(lines[0]).toBe(`${"ENTRY".padStart(w)}  ${"OFFSET".padStart(w)}  NAME`);
+    expect(lines[1]).toBe(`${"0".padStart(w)}  ${String(S64).padStart(w)}  m0`);
+    expect(lines[n]).toBe(`${String(n - 1).padStart(w)}  ${String(S64 * n).padStart(w)}  m${n - 1}`);
+  }, 60_000);
 
   it("a broken log: exit 1 with the entry and offset", async () => {
     const bad = await badLogs.dirtyPadding(tmp.path);
