@@ -140,6 +140,13 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       // plan first, so skip the header pass and size the image as the replay goes. Not with
       // checkpoints: their checker must see the image at its final size (a file system's size
       // is the device's), and a failed one stops the replay before the end.
+      // A log broken at its first entry has nothing to replay: say so before creating the image.
+      try {
+        log.cursor({ tail: true }).skim();
+      } catch (err) {
+        if (err instanceof LogFormatError) throw nothingToReplay(err, options.target);
+        throw err;
+      }
       target = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
       if (target.kind !== "file") throw new TargetError(ReplayErrorCodes.TARGET_KIND, "is a block device: its size is fixed, so --size does not apply", { file: target.path });
       return await runPlan(log, target, undefined, options, began);
@@ -152,6 +159,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       skipDiscards: options.discard === "skip",
       ...(options.index ? { index: options.index, extent: options.size === "auto" } : {}),
     });
+    if (plan.broken !== undefined && plan.stop < plan.start) throw nothingToReplay(plan.broken, typeof options.target === "string" ? options.target : options.target.path);
     if (typeof options.target === "string") {
       const size = options.size === "auto" ? plan.logExtent : options.size;
       target = ImageTarget.open(options.target, {
@@ -200,6 +208,16 @@ export class TargetWriteError extends LogIoError {
     });
     this.summary = summary;
   }
+}
+
+/** The log breaks before the first entry to replay: nothing is applied, and the target is neither created nor opened. */
+function nothingToReplay(cause: LogFormatError, target: string): LogFormatError {
+  return new LogFormatError(cause.code, `${cause.message}; the log breaks before the first entry to replay: nothing was written to ${target}`, {
+    ...(cause.file !== undefined ? { file: cause.file } : {}),
+    ...(cause.entry !== undefined ? { entry: cause.entry } : {}),
+    ...(cause.offset !== undefined ? { offset: cause.offset } : {}),
+    cause,
+  });
 }
 
 /** True when the replay runs over the whole log: no start point and no stop point. */

@@ -314,6 +314,27 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     expect(existsSync(after)).toBe(false);
   });
 
+  it("a log broken at its first entry: exit 1, no image created, an existing one untouched", async () => {
+    const broken = join(tmp.path, `broken-first-${++n}.log`);
+    writeFileSync(broken, readFileSync(await smallLog()));
+    const fd = openSync(broken, "r+");
+    writeSync(fd, new Uint8Array([0x7f]), 0, 1, 512 + 100);
+    closeSync(fd);
+    for (const size of ["64K", "auto"]) {
+      const img = fresh();
+      const r = await runLwlog(["replay", broken, "--to", img, "--size", size]);
+      expect(r.code, size).toBe(1);
+      expect(r.stdout, size).toBe("");
+      expect(r.stderr, size).toContain(`${broken}: entry 0: offset 512: malformed entry`);
+      expect(r.stderr, size).toContain(`nothing was written to ${img}`);
+      expect(existsSync(img), size).toBe(false);
+    }
+    const existing = fresh();
+    writeFileSync(existing, Buffer.alloc(65536, 0x42));
+    expect((await runLwlog(["replay", broken, "--to", existing, "--truncate"])).code).toBe(1);
+    expect(readFileSync(existing).equals(Buffer.alloc(65536, 0x42))).toBe(true);
+  });
+
   it("bad options: exit 2", async () => {
     const log = await smallLog();
     const cases: [string[], string][] = [
