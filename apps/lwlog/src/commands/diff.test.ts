@@ -197,6 +197,17 @@ describe("lwlog diff --state on real kernel logs", () => {
     expect(brief).toMatchObject({ code: 1, stdout: `the disks of ${ext4.path} and ${xfs.path} at mark "mkfs" differ\n` });
   });
 
+  it("lists discards, writes and marks in the unified diff without trailing blanks; --json hunks stream change by change and parse", async () => {
+    const raw = kernelLogs().find((l) => l.file === "raw-512.log")!;
+    const r = await runLwlog(["diff", ext4.path, raw.path]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^[-+ ] +\d* +\d* +discard +at \d+ +len \d+$/m);
+    expect(r.stdout.split("\n").filter((l) => / $/.test(l))).toEqual([]);
+    const j = await diffJson([ext4.path, raw.path]);
+    const changes = (j.json.hunks as Json[]).reduce((n, h) => n + (h.changes as unknown[]).length, 0);
+    expect(changes).toBe(j.json.totals.changed + j.json.totals.removed + j.json.totals.added);
+  });
+
   it("prints the differing ranges with their last writers, and a table per segment", async () => {
     const r = await runLwlog(["diff", "--state-at-mark", "mkfs", ext4.path, xfs.path]);
     expect(r.code).toBe(1);

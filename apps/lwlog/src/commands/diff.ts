@@ -188,8 +188,9 @@ function entryText(s: LogScan, i: number, names: Map<number, string>, w: Widths)
   const fl = extra === 0n ? "" : `  ${flagNames(extra).join("|")}`;
   if (kind === "mark") return `mark     ${JSON.stringify(shorten(names.get(i) ?? "", 60))}${fl}`;
   if (kind === "flush" && s.offsets[i] === 0) return `flush${fl}`;
-  const where = `${kind.padEnd(8)} at ${String(s.offsets[i]!).padEnd(w.offset)}  len ${String(s.lengths[i]!).padEnd(w.length)}${fl}`;
-  return kind === "write" ? `${where}  xxh64 ${hashOf(s, i)}` : where;
+  const where = `${kind.padEnd(8)} at ${String(s.offsets[i]!).padEnd(w.offset)}  len ${String(s.lengths[i]!)}`;
+  if (kind !== "write") return `${where}${fl}`;
+  return `${where.padEnd(where.length + w.length - String(s.lengths[i]!).length)}${fl}  xxh64 ${hashOf(s, i)}`;
 }
 
 /** Column widths of byte offsets and lengths, so that the entry lines line up. */
@@ -252,14 +253,19 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
   const nb = markNames(diff.b);
   let first = true;
   for (const h of diff.hunks) {
-    const hunk = {
-      segment: h.segment,
-      a: { start: h.a0, end: h.a1 },
-      b: { start: h.b0, end: h.b1 },
-      approximate: h.approximate,
-      changes: [...diff.changes(h)].map((c) => changeJson(diff, c, na, nb)),
-    };
-    const pending = out.write(`${first ? "" : ","}\n    ${indent(toJson(hunk), "    ")}`);
+    // The hunk's head, then its changes one at a time: a hunk of two very different logs
+    // can hold a million changes, too many for one string.
+    const head = { segment: h.segment, a: { start: h.a0, end: h.a1 }, b: { start: h.b0, end: h.b1 }, approximate: h.approximate, changes: [] };
+    const [open, close] = indent(toJson(head), "    ").split("[]") as [string, string];
+    let pending = out.write(`${first ? "" : ","}\n    ${open}[`);
+    if (pending) await pending;
+    let firstChange = true;
+    for (const c of diff.changes(h)) {
+      pending = out.write(`${firstChange ? "" : ","}\n        ${indent(toJson(changeJson(diff, c, na, nb)), "        ")}`);
+      if (pending) await pending;
+      firstChange = false;
+    }
+    pending = out.write(`${firstChange ? "" : "\n      "}]${close}`);
     if (pending) await pending;
     first = false;
   }
