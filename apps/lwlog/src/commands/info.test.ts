@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -159,6 +159,38 @@ describe("lwlog info: the JSON keys", () => {
       version: 1,
     });
   });
+
+  it("300 000 marks (a tail mark among them): all listed, in memory a fraction of theirs (the built CLI, heap capped at 48 MB)", async () => {
+    const { LogFlags, encodeEntryHeaderInto, encodeSuper } = await import("@lwlog/codec");
+    const n = 300_000;
+    const S64 = 64;
+    const bytes = new Uint8Array(S64 * (n + 1));
+    bytes.set(encodeSuper({ nrEntries: BigInt(n - 1), sectorSize: S64 }));
+    const enc = new TextEncoder();
+    for (let i = 0; i < n; i++) {
+      const text = enc.encode(`mark-${i}`);
+      encodeEntryHeaderInto(bytes, S64 * (i + 1), { sector: 0n, nrSectors: 0n, flags: LogFlags.MARK, dataLen: BigInt(text.length) }, S64, text);
+    }
+    const path = join(tmp.path, "many-marks.log");
+    writeFileSync(path, bytes);
+    const main = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
+    const cli = (args: string[]) => run(process.execPath, ["--max-old-space-size=48", main, ...args], { check: false, timeout: 60_000 });
+
+    const json = cli(["info", "--json", path]);
+    expect([json.status, json.stderr]).toEqual([0, ""]);
+    const s = JSON.parse(json.stdout) as LogSummary;
+    expect(json.stdout).toBe(JSON.stringify(s, null, 2) + "\n"); // the layout JSON.stringify gives
+    expect([s.declaredEntries, s.entries, s.tailEntries, s.counts.mark, s.tailCounts.mark]).toEqual([n - 1, n, 1, n - 1, 1]);
+    expect(s.marks).toHaveLength(n);
+    expect(s.marks[0]).toEqual({ name: "mark-0", entry: 0, offset: S64, tail: false });
+    expect(s.marks[n - 1]).toEqual({ name: `mark-${n - 1}`, entry: n - 1, offset: S64 * n, tail: true });
+    expect(s.end).toEqual({ reason: "eof", offset: bytes.length, trailingBytes: 0 });
+
+    const text = cli(["info", path]);
+    expect([text.status, text.stderr]).toEqual([0, ""]);
+    expect(text.stdout).toMatch(/^marks +300000$/m);
+    expect(text.stdout).toContain(`  … and ${n - 20} more (lwlog marks lists them all)\n`);
+  }, 120_000);
 
   it("a kernel FLUSH|FUA|METADATA entry counts as flush, fua and metadata; a FUA|METADATA write as write too", async () => {
     const { LogWriter } = await import("@lwlog/codec");

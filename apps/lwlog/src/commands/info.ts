@@ -1,8 +1,9 @@
 import type { Command } from "commander";
-import { LogFile, isExactText, u64ToJson, type ReadEnd } from "@lwlog/codec/core";
+import { LogFile, isExactText, u64ToJson, type LogEntry, type ReadEnd } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { countEntry, emptyCounts, printableName, type KindCounts } from "../entry-kinds.js";
 import { humanBytes } from "../format.js";
+import { Output } from "../io.js";
 import { resolvePath } from "../paths.js";
 
 /** Options of `lwlog info`. */
@@ -63,17 +64,58 @@ export interface LogSummary {
   end: { reason: ReadEnd["reason"]; offset: number; trailingBytes: number; detail?: string };
 }
 
+/**
+ * Marks `info` holds: a log with more (millions of marks cost gigabytes as objects) is
+ * summed up holding none beyond these, and `--json` lists all of them from a second pass
+ * over the headers, written as they come.
+ */
+const MARKS_HELD = 10_000;
+
 /** `lwlog info`: one pass over the headers, then a summary. */
 export async function runInfo(ctx: CommandContext, path: string, opts: InfoOptions): Promise<number> {
   const log = await LogFile.open(path);
   try {
-    const summary = summarizeLog(log);
-    if (opts.json) ctx.io.stdout.write(JSON.stringify(summary, null, 2) + "\n");
-    else ctx.io.stdout.write(formatSummary(summary));
+    const { summary, markCount } = scanLog(log, MARKS_HELD);
+    if (!opts.json) {
+      ctx.io.stdout.write(formatSummary(summary, markCount));
+    } else if (markCount === summary.marks.length) {
+      ctx.io.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+    } else {
+      // The same text as JSON.stringify(summary, null, 2), the marks streamed in from a second pass.
+      const text = JSON.stringify({ ...summary, marks: [] }, null, 2) + "\n";
+      const at = text.indexOf('\n  "marks": []') + '\n  "marks": ['.length;
+      const out = new Output(ctx.io.stdout);
+      const put = async (t: string) => {
+        const p = out.write(t);
+        if (p !== undefined) await p;
+      };
+      await put(text.slice(0, at));
+      let first = true;
+      for (const m of eachInfoMark(log)) {
+        await put((first ? "\n    " : ",\n    ") + JSON.stringify(m, null, 2).replaceAll("\n", "\n    "));
+        first = false;
+      }
+      await put("\n  " + text.slice(at));
+      await out.flush();
+    }
     return 0;
   } finally {
     log.close();
   }
+}
+
+/** Every mark of the log, the tail's too, from a pass over the headers (the marks of `scanLog`). */
+function* eachInfoMark(log: LogFile): Generator<InfoMark> {
+  const cursor = log.cursor({ tail: true });
+  for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
+    if (s.kind === "mark") yield infoMark(s.entry!);
+  }
+}
+
+function infoMark(e: LogEntry): InfoMark {
+  const m: InfoMark = { name: e.mark!, entry: e.index, offset: e.offset, tail: e.tail };
+  if (!isExactText(e.markBytes!)) m.markBase64 = Buffer.from(e.markBytes!).toString("base64");
+  return m;
 }
 
 /**
@@ -85,7 +127,13 @@ export async function runInfo(ctx: CommandContext, path: string, opts: InfoOptio
  * per header; sector sums stay in numbers while they are exact and move to bigints past 2^53.
  */
 export function summarizeLog(log: LogFile): LogSummary {
+  return scanLog(log, Infinity).summary;
+}
+
+/** `summarizeLog` holding at most `maxMarks` marks; `markCount` counts them all. */
+function scanLog(log: LogFile, maxMarks: number): { summary: LogSummary; markCount: number } {
   const S = log.sectorSize;
+  let markCount = 0;
   const counts = emptyCounts();
   const tailCounts = emptyCounts();
   const marks: InfoMark[] = [];
@@ -100,12 +148,7 @@ export function summarizeLog(log: LogFile): LogSummary {
   const cursor = log.cursor({ tail: true });
   for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
     found += 1;
-    if (s.kind === "mark") {
-      const e = s.entry!;
-      const m: InfoMark = { name: e.mark!, entry: e.index, offset: e.offset, tail: e.tail };
-      if (!isExactText(e.markBytes!)) m.markBase64 = Buffer.from(e.markBytes!).toString("base64");
-      marks.push(m);
-    }
+    if (s.kind === "mark" && markCount++ < maxMarks) marks.push(infoMark(s.entry!));
     const hasLength = s.nrSectors !== 0;
     if (s.tail) {
       tail += 1;
@@ -143,7 +186,7 @@ export function summarizeLog(log: LogFile): LogSummary {
     if (wide.writtenEnd > written) written = wide.writtenEnd;
   }
   const bigS = BigInt(S);
-  return {
+  const summary: LogSummary = {
     file: log.path,
     fileBytes: log.size,
     version: Number(log.super.version),
@@ -161,13 +204,14 @@ export function summarizeLog(log: LogFile): LogSummary {
     marks,
     end: summaryEnd,
   };
+  return { summary, markCount };
 }
 
 const MARKS_SHOWN = 20;
 const NAME_SHOWN = 60;
 
 /** The text form of a summary: one fact per line, then the marks. */
-export function formatSummary(s: LogSummary): string {
+export function formatSummary(s: LogSummary, markCount = s.marks.length): string {
   const c = s.counts;
   const lines: [string, string][] = [
     ["log", `${s.file}, ${bytes(s.fileBytes)}`],
@@ -192,16 +236,16 @@ export function formatSummary(s: LogSummary): string {
     lines.push(["written up to", `byte ${s.maxByte}`]);
   }
   lines.push(["end", describeEnd(s)]);
-  lines.push(["marks", String(s.marks.length)]);
+  lines.push(["marks", String(markCount)]);
   const width = Math.max(...lines.map(([k]) => k.length));
   let out = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n") + "\n";
-  if (s.marks.length > 0) {
+  if (markCount > 0) {
     const shown = s.marks.slice(0, MARKS_SHOWN);
     const w1 = Math.max(5, ...shown.map((m) => String(m.entry).length));
     const w2 = Math.max(6, ...shown.map((m) => String(m.offset).length));
     out += `  ${"ENTRY".padStart(w1)}  ${"OFFSET".padStart(w2)}  NAME\n`;
     for (const m of shown) out += `  ${String(m.entry).padStart(w1)}  ${String(m.offset).padStart(w2)}  ${shortName(m.name)}${m.tail ? "  (tail)" : ""}\n`;
-    if (s.marks.length > shown.length) out += `  … and ${s.marks.length - shown.length} more (lwlog marks lists them all)\n`;
+    if (markCount > shown.length) out += `  … and ${markCount - shown.length} more (lwlog marks lists them all)\n`;
   }
   return out;
 }
