@@ -4,8 +4,10 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENTRY_FIELDS, LogWriter } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, qemuLog, randomBytes } from "@lwlog/testkit";
-import { runLwlog } from "../testing.js";
-import type { CheckReport } from "./check.js";
+import { runCli } from "../cli.js";
+import type { CliIo } from "../io.js";
+import { MemoryStream, runLwlog } from "../testing.js";
+import { checkLog, formatReport, type CheckReport } from "./check.js";
 import { SAMPLE, S, badLogs, bytesOf, patch, sampleLog, u64, type BadLog } from "./test-logs.js";
 
 const tmp = makeTempDir("lwlog-check-");
@@ -183,6 +185,27 @@ describe("lwlog check lists every problem", () => {
     expect(some.report.problems).toHaveLength(7);
     const all = await check(path, ["--max-problems", "0"]);
     expect(all.report.problems).toHaveLength(350);
+  });
+});
+
+describe("lwlog check writes its report as it goes", () => {
+  it("a problem at a time (--max-problems 0 on millions of problems outgrew a string: exit 70), the same text and JSON", async () => {
+    const path = join(tmp.path, "flushes.log");
+    const w = await LogWriter.create(path, { sectorSize: S });
+    for (let i = 0; i < 3000; i++) await w.flush();
+    await w.close();
+    for (let i = 0; i < 3000; i++) patch(path, S + i * S + 64, new Uint8Array([1]));
+    for (const json of [false, true]) {
+      const stdout = new MemoryStream();
+      const io: CliIo = { stdout, stderr: new MemoryStream(), env: { NO_COLOR: "1" }, cwd: tmp.path };
+      expect(await runCli(["check", "--max-problems", "0", ...(json ? ["--json"] : []), path], io)).toBe(1);
+      // Written in batches of ~64 KiB, never the whole report (~400 KiB) at once.
+      expect(stdout.chunks.length).toBeGreaterThan(3);
+      expect(Math.max(...stdout.chunks.map((c) => c.length))).toBeLessThan(70_000);
+      const report = json ? (JSON.parse(stdout.text) as CheckReport) : await checkLog(path, 0);
+      expect(report.problems).toHaveLength(3000);
+      expect(stdout.text).toBe(json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report));
+    }
   });
 });
 

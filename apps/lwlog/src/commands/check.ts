@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { ErrorCodes, LogFile, LogFormatError, LwlogError, firstNonZero, isExactText, u64ToJson } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { ExitCode } from "../errors.js";
+import { Output } from "../io.js";
 import { parseCount } from "../options.js";
 import { resolvePath } from "../paths.js";
 
@@ -90,8 +91,23 @@ const TWO_64 = 1n << 64n;
 /** `lwlog check`: exit 0 when the log is valid, 1 when it is not. */
 export async function runCheck(ctx: CommandContext, path: string, opts: CheckOptions): Promise<number> {
   const report = await checkLog(path, opts.maxProblems ?? DEFAULT_MAX_PROBLEMS);
-  ctx.io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report));
+  // Written a line (a problem) at a time: with --max-problems 0 the report can outgrow any string.
+  const out = new Output(ctx.io.stdout);
+  for (const piece of opts.json ? reportJson(report) : reportLines(report)) {
+    const p = out.write(piece);
+    if (p !== undefined) await p;
+  }
+  await out.flush();
   return report.valid ? ExitCode.OK : ExitCode.FAILED;
+}
+
+/** The text of JSON.stringify(r, null, 2) + "\n", in pieces: one per problem. */
+function* reportJson(r: CheckReport): Generator<string> {
+  const text = JSON.stringify({ ...r, problems: [] }, null, 2) + "\n";
+  const at = text.indexOf('\n  "problems": []') + '\n  "problems": ['.length;
+  yield text.slice(0, at);
+  for (let i = 0; i < r.problems.length; i++) yield (i === 0 ? "\n    " : ",\n    ") + JSON.stringify(r.problems[i], null, 2).replaceAll("\n", "\n    ");
+  yield (r.problems.length > 0 ? "\n  " : "") + text.slice(at);
 }
 
 /**
@@ -256,17 +272,21 @@ function report(file: string, list: ProblemList, counts: { entries: number; tail
 
 /** The text form: a verdict line, then one line per problem. */
 export function formatReport(r: CheckReport): string {
+  return [...reportLines(r)].join("");
+}
+
+/** The lines of `formatReport`, one at a time. */
+function* reportLines(r: CheckReport): Generator<string> {
   const tally = [plural(r.errors, "error"), plural(r.warnings, "warning"), plural(r.notes, "note")].join(", ");
-  let out = `${r.file}: ${r.valid ? "valid" : "INVALID"} (${tally})\n`;
+  yield `${r.file}: ${r.valid ? "valid" : "INVALID"} (${tally})\n`;
   if (r.sectorSize !== undefined) {
-    out += `  sector size ${r.sectorSize}; ${r.declaredEntries} declared ${Number(r.declaredEntries) === 1 ? "entry" : "entries"}, ${r.entries} walked (${r.tailEntries} past the declared count)\n`;
+    yield `  sector size ${r.sectorSize}; ${r.declaredEntries} declared ${Number(r.declaredEntries) === 1 ? "entry" : "entries"}, ${r.entries} walked (${r.tailEntries} past the declared count)\n`;
   }
   for (const p of r.problems) {
     const where = [p.entry !== undefined ? `entry ${p.entry}` : "", p.offset !== undefined ? `offset ${p.offset}` : ""].filter(Boolean).join(", ");
-    out += `  ${p.severity.padEnd(7)}  ${where ? `${where}: ` : ""}${p.message} [${p.code}]\n`;
+    yield `  ${p.severity.padEnd(7)}  ${where ? `${where}: ` : ""}${p.message} [${p.code}]\n`;
   }
-  if (r.omitted > 0) out += `  … and ${r.omitted} more (--max-problems 0 lists them all)\n`;
-  return out;
+  if (r.omitted > 0) yield `  … and ${r.omitted} more (--max-problems 0 lists them all)\n`;
 }
 
 function plural(n: number, word: string): string {
