@@ -106,6 +106,14 @@ describe("a bad record is reported with its line number and field, and no log is
     expect(e.message).toMatch(/^line 4, entry 2, field flags: "x" is not a whole number/);
   });
 
+  it("text that is not CSV at all, read as CSV, is a bad record naming its line (every csv-parse error, whatever its code)", async () => {
+    // csv-parse 6 codes this one INVALID_OPENING_QUOTE, without the CSV_ prefix of the others.
+    const e = await failure(`index,offset\r\n1,2\r\n{"type":"super"},3\r\n`, "quote.csv", { sectorSize: 512 });
+    expect(e.message).toMatch(/^line 3: not valid CSV \(Invalid Opening Quote/);
+    const unclosed = await failure(`index,offset\r\n"1,2\r\n`, "unclosed.csv", { sectorSize: 512 });
+    expect(unclosed.message).toMatch(/not valid CSV \(Quote Not Closed/);
+  });
+
   it("CSV needs the sector size", async () => {
     const e = await failure("index,kind\r\n", "x.csv");
     expect(e.message).toMatch(/--sector-size/);

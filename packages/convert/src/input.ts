@@ -1,4 +1,4 @@
-import { parse as parseCsv } from "csv-parse";
+import { CsvError, parse as parseCsv } from "csv-parse";
 import { LogFormatError } from "@lwlog/codec";
 
 /** Code of a bad record in an import's input. */
@@ -279,9 +279,10 @@ export async function* csvParts(input: NodeJS.ReadableStream, file: string): Asy
     }
   } catch (err) {
     if (err instanceof RecordError) throw err;
-    const e = err as { message?: string; lines?: number; code?: string };
-    if (typeof e.code === "string" && e.code.startsWith("CSV_")) {
-      throw new RecordError(`not valid CSV (${e.message ?? e.code})`, { file, ...(e.lines !== undefined ? { line: e.lines } : {}) });
+    // Every error csv-parse raises about its input (codes mostly CSV_…, but INVALID_OPENING_QUOTE has no prefix).
+    if (err instanceof CsvError) {
+      const lines = (err as CsvError & { lines?: number }).lines;
+      throw new RecordError(`not valid CSV (${err.message})`, { file, ...(lines !== undefined ? { line: lines } : {}) });
     }
     throw err;
   }
