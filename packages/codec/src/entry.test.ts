@@ -246,6 +246,12 @@ describe("inspectHeaderBlock", () => {
     expect(problemsOf(mark(480), undefined, new Uint8Array(480).fill(0x46))).toEqual([`warning:${ErrorCodes.MARK_NO_NUL}`]);
   });
 
+  it("at S = 32 an empty mark fills nothing (no 'at most -1 bytes' warning); a 1-byte name there is too long", () => {
+    const mark32 = (len: bigint) => ({ sector: 0n, nrSectors: 0n, flags: MARK, dataLen: len });
+    expect(inspectHeaderBlock(mark32(0n), encodeEntryHeader(mark32(0n), 32), 32)).toEqual([]);
+    expect(inspectHeaderBlock(mark32(1n), encodeEntryHeader(mark32(0n), 32), 32).map((p) => p.code)).toEqual([ErrorCodes.BAD_MARK]);
+  });
+
   it("a mark longer than its block is an error", () => {
     expect(problemsOf(mark(481), undefined, new Uint8Array(480).fill(0x46))).toEqual([`error:${ErrorCodes.BAD_MARK}`]);
     expect(problemsOf(mark(0), (b) => new DataView(b.buffer).setBigUint64(24, 2n ** 64n - 1n, true))).toEqual([]);

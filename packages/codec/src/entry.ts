@@ -143,7 +143,8 @@ export function inspectHeaderBlock(header: EntryHeader, block: Uint8Array, secto
       });
     } else {
       const len = Number(header.dataLen);
-      if (len === room) {
+      // At S = 32 there is no room for a name: an empty mark is all a writer can leave.
+      if (len === room && room > 0) {
         problems.push({
           code: ErrorCodes.MARK_NO_NUL,
           severity: "warning",
