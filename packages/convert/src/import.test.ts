@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogFile, LwlogError } from "@lwlog/codec";
 import { kernelLogs, makeTempDir } from "@lwlog/testkit";
@@ -112,6 +113,25 @@ describe("a bad record is reported with its line number and field, and no log is
     expect(e.message).toMatch(/^line 3: not valid CSV \(Invalid Opening Quote/);
     const unclosed = await failure(`index,offset\r\n"1,2\r\n`, "unclosed.csv", { sectorSize: 512 });
     expect(unclosed.message).toMatch(/not valid CSV \(Quote Not Closed/);
+  });
+
+  it("a CSV input that fails while being read: the import fails with the error (not left unhandled), no log left", async () => {
+    const header = "index,offset,kind,flags,flagNames,sector,nrSectors,byteOffset,byteLength,dataLen,tail,mark,markBase64,base64\r\n0,512,flush,1,FLUSH,0,0,0,0,0,false,,,\r\n";
+    let sent = false;
+    const input = new Readable({
+      read() {
+        if (!sent) {
+          sent = true;
+          this.push(header);
+        } else this.destroy(Object.assign(new Error("input/output error"), { code: "EIO" }));
+      },
+    });
+    const out = p("eio.log");
+    const err = await importLog(input, out, { format: "csv", sectorSize: 512 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LwlogError);
+    expect((err as LwlogError).describe()).toMatch(/<stdin>: cannot read the input: input\/output error/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
   });
 
   it("CSV needs the sector size", async () => {

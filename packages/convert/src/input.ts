@@ -1,4 +1,5 @@
 import { CsvError, parse as parseCsv } from "csv-parse";
+import type { Readable } from "node:stream";
 import { LogFormatError } from "@lwlog/codec";
 
 /** Code of a bad record in an import's input. */
@@ -272,7 +273,13 @@ export async function* jsonDocumentParts(chunks: AsyncIterable<string>, file: st
  * CSV has no superblock row: the caller supplies the sector size.
  */
 export async function* csvParts(input: NodeJS.ReadableStream, file: string): AsyncGenerator<InputPart> {
-  const parser = input.pipe(parseCsv({ columns: true, bom: true, info: true, skip_empty_lines: true, relax_quotes: false }));
+  const parser = parseCsv({ columns: true, bom: true, info: true, skip_empty_lines: true, relax_quotes: false });
+  // pipe() does not pass the input's errors on: they go to the parser, whose iteration below
+  // throws them (a read error would otherwise be unhandled, and the parser wait forever).
+  // The listener stays: an error after the loop was left (the input is destroyed then) goes
+  // to the destroyed parser, where it is dropped.
+  input.on("error", (err: unknown) => parser.destroy(err instanceof Error ? err : new Error(String(err))));
+  input.pipe(parser);
   try {
     for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
       yield { kind: "entry", line: item.info.lines, value: csvRecord(item.record) };
@@ -285,6 +292,8 @@ export async function* csvParts(input: NodeJS.ReadableStream, file: string): Asy
       throw new RecordError(`not valid CSV (${err.message})`, { file, ...(lines !== undefined ? { line: lines } : {}) });
     }
     throw err;
+  } finally {
+    (input as Partial<Readable>).destroy?.();
   }
 }
 
