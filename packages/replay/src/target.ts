@@ -143,11 +143,16 @@ export class ImageTarget {
       } catch (err) {
         throw ioError(err, path, "create the target");
       }
-      try {
-        ftruncateSync(fd, options.size);
-      } catch (err) {
-        closeSync(fd);
-        throw ioError(err, path, "size the target");
+      // A new file is empty already, and on ext4 a truncate to size 0 would arm its
+      // "replace by truncate" heuristic (auto_da_alloc): close() would then write back every
+      // block the replay wrote before returning (0.37 s of a 0.75 s replay of 1 GiB).
+      if (options.size > 0) {
+        try {
+          ftruncateSync(fd, options.size);
+        } catch (err) {
+          closeSync(fd);
+          throw ioError(err, path, "size the target");
+        }
       }
       return new ImageTarget(path, fd, { kind: "file", size: options.size, grow: options.grow ?? false, readOnly: false, created: true, io: options.io });
     }
