@@ -63,6 +63,8 @@ export function parseSectorRange(name: string): (value: string) => SectorRange {
     if (!m || (m[1] === "" && m[2] === "")) throw new UsageError(`${name} takes a sector range A-B, not ${JSON.stringify(value)}`);
     const from = m[1] ? BigInt(m[1]) : 0n;
     const to = m[2] ? BigInt(m[2]) : m[0]!.includes("-") ? (1n << 64n) - 1n : from;
+    const max = (1n << 64n) - 1n;
+    if (from > max || to > max) throw new UsageError(`${name} ${value}: sectors are 64-bit numbers, at most ${max}`);
     if (to < from) throw new UsageError(`${name} ${value}: the end is before the start`);
     return { from, to };
   };

@@ -319,6 +319,15 @@ describe("lwlog dump: filters", () => {
     expect(await indexes(["--sectors", "116-200"])).toEqual([]);
   });
 
+  it("--sectors past 2^64 - 1 or backwards is a usage error that says which", async () => {
+    const big = await runLwlog(["dump", "--sectors", "18446744073709551616-", log]);
+    expect(big).toMatchObject({ code: 2, stdout: "" });
+    expect(big.stderr).toMatch(/sectors are 64-bit numbers, at most 18446744073709551615/);
+    const back = await runLwlog(["dump", "--sectors", "9-8", log]);
+    expect(back.code).toBe(2);
+    expect(back.stderr).toMatch(/the end is before the start/);
+  });
+
   it("filters combine", async () => {
     expect(await indexes(["--kind", "write", "--from", "1"])).toEqual([4]);
     expect(await indexes(["--sectors", "0-200", "--kind", "discard"])).toEqual([3]);
