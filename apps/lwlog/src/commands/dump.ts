@@ -38,7 +38,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--from <n>", "start at entry n (0-based)", parseCount("--from"))
     .option("--to <n>", "stop after entry n (inclusive)", parseCount("--to"))
     .option("--from-mark <name>", "start at the first mark with this name (the mark is listed)")
-    .option("--to-mark <name>", "stop at the first mark with this name after the start (the mark is listed)")
+    .option("--to-mark <name>", "stop at the first mark with this name at or after the start (the mark is listed)")
     .option("--kind <kinds>", `only entries of these kinds, comma-separated: ${KIND_NAMES.join(", ")}`, parseList("--kind", KIND_NAMES))
     .option("--sectors <A-B>", "only writes and discards that touch sectors A to B (inclusive, units of the log's sector size)", parseSectorRange("--sectors"))
     .option("--data <how>", "show each entry's data: none, hex or sha256", parseChoice("--data", ["none", "hex", "sha256"] as const), "none")
