@@ -262,6 +262,7 @@ describe("inspectHeaderBlock", () => {
     expect(problemsOf(mark(3), (b) => (b[40] = 9), fromHex("616263"))).toEqual([`warning:${ErrorCodes.MALFORMED_ENTRY}`]);
     expect(problemsOf({ ...mark(0), nrSectors: 1n })).toEqual([`warning:${ErrorCodes.ODD_ENTRY}`]);
     expect(problemsOf({ ...mark(0), flags: MARK | DISCARD })).toEqual([`warning:${ErrorCodes.ODD_ENTRY}`]);
+    expect(problemsOf({ ...mark(0), sector: 2n ** 64n - 1n })).toEqual([`warning:${ErrorCodes.ODD_ENTRY}`]);
   });
 
   it("data_len larger than the data the entry carries is an error; within it (DAX) is fine", () => {

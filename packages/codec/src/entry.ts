@@ -160,11 +160,12 @@ export function inspectHeaderBlock(header: EntryHeader, block: Uint8Array, secto
         });
       }
     }
-    if (header.nrSectors !== 0n || isDiscard) {
+    if (header.nrSectors !== 0n || header.sector !== 0n || isDiscard) {
+      const what = isDiscard ? "the DISCARD flag" : header.nrSectors !== 0n ? `nr_sectors ${header.nrSectors}` : `sector ${header.sector}`;
       problems.push({
         code: ErrorCodes.ODD_ENTRY,
         severity: "warning",
-        message: `mark with ${isDiscard ? "the DISCARD flag" : `nr_sectors ${header.nrSectors}`} (writers emit marks with neither)`,
+        message: `mark with ${what} (writers emit marks at sector 0, with no length and no DISCARD flag)`,
       });
     }
     return problems;
