@@ -284,7 +284,7 @@ describe("lwlog info on bad input", () => {
     }
   }, 60_000);
 
-  it("a file it may not read: exit 2 (the built CLI run as nobody; root reads anything)", async () => {
+  it("a file it may not read: exit 2 (the built CLI run without root's DAC capabilities; root reads anything)", async () => {
     const main = resolve(dirname(fileURLToPath(import.meta.url)), "../../dist/main.js");
     const dir = join(tmp.path, "private");
     mkdirSync(dir);
@@ -294,7 +294,10 @@ describe("lwlog info on bad input", () => {
     chmodSync(path, 0o000);
     let r;
     if (process.getuid?.() === 0) {
-      r = run(requireTool("setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, main, "info", path], { check: false });
+      // Still uid 0 (so the checkout, wherever CI put it, stays readable), but without the
+      // capabilities that let root read a mode-000 file.
+      const drop = "-dac_override,-dac_read_search";
+      r = run(requireTool("setpriv"), [`--bounding-set=${drop}`, `--inh-caps=${drop}`, process.execPath, main, "info", path], { check: false });
     } else {
       r = await runLwlog(["info", path]).then((x) => ({ status: x.code, stdout: x.stdout, stderr: x.stderr }));
     }
