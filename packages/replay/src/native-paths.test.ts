@@ -1,4 +1,4 @@
-import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
@@ -110,16 +110,16 @@ describe.each(impls)("ImageTarget with the %s primitives", (name, io) => {
     }
   });
 
-  it("writes copied from the log land byte for byte (copy_file_range, or pread/pwrite onto a device): a kernel log to every mark, on a file and a loop device", () => {
+  it.each(["kernel", "buffer"] as const)("writes copied from the log land byte for byte (copy %s: copy_file_range or pread/pwrite in C; reads and writes through a buffer): a kernel log to every mark, on a file and a loop device", (copy) => {
     const k = kernelLogs().find((l) => l.file === "ext4-512.log")!;
-    const img = path("kernel.img");
-    const backing = path("kernel-dev.img");
+    const img = path(`kernel-${copy}.img`);
+    const backing = path(`kernel-dev-${copy}.img`);
     writeFileSync(backing, new Uint8Array(0));
     run("truncate", ["-s", String(k.data_device_bytes), backing]);
     const dev = run("losetup", ["--find", "--show", backing]).stdout.trim();
     try {
       for (const where of [img, dev]) {
-        const target = ImageTarget.open(where, where === img ? { size: k.data_device_bytes, io } : { io });
+        const target = ImageTarget.open(where, where === img ? { size: k.data_device_bytes, io, copy } : { io, copy });
         const log = LogFile.openSync(k.path);
         const c = log.cursor();
         let marks = 0;
@@ -141,6 +141,42 @@ describe.each(impls)("ImageTarget with the %s primitives", (name, io) => {
       }
     } finally {
       run("losetup", ["--detach", dev]);
+    }
+  });
+});
+
+describe.each(impls.filter(([name]) => name === "addon"))("ImageTarget's data copy with the %s", (_name, io) => {
+  it("auto copies in the kernel on tmpfs only (where copy_file_range measured faster); kernel and buffer force it", async () => {
+    const { statfsSync, mkdtempSync, rmSync } = await import("node:fs");
+    const log = path("copy.log");
+    const w = await LogWriter.create(log, { sectorSize: 512 });
+    await w.write(8n, randomBytes(256 << 10, 4)); // larger than a read window: the target copies it itself
+    await w.close();
+    const shm = statSync("/dev/shm", { throwIfNoEntry: false })?.isDirectory() ? mkdtempSync("/dev/shm/lwlog-copy-") : undefined;
+    try {
+      const dirs = [tmp.path, ...(shm !== undefined ? [shm] : [])];
+      for (const dir of dirs) {
+        const tmpfs = statfsSync(dir).type === 0x01021994;
+        for (const copy of ["auto", "kernel", "buffer"] as const) {
+          let calls = 0;
+          const counting: LinuxIo = { ...io, copyFileRange: (...a) => (calls++, io.copyFileRange(...a)) };
+          const img = join(dir, `${++n}-copy-${copy}.img`);
+          const target = ImageTarget.open(img, { size: 1 << 20, io: counting, copy });
+          const l = LogFile.openSync(log);
+          const e = l.cursor().next()!;
+          target.applyEntry(e, l);
+          l.close();
+          target.close();
+          expect(calls > 0, `${copy} on ${dir}`).toBe(copy === "kernel" || (copy === "auto" && tmpfs));
+          const back = new Uint8Array(256 << 10);
+          const fd = openSync(img, "r");
+          readSync(fd, back, 0, back.length, 8 * 512);
+          closeSync(fd);
+          expect(back).toEqual(randomBytes(256 << 10, 4));
+        }
+      }
+    } finally {
+      if (shm !== undefined) rmSync(shm, { recursive: true, force: true });
     }
   });
 });
