@@ -310,7 +310,8 @@ async function openWorkImage(baseImage: string, work: string): Promise<ImageLike
   } catch (err) {
     rmSync(work, { force: true });
     if (err instanceof LwlogError) throw err;
-    throw new ConvertError(ErrorCodes.IO, `cannot copy the base image to ${work}: ${(err as Error).message}`, { file: baseImage, cause: err });
+    // An I/O error like any other (exit 2 in the CLI), whichever side failed (a disk full).
+    throw ioError(err, baseImage, `copy the base image to ${work}`);
   } finally {
     base.close();
   }

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { kernelLogs, makeTempDir, qemuCrashLog, sha256File } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, qemuCrashLog, run, sha256File } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 
 const tmp = makeTempDir("lwlog-cli-convert-");
@@ -55,6 +55,24 @@ describe("lwlog convert", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(sha256File(img)).toBe(last.sha256);
     expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
+  });
+
+  it("--base-image that does not fit beside the output (disk full): exit 2 like any I/O error, nothing left behind", async () => {
+    const raw512 = kernelLogs().find((l) => l.file === "raw-512.log")!;
+    const zeros = p("zeros-big.img");
+    writeFileSync(zeros, Buffer.alloc(raw512.data_device_bytes));
+    const mnt = p("tmpfs");
+    mkdirSync(mnt);
+    run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
+    try {
+      const out = join(mnt, "up.log");
+      const r = await runLwlog(["convert", raw512.path, "-o", out, "--sector-size", "4096", "--base-image", zeros]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${zeros}: cannot copy the base image to .*: .*ENOSPC.* \\[LWLOG_IO\\]\n$`));
+      expect(readdirSync(mnt)).toEqual([]);
+    } finally {
+      run("umount", [mnt]);
+    }
   });
 
   it("--fix-superblock repairs a lagging nr_entries", async () => {
