@@ -144,6 +144,15 @@ describe("lwlog check on bad input", () => {
       ["warning", "LWLOG_EMPTY_MARK", 1],
       ["warning", "LWLOG_UNKNOWN_FLAGS", 2],
     ]);
+    expect(report.problems[0]!.message).toBe("mark name is not UTF-8 text without NULs (1 bytes, base64 /w==); look it up by its bytes");
+  });
+  it("a mark whose name length is garbage: the error alone, not also a warning quoting the block as base64", async () => {
+    const path = await sampleLog(tmp.path, "garbage-mark-length.log");
+    const at = SAMPLE.offsets[2]; // mark "one"
+    patch(path, at + ENTRY_FIELDS.dataLen, u64(1n << 40n));
+    const { code, report } = await check(path);
+    expect(code).toBe(1);
+    expect(report.problems.filter((p) => p.offset === at).map((p) => p.code)).toEqual(["LWLOG_BAD_MARK"]);
   });
 });
 

@@ -168,12 +168,15 @@ function walk(log: LogFile, list: ProblemList): { entries: number; tail: number 
         for (const p of e.problems) list.add({ severity: p.severity, code: p.code, message: p.message, ...at });
         if (e.kind === "mark") {
           const bytes = e.markBytes!;
+          // A name whose length is already an error (LWLOG_BAD_MARK) is not also described as text.
+          const badLength = e.problems.some((p) => p.severity === "error");
           if (bytes.length === 0) list.add({ severity: "warning", code: CheckCodes.EMPTY_MARK, message: "mark with an empty name", ...at });
-          else if (!isExactText(bytes)) {
+          else if (!badLength && !isExactText(bytes)) {
+            const shown = bytes.length > 96 ? `base64 of its first 96 bytes ${Buffer.from(bytes.subarray(0, 96)).toString("base64")}…` : `base64 ${Buffer.from(bytes).toString("base64")}`;
             list.add({
               severity: "warning",
               code: CheckCodes.MARK_NOT_TEXT,
-              message: `mark name is not UTF-8 text without NULs (base64 ${Buffer.from(bytes).toString("base64")}); look it up by its bytes`,
+              message: `mark name is not UTF-8 text without NULs (${bytes.length} bytes, ${shown}); look it up by its bytes`,
               ...at,
             });
           }
