@@ -25,6 +25,7 @@ import {
 import { native } from "@lwlog/native";
 import { AtomicOutput } from "./atomic.js";
 import { InterruptedError } from "./export.js";
+import { withRepairHint } from "./repair-hint.js";
 import { entryOf } from "./summary.js";
 import { Yielder } from "./yield.js";
 
@@ -161,7 +162,7 @@ export async function convertLog(source: string, output: string, options: Conver
       try {
         s = cursor.skim();
       } catch (err) {
-        throw withRepairHint(err);
+        throw withRepairHint(err, "--fix-superblock converts the entries that are there and declares them");
       }
       if (s === undefined) break;
       entriesIn += 1;
@@ -318,19 +319,6 @@ async function openWorkImage(baseImage: string, work: string): Promise<ImageLike
   return ImageTarget.open(work, { grow: true });
 }
 
-function withRepairHint(err: unknown): unknown {
-  if (
-    err instanceof LogFormatError &&
-    (err.code === ErrorCodes.MISSING_ENTRIES || err.code === ErrorCodes.TRUNCATED_HEADER || err.code === ErrorCodes.DATA_PAST_EOF || err.code === ErrorCodes.EMPTY_ENTRY)
-  ) {
-    return new LogFormatError(err.code, `${err.message} (--fix-superblock converts the entries that are there and declares them)`, {
-      ...(err.file !== undefined ? { file: err.file } : {}),
-      ...(err.entry !== undefined ? { entry: err.entry } : {}),
-      ...(err.offset !== undefined ? { offset: err.offset } : {}),
-    });
-  }
-  return err;
-}
 
 /**
  * Turns one input entry into the output entries that do the same thing in the new sector

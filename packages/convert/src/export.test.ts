@@ -112,6 +112,18 @@ describe("NDJSON", () => {
   });
 });
 
+describe("a crashed writer's log", () => {
+  it("declared entries cut short: the error names entry and offset and points to convert --fix-superblock", async () => {
+    const { writeFileSync } = await import("node:fs");
+    const whole = readFileSync(logPath);
+    const cut = join(tmp.path, "cut.log");
+    writeFileSync(cut, whole.subarray(0, 1024 + 300)); // the first write's data cut short
+    const err = await exported({}, cut).catch((x: unknown) => x);
+    expect(err).toMatchObject({ name: "LogFormatError", file: cut, entry: 0, offset: 512 });
+    expect(String((err as Error).message)).toMatch(/\(lwlog convert --fix-superblock writes a copy that declares the entries that are there\)$/);
+  });
+});
+
 describe("JSON", () => {
   it("one document: super, entries, end (valid JSON, the same entry records)", async () => {
     const doc = JSON.parse(await exported({ format: "json" })) as { super: unknown; entries: Record<string, unknown>[]; end: unknown };

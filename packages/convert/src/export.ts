@@ -14,6 +14,7 @@ import {
   type ReadEnd,
 } from "@lwlog/codec/core";
 import type { DataEncoding, EndRecord } from "./records.js";
+import { withRepairHint } from "./repair-hint.js";
 import { entryOf } from "./summary.js";
 import { Yielder } from "./yield.js";
 
@@ -152,50 +153,55 @@ export async function exportLog(log: LogFile, sink: ExportSink, options: ExportO
   const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
   let count = 0;
   let declared = 0;
-  for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
-    if (!s.tail) declared += 1;
-    if (out.full) await out.flush();
-    place.dataOffset = s.offset + S;
-    place.dataSize = s.dataSize;
-    place.nextOffset = s.nextOffset;
-    if (json) {
-      const open = options.format === "ndjson" ? NDJSON_OPEN : count === 0 ? JSON_FIRST : JSON_NEXT;
-      const close = options.format === "ndjson" ? "}\n" : "}";
-      if (s.entry !== undefined || !out.plainEntry(open, s, S)) {
-        // Marks and odd entries: their text, of any length.
-        out.ascii(open);
-        const p = out.write(entryJsonBody(s.entry ?? entryOf(s, S), S));
-        if (p !== undefined) await p;
-      }
-      if (data === "none" || s.dataSize === 0) {
-        out.small(close);
-      } else if (data === "sha256") {
-        const p = out.write(`,"sha256":"${sha256Of(log, place, cursor.peekData(place))}"${close}`);
-        if (p !== undefined) await p;
-      } else if (s.dataSize <= BASE64_CHUNK) {
-        const p = out.write(`,"base64":"${base64Of(cursor.peekData(place) ?? readPlace(log, place))}"${close}`);
-        if (p !== undefined) await p;
+  try {
+    for (let s = cursor.skim(); s !== undefined; s = cursor.skim()) {
+      if (!s.tail) declared += 1;
+      if (out.full) await out.flush();
+      place.dataOffset = s.offset + S;
+      place.dataSize = s.dataSize;
+      place.nextOffset = s.nextOffset;
+      if (json) {
+        const open = options.format === "ndjson" ? NDJSON_OPEN : count === 0 ? JSON_FIRST : JSON_NEXT;
+        const close = options.format === "ndjson" ? "}\n" : "}";
+        if (s.entry !== undefined || !out.plainEntry(open, s, S)) {
+          // Marks and odd entries: their text, of any length.
+          out.ascii(open);
+          const p = out.write(entryJsonBody(s.entry ?? entryOf(s, S), S));
+          if (p !== undefined) await p;
+        }
+        if (data === "none" || s.dataSize === 0) {
+          out.small(close);
+        } else if (data === "sha256") {
+          const p = out.write(`,"sha256":"${sha256Of(log, place, cursor.peekData(place))}"${close}`);
+          if (p !== undefined) await p;
+        } else if (s.dataSize <= BASE64_CHUNK) {
+          const p = out.write(`,"base64":"${base64Of(cursor.peekData(place) ?? readPlace(log, place))}"${close}`);
+          if (p !== undefined) await p;
+        } else {
+          out.small(`,"base64":"`);
+          for (const chunk of log.dataChunks(place, BASE64_CHUNK)) await out.write(base64Of(chunk));
+          await out.write(`"${close}`);
+        }
       } else {
-        out.small(`,"base64":"`);
-        for (const chunk of log.dataChunks(place, BASE64_CHUNK)) await out.write(base64Of(chunk));
-        await out.write(`"${close}`);
+        const e = s.entry ?? entryOf(s, S);
+        const text = stringify !== undefined ? stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS) : fioLine(e, S, target, fio);
+        if (text !== undefined) {
+          const p = out.write(text);
+          if (p !== undefined) await p;
+        }
       }
-    } else {
-      const e = s.entry ?? entryOf(s, S);
-      const text = stringify !== undefined ? stringify([csvRow(log, e, data, cursor.peekData(e))], CSV_OPTIONS) : fioLine(e, S, target, fio);
-      if (text !== undefined) {
-        const p = out.write(text);
-        if (p !== undefined) await p;
+      count += 1;
+      if (yielder.tick()) {
+        // Now and then the output goes out even when the buffer is not full, so it streams.
+        await out.flush();
+        await yielder.pause();
+        if (options.shouldStop?.()) throw new InterruptedError();
+        options.onProgress?.(s.nextOffset);
       }
     }
-    count += 1;
-    if (yielder.tick()) {
-      // Now and then the output goes out even when the buffer is not full, so it streams.
-      await out.flush();
-      await yielder.pause();
-      if (options.shouldStop?.()) throw new InterruptedError();
-      options.onProgress?.(s.nextOffset);
-    }
+  } catch (err) {
+    // A crashed writer's log: convert can repair it (export reads it as it is).
+    throw withRepairHint(err, "lwlog convert --fix-superblock writes a copy that declares the entries that are there");
   }
   // One last turn of the event loop: an interrupt that came during the walk is honoured
   // before the caller makes the output final.
