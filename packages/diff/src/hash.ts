@@ -16,7 +16,9 @@ export async function loadHasher(): Promise<XXHashAPI> {
 /**
  * Writes the XXH64 of `data` (seed `seed`, default 0) into `out[2·index]` (low 32 bits) and
  * `out[2·index + 1]` (high). The same value either way: compiled C from `@lwlog/native` where
- * it is built (it hashes the bytes where they lie, about twice as fast), else xxhash-wasm.
+ * it is built (it hashes the bytes where they lie, with no copy into WebAssembly memory and no
+ * bigint a call), else xxhash-wasm. Alone, the C hash of 4 KiB pieces ran 1.5–1.9× as fast;
+ * a whole diff, whose time is mostly reading, measured the same either way.
  */
 export type HashInto = (data: Uint8Array, out: Uint32Array, index: number, seed?: bigint) => void;
 

@@ -386,8 +386,7 @@ static napi_value BlockDeviceSize(napi_env env, napi_callback_info info) {
  * XXH64, as its specification (Yann Collet's xxhash, doc/xxhash_spec.md) defines it, so the
  * results equal xxhash-wasm's h64 (the fallback): four lanes of multiply-rotate rounds over
  * 32-byte stripes, merged, then the remaining 8-, 4- and 1-byte pieces, then an avalanche.
- * Compiled C runs it about twice as fast as the WebAssembly build, and hashes the bytes where
- * they are instead of copying them into WebAssembly memory first.
+ * It hashes the bytes where they are instead of copying them into WebAssembly memory first.
  */
 #define XXH_P1 0x9E3779B185EBCA87ULL
 #define XXH_P2 0xC2B2AE3D27D4EB4FULL
