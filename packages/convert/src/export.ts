@@ -78,7 +78,7 @@ export interface FioCounts {
   trims: number;
   trimBytes: bigint;
   syncs: number;
-  /** Entries with no fio equivalent (marks), left out. */
+  /** Entries with no fio equivalent (marks, no-ops), left out. */
   skipped: number;
 }
 

@@ -138,7 +138,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
 export function summaryLine(s: ExportSummary, target: string): string {
   const what =
     s.fio !== undefined
-      ? `${s.fio.writes} writes (${humanBytes(s.fio.writeBytes)}), ${s.fio.trims} trims, ${s.fio.syncs} syncs${s.fio.skipped > 0 ? ` (${s.fio.skipped} marks left out)` : ""}`
+      ? `${s.fio.writes} writes (${humanBytes(s.fio.writeBytes)}), ${s.fio.trims} trims, ${s.fio.syncs} syncs${s.fio.skipped > 0 ? ` (${s.fio.skipped} marks and no-ops left out: fio has no such I/O)` : ""}`
       : `${s.entries} entries${s.tail > 0 ? ` (${s.tail} past the declared count, marked tail)` : ""}`;
   const rest = s.trailingBytes > 0 ? `; ${humanBytes(s.trailingBytes)} after the last entry not exported (${s.end.reason})` : "";
   return `exported ${what} as ${s.format} to ${target}${rest}`;
