@@ -208,6 +208,24 @@ describe("lwlog diff --state on real kernel logs", () => {
     expect(changes).toBe(j.json.totals.changed + j.json.totals.removed + j.json.totals.added);
   });
 
+  it("a group of hunks on both sides of a shared mark is labelled from the first segment's start to the last one's end", async () => {
+    const { LogWriter } = await import("@lwlog/codec");
+    const make = async (name: string, variant: number) => {
+      const path = join(tmp.path, name);
+      const w = await LogWriter.create(path, { sectorSize: 512 });
+      await w.write(0n, new Uint8Array(512).fill(1));
+      await w.write(8n, new Uint8Array(512).fill(2 + variant));
+      await w.mark("middle");
+      await w.write(16n, new Uint8Array(512).fill(4 + variant));
+      await w.write(24n, new Uint8Array(512).fill(6));
+      await w.close();
+      return path;
+    };
+    const r = await runLwlog(["diff", await make("seg-a.log", 0), await make("seg-b.log", 10)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("@@"))).toEqual(["@@ -0,5 +0,5 @@ (start) … (end)"]);
+  });
+
   it("prints the differing ranges with their last writers, and a table per segment", async () => {
     const r = await runLwlog(["diff", "--state-at-mark", "mkfs", ext4.path, xfs.path]);
     expect(r.code).toBe(1);

@@ -215,9 +215,11 @@ function shorten(t: string, n: number): string {
   return t.length > n ? `${t.slice(0, n - 1)}…` : t;
 }
 
-function segmentLabel(diff: LogDiff, k: number): string {
-  const s = diff.segments[k]!;
-  return `${s.from ? shorten(s.from.name, 30) : "(start)"} … ${s.to ? shorten(s.to.name, 30) : "(end)"}`;
+/** "FROM … TO": the marks around segment `k` (or around segments `k` to `last`, for a group of hunks that spans several). */
+function segmentLabel(diff: LogDiff, k: number, last = k): string {
+  const from = diff.segments[k]!.from;
+  const to = diff.segments[last]!.to;
+  return `${from ? shorten(from.name, 30) : "(start)"} … ${to ? shorten(to.name, 30) : "(end)"}`;
 }
 
 function changeJson(diff: LogDiff, c: Change, na: Map<number, string>, nb: Map<number, string>) {
@@ -363,7 +365,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     const fa = h0.a0 - before;
     const fb = h0.b0 - before;
     const ta = hn.a1 + after;
-    if ((pending = out.line(c.cyan(`@@ -${fa},${ta - fa} +${fb},${hn.b1 + after - fb} @@ ${segmentLabel(diff, h0.segment)}${g.some((h) => h.approximate) ? "  (too different to align within the budget: shown as removed, then added)" : ""}`)))) await pending;
+    if ((pending = out.line(c.cyan(`@@ -${fa},${ta - fa} +${fb},${hn.b1 + after - fb} @@ ${segmentLabel(diff, h0.segment, hn.segment)}${g.some((h) => h.approximate) ? "  (too different to align within the budget: shown as removed, then added)" : ""}`)))) await pending;
     let pa = fa;
     let pb = fb;
     for (const h of g) {
