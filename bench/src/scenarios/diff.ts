@@ -49,48 +49,50 @@ async function deriveLog(src: string, dst: string): Promise<{ changed: number; d
 }
 
 /**
+ * A diff scenario: a generated log `logName` and a copy of it with 1% of its entries changed
+ * (`deriveLog`), `lwlog diff` of the two against `cat A B > /dev/null`: goal ratio ≤ 2 and
+ * peak RSS ≤ 300 MiB.
+ */
+function diffScenario(name: string, goal: string, logName: (scale: number) => string, generate: Omit<Parameters<typeof generateLog>[1], "bytes">): Scenario {
+  return {
+    name,
+    goal,
+    async setup(ctx) {
+      const a = await generateLog(join(ctx.dataDir, `${logName(ctx.scale)}.log`), { bytes: GiB * ctx.scale, ...generate });
+      const b = join(ctx.dataDir, `${logName(ctx.scale)}-1pct.log`);
+      await deriveLog(a, b);
+      const lwlog = ctx.lwlog.join(" ");
+      return {
+        subjects: [
+          // diff exits 1 when the logs differ, as they do here: that is success for the bench.
+          { name: "lwlog", argv: ["sh", "-c", `${lwlog} diff ${a} ${b} > /dev/null; test $? -eq 1`] },
+          { name: "cat", argv: ["sh", "-c", `cat ${a} ${b} > /dev/null`] },
+        ],
+        maxRatio: 2,
+        maxRssMiB: 300,
+      };
+    },
+  };
+}
+
+/**
  * `lwlog diff` of two 1 GiB logs of 4 KiB writes that differ in 1% of their entries,
  * against reading both once (`cat A B > /dev/null`): goal ratio ≤ 2 and peak RSS ≤ 300 MB.
  */
-export const diff1pct: Scenario = {
-  name: "diff-1pct",
-  goal: "lwlog diff of two 1 GiB logs (4 KiB writes) differing in 1% of entries: within 2x of cat A B > /dev/null, peak memory under 300 MB",
-  async setup(ctx) {
-    const a = await generateLog(join(ctx.dataDir, `writes-4k-${ctx.scale}.log`), { bytes: GiB * ctx.scale, writeSize: 4096 });
-    const b = join(ctx.dataDir, `writes-4k-${ctx.scale}-1pct.log`);
-    await deriveLog(a, b);
-    const lwlog = ctx.lwlog.join(" ");
-    return {
-      subjects: [
-        // diff exits 1 when the logs differ, as they do here: that is success for the bench.
-        { name: "lwlog", argv: ["sh", "-c", `${lwlog} diff ${a} ${b} > /dev/null; test $? -eq 1`] },
-        { name: "cat", argv: ["sh", "-c", `cat ${a} ${b} > /dev/null`] },
-      ],
-      maxRatio: 2,
-      maxRssMiB: 300,
-    };
-  },
-};
+export const diff1pct = diffScenario(
+  "diff-1pct",
+  "lwlog diff of two 1 GiB logs (4 KiB writes) differing in 1% of entries: within 2x of cat A B > /dev/null, peak memory under 300 MB",
+  (scale) => `writes-4k-${scale}`,
+  { writeSize: 4096 },
+);
 
 /**
  * The same with a million entries a log (512-byte writes, about 1 GiB each): the alignment
  * and the columns grow with the entry count, so this is where memory would show.
  */
-export const diff1m: Scenario = {
-  name: "diff-1m-entries",
-  goal: "lwlog diff of two logs of a million 512-byte writes (1 GiB each) differing in 1% of entries: within 2x of cat A B, peak memory under 300 MB",
-  async setup(ctx) {
-    const a = await generateLog(join(ctx.dataDir, `writes-512-${ctx.scale}.log`), { bytes: GiB * ctx.scale, writeSize: 512, markEvery: 16384 });
-    const b = join(ctx.dataDir, `writes-512-${ctx.scale}-1pct.log`);
-    await deriveLog(a, b);
-    const lwlog = ctx.lwlog.join(" ");
-    return {
-      subjects: [
-        { name: "lwlog", argv: ["sh", "-c", `${lwlog} diff ${a} ${b} > /dev/null; test $? -eq 1`] },
-        { name: "cat", argv: ["sh", "-c", `cat ${a} ${b} > /dev/null`] },
-      ],
-      maxRatio: 2,
-      maxRssMiB: 300,
-    };
-  },
-};
+export const diff1m = diffScenario(
+  "diff-1m-entries",
+  "lwlog diff of two logs of a million 512-byte writes (1 GiB each) differing in 1% of entries: within 2x of cat A B, peak memory under 300 MB",
+  (scale) => `writes-512-${scale}`,
+  { writeSize: 512, markEvery: 16384 },
+);
