@@ -133,7 +133,7 @@ export async function convertLog(source: string, output: string, options: Conver
     if (!isValidSectorSize(T)) {
       throw new ConvertError(ErrorCodes.BAD_SECTOR_SIZE, `invalid sector size ${T}: it must be a power of two from 32 to 8388608`);
     }
-    out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false });
+    out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false, inputs: [source, ...(options.baseImage !== undefined ? [options.baseImage] : [])] });
     // Only converting up can leave partial sectors to complete.
     const useImage = options.baseImage !== undefined && T > S;
     if (useImage) {
@@ -214,7 +214,7 @@ export async function convertLog(source: string, output: string, options: Conver
     await writer.writeSuper(nrOut);
     await writer.close();
     writer = undefined;
-    out.commit();
+    await out.commit();
     return {
       source,
       output,
