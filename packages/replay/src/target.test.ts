@@ -1,8 +1,9 @@
-import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, randomBytes, run, sha256File } from "@lwlog/testkit";
+import { fallback, native } from "@lwlog/native";
 import { ImageTarget, replayLog, TargetError } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-target-");
@@ -205,3 +206,67 @@ describe("ImageTarget: the incremental API", () => {
     expect(() => ImageTarget.open("/dev/null")).toThrow(/neither a regular file nor a block device/);
   });
 });
+
+describe("ImageTarget: a regular file is never cut", () => {
+  it.each([
+    ["the addon (punched)", native],
+    ["the fallbacks (cut and regrown)", fallback],
+  ])("zeroing to the end grows the file first: when growing fails (RLIMIT_FSIZE lowered mid-replay), the file keeps its size and bytes, with %s", (_, io) => {
+    const f = path("limit.img");
+    writeFileSync(f, Buffer.alloc(MiB, 0x42));
+    const t = ImageTarget.open(f, { grow: true, io });
+    try {
+      t.write(MiB, new Uint8Array([7])); // grows: the file's limit is looked up now (none)
+      // Lowered under the open target (as `prlimit --pid` can do to a running replay).
+      run("prlimit", [`--pid=${process.pid}`, `--fsize=${2 * MiB}:unlimited`]);
+      try {
+        expect(() => t.zero(MiB / 2, 4 * MiB)).toThrow(/EFBIG/);
+      } finally {
+        run("prlimit", [`--pid=${process.pid}`, "--fsize=unlimited:unlimited"]);
+      }
+      expect(statSync(f).size).toBe(MiB + 1);
+      expect(t.size).toBe(MiB + 1);
+      expect(allBytes(t, 0, MiB, 0x42)).toBe(true);
+      // Then it works, and leaves zeros to the new end.
+      t.zero(MiB / 2, 4 * MiB);
+      expect(statSync(f).size).toBe(MiB / 2 + 4 * MiB);
+      expect(allBytes(t, 0, MiB / 2, 0x42)).toBe(true);
+      expect(allBytes(t, MiB / 2, 4 * MiB, 0)).toBe(true);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("a size past RLIMIT_FSIZE is refused before anything changes: creating, growing, --truncate, a growing write", () => {
+    const limited = (fn: () => void) => {
+      run("prlimit", [`--pid=${process.pid}`, `--fsize=${2 * MiB}:unlimited`]);
+      try {
+        fn();
+      } finally {
+        run("prlimit", [`--pid=${process.pid}`, "--fsize=unlimited:unlimited"]);
+      }
+    };
+    const fresh = path("new.img");
+    const old = path("old.img");
+    writeFileSync(old, Buffer.alloc(MiB, 0x42));
+    const t = ImageTarget.open(path("grow.img"), { size: 0, grow: true });
+    limited(() => {
+      expect(() => ImageTarget.open(fresh, { size: 4 * MiB })).toThrow(/a 4194304-byte image is past the 2097152-byte file size limit of this process \(RLIMIT_FSIZE, ulimit -f\); nothing was created or changed/);
+      expect(() => ImageTarget.open(old, { size: 4 * MiB })).toThrow(/LWLOG_FILE_TOO_LARGE|past the 2097152-byte file size limit/);
+      expect(() => ImageTarget.open(old, { size: 4 * MiB, truncate: true })).toThrow(/past the 2097152-byte file size limit/);
+      expect(() => ImageTarget.open(old, { grow: true, require: 4 * MiB })).toThrow(/past the 2097152-byte file size limit/);
+      expect(() => t.write(3 * MiB, new Uint8Array(1))).toThrow(/bytes 3145728\.\.3145728: past the 2097152-byte file size limit/);
+      expect(() => t.growTo(3 * MiB)).toThrow(/growing it to 3145728 bytes is past the 2097152-byte file size limit/);
+    });
+    expect(existsSync(fresh)).toBe(false);
+    expect(statSync(old).size).toBe(MiB);
+    expect(sha256File(old)).toBe(sha256File(writeAndName(path("ref.img"), Buffer.alloc(MiB, 0x42))));
+    expect(statSync(t.path).size).toBe(0);
+    t.close();
+  });
+});
+
+function writeAndName(file: string, bytes: Uint8Array): string {
+  writeFileSync(file, bytes);
+  return file;
+}

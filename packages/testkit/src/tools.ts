@@ -19,6 +19,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   fusermount3: "fuse3",
   fio: "fio",
   losetup: "mount",
+  prlimit: "util-linux",
   mount: "mount",
   umount: "mount",
   "mkfs.xfs": "xfsprogs",
