@@ -27,3 +27,4 @@ export {
   type TruncatedMark,
 } from "./convert.js";
 export type { DataEncoding } from "./records.js";
+export { RepairErrorCodes, MAX_LISTED_REPAIRS, type Repair } from "./repairs.js";
