@@ -270,3 +270,28 @@ function writeAndName(file: string, bytes: Uint8Array): string {
   writeFileSync(file, bytes);
   return file;
 }
+
+describe("ImageTarget.applyEntry: an entry past 2^53", () => {
+  it("is refused with the log, the entry and its offset named, before anything is written", async () => {
+    const k = kernelLogs()[0]!;
+    const log = await LogFile.open(k.path);
+    const img = path("far.img");
+    const t = ImageTarget.open(img, { size: 0, grow: true });
+    try {
+      for (const sector of [1n << 62n, 2 ** 60]) {
+        let err: unknown;
+        try {
+          t.applyEntry({ index: 3, kind: "write", sector, nrSectors: 1n, offset: 4096, dataSize: 512 }, log);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toMatchObject({ code: "LWLOG_RANGE", file: k.path, entry: 3, offset: 4096 });
+        expect(String((err as Error).message)).toMatch(/^the write's target byte offset \(\d+ × 512\) is beyond 2\^53/);
+      }
+      expect(statSync(img).size).toBe(0);
+    } finally {
+      t.close();
+      log.close();
+    }
+  });
+});

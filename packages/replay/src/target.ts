@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
-import { byteLength, byteOffset, ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
 import { native, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit, type FileSizeLimit } from "./limits.js";
@@ -286,7 +286,7 @@ export class ImageTarget {
   applyEntry(entry: EntryToApply, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
     const S = log.sectorSize;
     if (entry.kind === "write") {
-      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset", log);
       const length = entry.dataSize;
       const dataOffset = entry.dataOffset ?? entry.offset + S;
       this.ensureRoom(offset, length, entry);
@@ -309,8 +309,8 @@ export class ImageTarget {
       return { action: "write", offset, bytes: length };
     }
     if (entry.kind === "discard") {
-      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
-      const length = targetBytes(entry.nrSectors, S, entry, "target byte length");
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset", log);
+      const length = targetBytes(entry.nrSectors, S, entry, "target byte length", log);
       if ((options.discard ?? "zero") === "skip") return { action: "skip", offset, bytes: 0 };
       this.zero(offset, length, entry);
       return { action: "discard", offset, bytes: length };
@@ -490,15 +490,17 @@ export class ImageTarget {
   }
 }
 
-/** `units × S` as a checked byte count (`sector` or `nrSectors` of an entry, bigint or number). */
-function targetBytes(units: bigint | number, S: number, entry: EntryToApply, what: string): number {
-  if (typeof units === "bigint") return what === "target byte length" ? byteLength({ nrSectors: units }, S) : byteOffset({ sector: units }, S);
-  const bytes = units * S;
-  if (!Number.isSafeInteger(units) || units < 0 || !Number.isSafeInteger(bytes)) {
-    throw new LogRangeError(ErrorCodes.RANGE, `entry ${entry.index}: ${what} (${units} × ${S}) is beyond 2^53 and cannot be used`);
+/** `units × S` as a checked byte count (`sector` or `nrSectors` of an entry, bigint or number); past 2^53 an error naming the log, entry and offset. */
+function targetBytes(units: bigint | number, S: number, entry: EntryToApply, what: string, log: LogFile): number {
+  const bytes = typeof units === "bigint" ? units * BigInt(S) : units * S;
+  const ok = typeof bytes === "bigint" ? bytes >= 0n && bytes <= MAX_SAFE : Number.isSafeInteger(units) && (units as number) >= 0 && Number.isSafeInteger(bytes);
+  if (!ok) {
+    throw new LogRangeError(ErrorCodes.RANGE, `the ${entry.kind}'s ${what} (${units} × ${S}) is beyond 2^53 and cannot be used`, { file: log.path, entry: entry.index, offset: entry.offset });
   }
-  return bytes;
+  return Number(bytes);
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Refuses a target that is the log: the same inode, or the same block device. */
 function refuseLog(path: string, stat: Stats, logPath: string): void {
