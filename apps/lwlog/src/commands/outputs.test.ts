@@ -110,11 +110,15 @@ describe("--force never replaces what is not a regular file", () => {
       const fifo = p(`fifo-${name.replace(/\W/g, "")}`);
       run("mkfifo", [fifo]);
       const reader = readAll(fifo);
-      const r = await runLwlog(COMMANDS[name]!(fifo));
-      expect(r.code, r.stderr).toBe(OK[name]);
-      const got = await reader;
-      expect(lstatSync(fifo).isFIFO()).toBe(true);
-      expect(got.equals(await expected(name))).toBe(true);
+      try {
+        const r = await runLwlog(COMMANDS[name]!(fifo));
+        expect(r.code, r.stderr).toBe(OK[name]);
+        // Replaced by a file, the FIFO would never see a writer: the reader would wait forever.
+        expect(lstatSync(fifo).isFIFO()).toBe(true);
+        expect((await reader.output).equals(await expected(name))).toBe(true);
+      } finally {
+        reader.stop();
+      }
     });
 
     it(`${name}: a socket, a directory and a symbolic link to nothing are refused; a link to a file keeps the link`, async () => {
@@ -183,15 +187,16 @@ describe("--force never replaces what is not a regular file", () => {
   });
 });
 
-/** Reads a FIFO to its end in a child process (`cat`), so the command under test finds a reader. */
-function readAll(fifo: string): Promise<Buffer> {
+/** Reads a FIFO to its end in a child process (`cat`), so the command under test finds a reader; `stop()` ends it if it still waits. */
+function readAll(fifo: string): { output: Promise<Buffer>; stop: () => void } {
   const cat = spawn(requireTool("cat"), [fifo], { stdio: ["ignore", "pipe", "inherit"] });
   const chunks: Buffer[] = [];
   cat.stdout.on("data", (c: Buffer) => chunks.push(c));
-  return new Promise((resolve, reject) => {
+  const output = new Promise<Buffer>((resolve, reject) => {
     cat.on("error", reject);
     cat.on("close", () => resolve(Buffer.concat(chunks)));
   });
+  return { output, stop: () => (cat.exitCode === null && cat.signalCode === null ? void cat.kill() : undefined) };
 }
 
 /** Runs the built CLI (`npm run build` first) with a file as its standard input. */
