@@ -205,7 +205,7 @@ function settleFailure(err: unknown, log: LogFile, path: string, target: ImageTa
     rmSync(path, { force: true });
     removed = true;
   }
-  if (tooLarge) return fileTooLarge(err, log, path, target !== undefined, tail);
+  if (tooLarge) return fileTooLarge(err, log, path, removed, tail);
   if (removed && err instanceof LwlogError) {
     const note = `${err.message}; ${path} was not kept (the replay created it and applied nothing to it)`;
     if (err instanceof TargetWriteError || err instanceof BrokenLogError) err.message = note;
@@ -218,7 +218,7 @@ function settleFailure(err: unknown, log: LogFile, path: string, target: ImageTa
  * `LWLOG_FILE_TOO_LARGE` naming the first entry (of those replayed with `tail`) that reaches
  * past the limit: the entry, its log offset and the highest byte it needs.
  */
-function fileTooLarge(err: TargetError, log: LogFile, path: string, began: boolean, tail: boolean): TargetError {
+function fileTooLarge(err: TargetError, log: LogFile, path: string, removed: boolean, tail: boolean): TargetError {
   const limit = fileSizeLimit(path);
   if (limit === undefined) return err;
   let hit: { index: number; offset: number; kind: string; end: number } | undefined;
@@ -236,7 +236,7 @@ function fileTooLarge(err: TargetError, log: LogFile, path: string, began: boole
     // a broken log is reported as such elsewhere: keep the target's own message
   }
   if (hit === undefined) return err;
-  const left = began ? "the replay was refused and left no image" : "refused before anything was created or changed";
+  const left = removed ? "the replay was refused and left no image" : "refused before anything was created or changed";
   const fix = limit.by === "rlimit" ? "raise the limit (ulimit -f unlimited)" : "replay onto a block device or a file system that holds larger files (xfs, btrfs)";
   // --size auto counts discards even when skipped: the image is the device's size.
   const hint = hit.kind === "discard" ? `--discard skip with --size BYTES ignores discards, or ${fix}` : fix;
