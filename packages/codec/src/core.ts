@@ -41,3 +41,4 @@ export { LogBatchWriter, type BatchWriterOptions, type DataSource, type DataCopy
 export { superToJson, entryToJson, flagNames, u64ToJson } from "./json-shape.js";
 export { sizeOf } from "./device.js";
 export { viewOf, firstNonZero, toHex, fromHex } from "./bytes.js";
+export { editDistance, nearestNames, missingMarkHint, quoteName, MarkNames } from "./names.js";

@@ -183,7 +183,7 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     const img = fresh();
     const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--until-mark", "nope"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "nope" at or after entry 0 [LWLOG_POINT_NOT_FOUND]\n`);
+    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "nope" at or after entry 0 (the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end") [LWLOG_POINT_NOT_FOUND]\n`);
     expect(existsSync(img)).toBe(false);
     const existing = fresh();
     writeFileSync(existing, Buffer.alloc(4096, 0x42));
