@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, type LogEntry } from "@lwlog/codec/core";
@@ -237,10 +238,43 @@ describe("lwlog record, mark and status (in-process)", () => {
     const port = new URL(r.uri).port;
     const busy = await runLwlog(["record", "--image", q.image, "--log", q.log, "--create", "--size", "1M", "--listen", `127.0.0.1:${port}`]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toMatch(/cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    // Said once (not also as a "server error" message), with what to do.
+    expect(busy.stderr).toBe(
+      `lwlog: error: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; the port is taken: --listen 127.0.0.1:0 picks a free port, or --socket PATH serves on a Unix socket [LWLOG_LISTEN]\n`,
+    );
     expect(existsSync(q.log)).toBe(false);
     expect(existsSync(q.image)).toBe(false);
     await stop(r);
+  });
+
+  it("a second recorder on the default port: one error line, naming --listen 127.0.0.1:0 and --socket", async () => {
+    // Hold 127.0.0.1:10809 (or find it held already: busy either way).
+    const holder = createServer();
+    await new Promise<void>((resolve) => {
+      holder.once("error", () => resolve());
+      holder.listen(10809, "127.0.0.1", () => resolve());
+    });
+    try {
+      const q = names();
+      const r = await runLwlog(["record", "--image", q.image, "--log", q.log, "--create", "--size", "1M"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        "lwlog: error: cannot listen on 127.0.0.1:10809: listen EADDRINUSE: address already in use 127.0.0.1:10809; the default NBD port is taken (another lwlog record, qemu-nbd or nbdkit?): --listen 127.0.0.1:0 picks a free port, or --socket PATH serves on a Unix socket [LWLOG_LISTEN]\n",
+      );
+      expect(existsSync(q.log) || existsSync(q.image)).toBe(false);
+    } finally {
+      await new Promise((resolve) => (holder.listening ? holder.close(resolve) : resolve(undefined)));
+    }
+  });
+
+  it("an existing log without --append: refused, untouched, and the error names --append", async () => {
+    const p = names();
+    writeFileSync(p.image, Buffer.alloc(65536));
+    writeFileSync(p.log, "a log from yesterday");
+    const r = await runLwlog(["record", "--image", p.image, "--log", p.log, "--listen", "127.0.0.1:0"]);
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toBe(`lwlog: error: ${p.log}: already exists (refusing to overwrite it); --append adds to an existing log (or give --log a new file) [LWLOG_EXISTS]\n`);
+    expect(readFileSync(p.log, "utf8")).toBe("a log from yesterday");
   });
 
   it("lwlog mark: errors for no recorder, an empty name and a name too long for S", async () => {
