@@ -163,6 +163,23 @@ describe("lwlog record, mark and status (in-process)", () => {
     }
   });
 
+  it("\"written\" is what lwlog info counts as data written: unaligned writes widened, write-zeroes logged as zeros; requests show what clients sent", async () => {
+    const p = names();
+    const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "1M", "--listen", "127.0.0.1:0"]);
+    await qemuIo(r.uri, "write -P 7 0 65536", "write -z 65536 8192", "write -P 9 100000 100", "flush");
+    const status = JSON.parse((await runLwlog(["status", "--control", r.control, "--json"])).stdout) as Record<string, unknown>;
+    expect(status).toMatchObject({ bytesWritten: 65536 + 100, bytesZeroed: 8192, dataBytes: 65536 + 8192 + 512 });
+    const done = await stop(r);
+    expect(done.stdout).toMatch(/^requests\s+2 writes of 65636 bytes, \d+ flushes, 0 discards, 1 write-zeroes of 8192 bytes, \d+ reads$/m);
+    const written = /^written\s+(\d+) bytes \(([^)]+)\) of data logged, as lwlog info counts it \(write-zeroes as zeros\)$/m.exec(done.stdout);
+    expect(written, done.stdout).not.toBeNull();
+    const info = JSON.parse((await runLwlog(["info", "--json", p.log])).stdout) as { dataBytes: number };
+    expect(Number(written![1])).toBe(info.dataBytes);
+    expect(info.dataBytes).toBe(65536 + 8192 + 512);
+    const text = (await runLwlog(["info", p.log])).stdout;
+    expect(text).toContain(`data           ${written![2]} (${info.dataBytes} bytes) written`);
+  });
+
   it("--super-interval N rewrites the superblock every N entries while recording, without any flush", async () => {
     const p = names();
     const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "1M", "--listen", "127.0.0.1:0", "--super-interval", "3"]);

@@ -190,8 +190,9 @@ export function summaryRows(s: DeviceStatus): [string, string][] {
     ["log bytes", `${s.logBytes} (${humanBytes(s.logBytes)})`],
     ["marks", `${s.marks}${s.lastMark ? ` (last: ${s.lastMark.name} at entry ${s.lastMark.entry})` : ""}`],
     ["last flush", s.lastFlush ? `entry ${s.lastFlush.entry} at ${s.lastFlush.at}` : "none"],
-    ["requests", `${r.writes} writes, ${r.flushes} flushes, ${r.discards} discards, ${r.writeZeroes} write-zeroes, ${r.reads} reads`],
-    ["written", `${s.bytesWritten} bytes (${humanBytes(s.bytesWritten)})`],
+    ["requests", `${r.writes} writes of ${s.bytesWritten} bytes, ${r.flushes} flushes, ${r.discards} discards, ${r.writeZeroes} write-zeroes of ${s.bytesZeroed} bytes, ${r.reads} reads`],
+    // What lwlog info calls "data … written": the log's write data, write-zeroes logged as zeros included.
+    ["written", `${s.dataBytes} bytes (${humanBytes(s.dataBytes)}) of data logged, as lwlog info counts it (write-zeroes as zeros)`],
   ];
 }
 
