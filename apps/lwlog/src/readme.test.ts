@@ -55,7 +55,7 @@ describe("README.md: every example runs as written", () => {
     // The scratch directory of the README: the repository's test-data linked into it.
     mkdirSync(tour, { recursive: true });
     symlinkSync(join(repoRoot, "test-data"), join(tour, "test-data"));
-    const env = { ...process.env, PATH: `${join(repoRoot, "node_modules/.bin")}:${process.env.PATH}`, NO_COLOR: "1" };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(repoRoot, "node_modules/.bin")}:${process.env.PATH}`, NO_COLOR: "1" };
     delete env.FORCE_COLOR;
     const paths: PathMap = [
       [join(tour, "test-data"), "/work/main/test-data"],
