@@ -120,5 +120,5 @@ describe("a fresh clone, installed as the README says", () => {
       const viaNpx = asUser("npx lwlog find test-data/kernel/ext4-4k.log --mark rm");
       expect(viaNpx).toEqual({ status: 0, out: "293\n", err: "" });
     }
-  });
+  }, 900_000); // a whole npm ci: minutes on a busy machine
 });

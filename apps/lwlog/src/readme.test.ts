@@ -73,5 +73,5 @@ describe("README.md: every example runs as written", () => {
       }
     }
     expect(failures.join("\n\n")).toBe("");
-  });
+  }, 600_000); // some 30 commands, each a process (and 38 e2fsck runs): over a minute on a busy machine
 });

@@ -34,5 +34,5 @@ describe("docs/recording.md", () => {
       }
     }
     expect(failures.join("\n\n")).toBe("");
-  });
+  }, 300_000);
 });
