@@ -28,6 +28,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   script: "bsdutils",
   cmp: "diffutils",
   nbdkit: "nbdkit",
+  git: "git",
+  setpriv: "util-linux",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
