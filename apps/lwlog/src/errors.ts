@@ -32,3 +32,12 @@ export class CommandFailure extends LwlogError {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * Adds what to do next to an error's message (`…; --append adds to it`), keeping its class,
+ * code and location, and returns it for `throw`.
+ */
+export function withHint<E extends LwlogError>(err: E, hint: string): E {
+  err.message = `${err.message}; ${hint}`;
+  return err;
+}

@@ -13,6 +13,9 @@ export const TOOL_PACKAGES: Record<string, string> = {
   nbdfuse: "libnbd-bin",
   nbdsh: "python3-libnbd",
   "mkfs.ext4": "e2fsprogs",
+  "mkfs.ext3": "e2fsprogs",
+  "mkfs.ext2": "e2fsprogs",
+  "mkfs.btrfs": "btrfs-progs",
   e2fsck: "e2fsprogs",
   debugfs: "e2fsprogs",
   fuse2fs: "fuse2fs",
@@ -26,6 +29,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   script: "bsdutils",
   cmp: "diffutils",
   nbdkit: "nbdkit",
+  git: "git",
+  setpriv: "util-linux",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

@@ -250,7 +250,9 @@ describe("lwlog diff: usage and trouble exit 2, like diff(1)", () => {
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
     const mark = await runLwlog(["diff", "--state-at-mark", "nosuch", ext4.path, ext4.path]);
     expect(mark.code).toBe(2);
-    expect(mark.stderr).toMatch(/ext4-512\.log: no mark named "nosuch" \(marks: "mkfs", "files", .*\) \[LWLOG_NO_SUCH_MARK\]/);
+    expect(mark.stderr).toMatch(/ext4-512\.log: no mark named "nosuch" \(the log has 5 marks: "mkfs", "files", .*\) \[LWLOG_NO_SUCH_MARK\]/);
+    const typo = await runLwlog(["diff", "--state-at-mark", "File", ext4.path, ext4.path]);
+    expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/: no mark named "File"; did you mean "files"\? \(the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end"\) \[LWLOG_NO_SUCH_MARK\]\n$/)]);
     const both = await runLwlog(["diff", "--state", "--state-at-mark", "x", ext4.path, ext4.path]);
     expect(both.code).toBe(2);
     expect((await runLwlog(["diff", ext4.path])).code).toBe(2);

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
-import { LogFile, entryToJson, formatFlags, type LogCursor, type LogEntry } from "@lwlog/codec/core";
+import { LogFile, LogRangeError, MarkNames, entryToJson, formatFlags, type LogCursor, type LogEntry } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { KIND_NAMES, isKind, knownBits, printableName, type KindName } from "../entry-kinds.js";
 import { CommandFailure, UsageError } from "../errors.js";
@@ -130,21 +130,26 @@ function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: 
   let first = opts.from ?? (opts.fromMark === undefined ? 0 : -1);
   let last = opts.to ?? (opts.toMark === undefined ? Infinity : -1);
   let start: { index: number; offset: number } | undefined;
+  const names = new MarkNames();
   const cursor = log.cursor({ tail });
   for (let s = cursor.skim(); s !== undefined && (first < 0 || last < 0); s = cursor.skim()) {
     if (s.kind !== "mark") continue;
     const e = s.entry!;
+    names.add(e.mark!);
     if (first < 0 && e.mark === opts.fromMark) {
       first = e.index;
       start = { index: e.index, offset: e.offset };
     }
     if (first >= 0 && last < 0 && e.index >= first && e.mark === opts.toMark) last = e.index;
   }
-  const where = tail ? "" : " among the declared entries (--tail looks further)";
-  if (first < 0) throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.fromMark)}${where}`);
+  const where = tail ? "" : " among the declared entries";
+  const further = tail ? "" : "; --tail looks further";
+  const missing = (text: string) => new LogRangeError("LWLOG_NO_SUCH_MARK", text, { file: log.path });
+  if (first < 0) throw missing(`no mark named ${JSON.stringify(opts.fromMark)}${where}${names.hint(opts.fromMark!)}${further}`);
   if (last < 0) {
     const after = opts.fromMark !== undefined ? ` after mark ${JSON.stringify(opts.fromMark)} (entry ${first})` : first > 0 ? ` at or after entry ${first}` : "";
-    throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.toMark)}${after}${where}`);
+    const hint = names.has(opts.toMark!) ? "" : names.hint(opts.toMark!);
+    throw missing(`no mark named ${JSON.stringify(opts.toMark)}${after}${where}${hint}${further}`);
   }
   if (last < first) throw new UsageError(`--to ${last} is before mark ${JSON.stringify(opts.fromMark)} (entry ${first})`);
   return { first, last, start };
