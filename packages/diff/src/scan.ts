@@ -9,7 +9,7 @@ import {
   type EntryKind,
   type ReadEnd,
 } from "@lwlog/codec/core";
-import { MARK_SEED, loadHashInto, loadHasher } from "./hash.js";
+import { MARK_SEED, loadHasher, type HashImpl } from "./hash.js";
 
 /** The kind of each code in `LogScan.kinds`. */
 export const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
@@ -28,8 +28,11 @@ export interface ScanOptions {
   tail?: boolean;
   /** The reader's window size (default 256 KiB). */
   blockSize?: number;
-  /** Hash with xxhash-wasm even where `@lwlog/native` is built (the same values; for tests). */
-  wasmHash?: boolean;
+  /**
+   * The XXH64 code to prefer (default `native`: the addon's, else xxhash-wasm's, else the
+   * JavaScript one; all give the same values). For tests.
+   */
+  hash?: HashImpl;
 }
 
 /**
@@ -179,8 +182,8 @@ const SCAN_BLOCK = 256 << 10;
  * log that cannot be read.
  */
 export async function scanLog(path: string, options: ScanOptions = {}): Promise<LogScan> {
-  const { create64 } = await loadHasher();
-  const hashInto = await loadHashInto({ wasm: options.wasmHash ?? false });
+  const hasher = await loadHasher(options.hash);
+  const hashInto = hasher.hashInto;
   const log = await LogFile.open(path);
   try {
     const S = log.sectorSize;
@@ -239,9 +242,9 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
           log.readAt(bytes, place.dataOffset);
           hashInto(bytes, hashes32, n);
         } else {
-          const hasher = create64();
-          for (const chunk of log.dataChunks(place, SCRATCH_MAX)) hasher.update(chunk);
-          hashes64[n] = hasher.digest();
+          const stream = await hasher.stream();
+          for (const chunk of log.dataChunks(place, SCRATCH_MAX)) stream.update(chunk);
+          stream.digestInto(hashes32, n);
         }
       }
       n += 1;
