@@ -339,7 +339,8 @@ interface Reaching {
 
 /** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
 function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
-  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+  // An empty discard touches no byte: it reaches nowhere, whatever its sector.
+  if ((e.kind !== "write" && e.kind !== "discard") || Number(e.nrSectors) === 0) return undefined;
   const S = log.sectorSize;
   let all: number;
   if (typeof e.sector === "bigint" || typeof e.nrSectors === "bigint") {

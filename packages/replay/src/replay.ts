@@ -326,7 +326,8 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       if (it.tail) summary.tailEntries += 1;
       else summary.declared += 1;
       if (it.tail && !options.tail) continue;
-      if (ranged) {
+      // An empty discard touches no byte: its sector, whatever it is, sizes nothing.
+      if (ranged && Number(it.nrSectors) > 0) {
         const end = e !== undefined ? toSafeNumber((e.sector + e.nrSectors) * BigInt(S), `entry ${e.index}'s highest target byte`) : (sum!.sector + sum!.nrSectors) * S;
         if (!Number.isSafeInteger(end)) throw new LogFormatError("LWLOG_RANGE", `the entry reaches beyond byte 2^53 of the target`, { file: log.path, entry: it.index, offset: it.offset });
         if (end > extent) extent = end;

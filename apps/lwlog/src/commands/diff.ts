@@ -146,14 +146,20 @@ function entryJson(s: LogScan, i: number, names: Map<number, string>) {
     kind,
     flags,
     flagNames: flagNames(flags),
-    sector: s.offsets[i]! / S,
+    sector: sectorOf(s, i),
     nrSectors: s.lengths[i]! / S,
-    byteOffset: s.offsets[i]!,
+    byteOffset: s.byteOffset(i),
     byteLength: s.lengths[i]!,
   };
   if (kind === "mark") out.mark = names.get(i);
   if (kind === "write" || kind === "mark") out.xxh64 = hashOf(s, i);
   return out;
+}
+
+/** Entry `i`'s sector, exact (a bigint past 2^53 bytes: a flush or mark may sit at any sector). */
+function sectorOf(s: LogScan, i: number): number | bigint {
+  const off = s.byteOffset(i);
+  return typeof off === "bigint" ? off / BigInt(s.sectorSize) : off / s.sectorSize;
 }
 
 const FLAG_BITS: [string, bigint][] = [
@@ -188,7 +194,7 @@ function entryText(s: LogScan, i: number, names: Map<number, string>, w: Widths)
   const fl = extra === 0n ? "" : `  ${flagNames(extra).join("|")}`;
   if (kind === "mark") return `mark     ${JSON.stringify(shorten(names.get(i) ?? "", 60))}${fl}`;
   if (kind === "flush" && s.offsets[i] === 0) return `flush${fl}`;
-  const where = `${kind.padEnd(8)} at ${String(s.offsets[i]!).padEnd(w.offset)}  len ${String(s.lengths[i]!)}`;
+  const where = `${kind.padEnd(8)} at ${String(s.byteOffset(i)).padEnd(w.offset)}  len ${String(s.lengths[i]!)}`;
   if (kind !== "write") return `${where}${fl}`;
   return `${where.padEnd(where.length + w.length - String(s.lengths[i]!).length)}${fl}  xxh64 ${hashOf(s, i)}`;
 }
@@ -202,13 +208,15 @@ interface Widths {
 function widths(...scans: LogScan[]): Widths {
   let off = 0;
   let len = 0;
+  let big = 0;
   for (const s of scans) {
     for (let i = 0; i < s.count; i++) {
       if (s.offsets[i]! > off) off = s.offsets[i]!;
       if (s.lengths[i]! > len) len = s.lengths[i]!;
     }
+    for (const b of s.bigOffsets.values()) big = Math.max(big, String(b).length);
   }
-  return { offset: String(off).length, length: String(len).length };
+  return { offset: Math.max(big, String(off <= Number.MAX_SAFE_INTEGER ? off : 0).length), length: String(len).length };
 }
 
 function shorten(t: string, n: number): string {
