@@ -263,6 +263,8 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
   const nb = markNames(diff.b);
   let first = true;
   for (const h of diff.hunks) {
+    // The reader went away (`| head`): the verdict stands, the rest need not be written.
+    if (out.closed) return;
     // The hunk's head, then its changes one at a time: a hunk of two very different logs
     // can hold a million changes, too many for one string.
     const head = { segment: h.segment, a: { start: h.a0, end: h.a1 }, b: { start: h.b0, end: h.b1 }, approximate: h.approximate, changes: [] };
@@ -271,6 +273,7 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
     if (pending) await pending;
     let firstChange = true;
     for (const c of diff.changes(h)) {
+      if (out.closed) return;
       pending = out.write(`${firstChange ? "" : ","}\n        ${indent(toJson(changeJson(diff, c, na, nb)), "        ")}`);
       if (pending) await pending;
       firstChange = false;
@@ -366,6 +369,8 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
   if (first !== undefined && (pending = out.line(c.bold(`first divergence: ${describeChange(diff, first)}`)))) await pending;
 
   for (const g of groups(diff.hunks, context)) {
+    // The reader went away (`| head`): the verdict stands, the rest need not be written.
+    if (out.closed) return;
     const h0 = g[0]!;
     const hn = g[g.length - 1]!;
     const before = Math.min(context, h0.a0, h0.b0);
@@ -379,6 +384,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     for (const h of g) {
       for (; pa < h.a0; pa++, pb++) if ((pending = line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w)))) await pending;
       for (const ch of diff.changes(h)) {
+        if (out.closed) return;
         if (ch.type !== "added") {
           if ((pending = line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w)))) await pending;
         }

@@ -86,7 +86,8 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
       if (s.tail && !tail) hiddenTail += 1;
     }
     for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-      if (e.index > last) break;
+      // The reader went away (`| head`): it has what it wanted.
+      if (e.index > last || out.closed) break;
       if (e.tail && !tail) {
         hiddenTail += 1;
         continue;
