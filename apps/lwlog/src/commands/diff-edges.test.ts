@@ -133,3 +133,23 @@ describe("entries without data at sectors past 2^53 bytes (a FLUSH at 2^63, a ma
     expect(readFileSync(out("i.log"))).toEqual(readFileSync(a));
   });
 });
+
+describe("two logs with the same base name", () => {
+  it("are told apart by their paths' shortest differing tails: text, JSON and the plot's labels", async () => {
+    const { mkdirSync } = await import("node:fs");
+    for (const d of ["run1", "run2"]) mkdirSync(join(tmp.path, d), { recursive: true });
+    const a = await writesLog(join(tmp.path, "run1", "disk.log"), 0);
+    const b = await writesLog(join(tmp.path, "run2", "disk.log"), 1);
+    const t = await runLwlog(["diff", a, b]);
+    expect(t.code).toBe(1);
+    expect(t.stdout).toContain("first divergence: entry 4 of run1/disk.log and entry 4 of run2/disk.log differ in data\n");
+    const j = JSON.parse((await runLwlog(["diff", "--json", a, b])).stdout);
+    expect([j.a.path, j.a.name, j.b.path, j.b.name]).toEqual([a, "run1/disk.log", b, "run2/disk.log"]);
+    const svg = join(tmp.path, "same-names.svg");
+    expect((await runLwlog(["diff", "--plot", svg, a, b])).code).toBe(1);
+    const text = readFileSync(svg, "utf8");
+    expect(text).toContain("a: run1/disk.log");
+    expect(text).toContain("b: run2/disk.log");
+    expect(text).toContain("lwlog diff run1/disk.log run2/disk.log");
+  });
+});

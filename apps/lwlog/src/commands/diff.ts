@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import type { Command } from "commander";
 import type { Change, Hunk, LogDiff, LogScan, StateDiff, ImageProof } from "@lwlog/diff";
 import type { CommandContext } from "../context.js";
@@ -6,7 +5,7 @@ import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes, renderTable, toJson } from "../format.js";
 import { Output, palette } from "../io.js";
 import { parseCount } from "../options.js";
-import { resolvePath } from "../paths.js";
+import { distinctNames, resolvePath } from "../paths.js";
 
 /** Options of `lwlog diff`. */
 export interface DiffCommandOptions {
@@ -236,9 +235,10 @@ function changeJson(diff: LogDiff, c: Change, na: Map<number, string>, nb: Map<n
   return { type: c.type, b: entryJson(diff.b, c.b, nb), aPosition: c.aPos };
 }
 
-function logJson(s: LogScan) {
+function logJson(s: LogScan, name: string) {
   return {
     path: s.path,
+    name,
     sectorSize: s.sectorSize,
     entries: s.count,
     bytesWritten: s.bytesWritten(0, s.count),
@@ -292,12 +292,13 @@ function diffJson(diff: LogDiff, state: StateDiff | undefined, proof: ImageProof
   const nb = markNames(diff.b);
   const first = diff.firstDivergence();
   const t = diff.totals;
+  const [nameA, nameB] = distinctNames(diff.a.path, diff.b.path);
   return {
     identical: state ? state.identical : diff.identical,
     entriesIdentical: diff.identical,
     mode: diff.epochs ? "epochs" : "ordered",
-    a: logJson(diff.a),
-    b: logJson(diff.b),
+    a: logJson(diff.a, nameA),
+    b: logJson(diff.b, nameB),
     anchors: diff.anchors,
     firstDivergence: first === undefined ? null : changeJson(diff, first, na, nb),
     totals: t,
@@ -429,8 +430,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
 }
 
 function describeChange(diff: LogDiff, ch: Change): string {
-  const a = basename(diff.a.path);
-  const b = basename(diff.b.path);
+  const [a, b] = distinctNames(diff.a.path, diff.b.path);
   if (ch.type === "changed") return `entry ${ch.a} of ${a} and entry ${ch.b} of ${b} differ in ${ch.fields.join(", ")}`;
   if (ch.type === "removed") return `entry ${ch.a} of ${a} is not in ${b} (it would come before entry ${ch.bPos < diff.b.count ? diff.entryB(ch.bPos) : diff.b.count} there)`;
   return `entry ${ch.b} of ${b} is not in ${a} (it would come before entry ${ch.aPos < diff.a.count ? diff.entryA(ch.aPos) : diff.a.count} there)`;
