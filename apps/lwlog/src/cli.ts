@@ -111,7 +111,7 @@ export function reportError(err: unknown, io: CliIo): number {
     return err.exitCode;
   }
   if (err instanceof UsageError) {
-    io.stderr.write(`lwlog: ${c.red("error")}: ${err.message}\n`);
+    io.stderr.write(`lwlog: ${c.red("error")}: ${err.message} [${err.code}]\n`);
     return ExitCode.USAGE;
   }
   if (err instanceof LogIoError) {
