@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { LogFile, SUPER_FIELDS } from "@lwlog/codec";
+import { SUPER_FIELDS } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, testDataDir } from "@lwlog/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { excerpt, logMutation, mutateLog, mutateText, textMutation } from "./test-mutations.js";
 import { runLwlog, type CliRun } from "./testing.js";
 
 // Every command that reads a log or an export, run in-process on mutated real logs (excerpts
@@ -27,31 +28,6 @@ const work = shm ?? tmp.path;
 const logCorpus: { name: string; bytes: Uint8Array }[] = [];
 const exportCorpus: { name: string; format: "ndjson" | "json" | "csv"; sectorSize: number; text: string }[] = [];
 let clean = "";
-
-/** Entries `[from, from+n)` of a log, as a log of their own (a superblock declaring them), at most ~`maxBytes`. */
-function excerpt(path: string, from: number, maxBytes: number): Uint8Array {
-  const all = new Uint8Array(readFileSync(path));
-  const log = LogFile.openSync(path);
-  try {
-    const c = log.cursor();
-    const offsets: number[] = [];
-    let end = 0;
-    for (let e = c.next(); e !== undefined; e = c.next()) {
-      if (e.index < from) continue;
-      if (offsets.length > 0 && e.nextOffset - offsets[0]! > maxBytes) break;
-      offsets.push(e.offset);
-      end = e.nextOffset;
-    }
-    const S = log.sectorSize;
-    const out = new Uint8Array(S + end - offsets[0]!);
-    out.set(all.subarray(0, S));
-    out.set(all.subarray(offsets[0]!, end), S);
-    new DataView(out.buffer).setBigUint64(SUPER_FIELDS.nrEntries, BigInt(offsets.length), true);
-    return out;
-  } finally {
-    log.close();
-  }
-}
 
 beforeAll(async () => {
   for (const k of kernelLogs()) {
@@ -86,160 +62,6 @@ afterAll(() => {
 });
 
 // ---------------------------------------------------------------------------------------
-// Mutations.
-
-const EXTREMES = [0n, 1n, 7n, 0xffn, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 44n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
-
-type LogMutation =
-  | { kind: "flip"; at: number; bit: number }
-  | { kind: "u64"; block: number; field: number; value: bigint }
-  | { kind: "super"; field: "nrEntries" | "sectorSize"; value: bigint }
-  | { kind: "truncate"; at: number }
-  | { kind: "splice"; at: number; from: number; start: number; length: number };
-
-const logMutation: fc.Arbitrary<LogMutation> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant("u64" as const),
-      block: fc.nat({ max: 64 }),
-      field: fc.constantFrom(0, 8, 16, 24),
-      value: fc.oneof(fc.constantFrom(...EXTREMES), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 4096n })),
-    }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant("super" as const),
-      field: fc.constantFrom("nrEntries" as const, "sectorSize" as const),
-      value: fc.oneof(fc.constantFrom(...EXTREMES), fc.bigInt({ min: 0n, max: 64n }), fc.constantFrom(32n, 512n, 4096n, 8n << 20n)),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("splice" as const), at: fc.nat(), from: fc.nat(), start: fc.nat(), length: fc.nat({ max: 8192 }) }) },
-);
-
-function mutateLog(bytes: Uint8Array, m: LogMutation): Uint8Array {
-  const n = bytes.length;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (m.kind) {
-    case "flip":
-      if (n > 0) bytes[m.at % n]! ^= 1 << m.bit;
-      return bytes;
-    case "u64": {
-      // A field of a header block: one sector of the log's own size in.
-      const S = n >= 28 ? view.getUint32(SUPER_FIELDS.sectorSize, true) : 512;
-      const unit = S >= 32 && S <= 1 << 23 && (S & (S - 1)) === 0 ? S : 512;
-      const at = (m.block * unit) % Math.max(n, 1);
-      const field = at - (at % unit) + m.field;
-      if (field + 8 <= n) view.setBigUint64(field, m.value, true);
-      return bytes;
-    }
-    case "super":
-      if (m.field === "nrEntries" && n >= 24) view.setBigUint64(SUPER_FIELDS.nrEntries, m.value, true);
-      if (m.field === "sectorSize" && n >= 28) view.setUint32(SUPER_FIELDS.sectorSize, Number(m.value & 0xffffffffn), true);
-      return bytes;
-    case "truncate":
-      return bytes.slice(0, m.at % (n + 1));
-    case "splice": {
-      const src = logCorpus[m.from % logCorpus.length]!.bytes;
-      const start = m.start % (src.length + 1);
-      const piece = src.subarray(start, start + m.length);
-      const at = m.at % (n + 1);
-      const out = new Uint8Array(n + piece.length);
-      out.set(bytes.subarray(0, at));
-      out.set(piece, at);
-      out.set(bytes.subarray(at), at + piece.length);
-      return out;
-    }
-  }
-}
-
-/** Values a field of a record may be edited to: extremes of every type. */
-const ODD_VALUES = [
-  "0",
-  "-1",
-  "1.5",
-  "1e400",
-  "9007199254740993",
-  '"18446744073709551615"',
-  '"18446744073709551616"',
-  '"9223372036854775808"',
-  '"0x10"',
-  '""',
-  "null",
-  "true",
-  "[]",
-  "{}",
-  '"mkfs"',
-  '"write"',
-  '"flush"',
-  '"AAAA"',
-  '"=="',
-];
-const FIELDS = ["index", "offset", "kind", "flags", "flagNames", "sector", "nrSectors", "byteOffset", "byteLength", "dataLen", "tail", "mark", "markBase64", "base64", "type", "entries", "sectorSize", "nrEntries", "version", "padding", "magic"];
-
-type TextMutation =
-  | { kind: "cut"; at: number }
-  | { kind: "dropLine"; line: number }
-  | { kind: "dupLine"; line: number }
-  | { kind: "swapLines"; line: number }
-  | { kind: "char"; at: number; char: string }
-  | { kind: "field"; which: number; field: string; value: string }
-  | { kind: "cell"; line: number; column: number; value: string };
-
-const textMutation: fc.Arbitrary<TextMutation> = fc.oneof(
-  fc.record({ kind: fc.constant("cut" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("dropLine" as const), line: fc.nat() }),
-  fc.record({ kind: fc.constant("dupLine" as const), line: fc.nat() }),
-  fc.record({ kind: fc.constant("swapLines" as const), line: fc.nat() }),
-  fc.record({ kind: fc.constant("char" as const), at: fc.nat(), char: fc.constantFrom("", "0", "9", '"', ",", "{", "}", "[", "]", ":", "\n", "\r", "\\", "x", "-", "é", "\u0000") }),
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("field" as const), which: fc.nat(), field: fc.constantFrom(...FIELDS), value: fc.constantFrom(...ODD_VALUES) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("cell" as const), line: fc.nat(), column: fc.nat({ max: 14 }), value: fc.constantFrom("", "0", "-1", "x", "18446744073709551616", "9223372036854775808", "1.5", "true", "FLUSH|FUA", '"a,b"', "AAAA") }) },
-);
-
-function mutateText(text: string, m: TextMutation): string {
-  const lines = text.split("\n");
-  const n = lines.length;
-  switch (m.kind) {
-    case "cut":
-      return text.slice(0, m.at % (text.length + 1));
-    case "dropLine":
-      lines.splice(m.line % n, 1);
-      return lines.join("\n");
-    case "dupLine":
-      lines.splice(m.line % n, 0, lines[m.line % n]!);
-      return lines.join("\n");
-    case "swapLines": {
-      const i = m.line % n;
-      const j = (i + 1) % n;
-      [lines[i], lines[j]] = [lines[j]!, lines[i]!];
-      return lines.join("\n");
-    }
-    case "char": {
-      const at = m.at % (text.length + 1);
-      return text.slice(0, at) + m.char + text.slice(at + 1);
-    }
-    case "field": {
-      // The `which`-th occurrence of the field, its value replaced.
-      const re = new RegExp(`"${m.field}":("(?:[^"\\\\]|\\\\.)*"|[^,}\\]]*)`, "g");
-      const hits = [...text.matchAll(re)];
-      if (hits.length === 0) return text;
-      const hit = hits[m.which % hits.length]!;
-      return text.slice(0, hit.index) + `"${m.field}":${m.value}` + text.slice(hit.index! + hit[0].length);
-    }
-    case "cell": {
-      const i = m.line % n;
-      const cells = lines[i]!.split(",");
-      cells[m.column % cells.length] = m.value;
-      lines[i] = cells.join(",");
-      return lines.join("\n");
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------
 // The promises of every run.
 
 /** One run of a command: what it reads, what it may write. */
@@ -255,6 +77,8 @@ interface Run {
   noPartial?: boolean;
   /** Exit 1 is an answer (invalid, different, not found), said without an error line. */
   answerIsOne?: boolean;
+  /** The exit codes this run may give (default 0, 1, 2). */
+  codes?: number[];
 }
 
 const SENTINEL = "precious: not to be replaced unasked\n";
@@ -266,7 +90,11 @@ async function check(run: Run): Promise<CliRun> {
   if (run.existing !== undefined) writeFileSync(run.existing.path, SENTINEL);
   const r = await runLwlog(run.args);
   const what = `lwlog ${run.args.join(" ")}\nexit ${r.code}\nstderr: ${r.stderr}`;
-  expect([0, 1, 2], what).toContain(r.code);
+  expect(run.codes ?? [0, 1, 2], what).toContain(r.code);
+  const key = `${run.args[0]} ${r.code}`;
+  stats[key] = (stats[key] ?? 0) + 1;
+  // LWLOG_FUZZ_STATS=1: how each command ended, with a few of its messages (is the fuzzer reaching past the first check?).
+  if (r.stderr && (samples[key] ??= new Set()).size < 3) samples[key]!.add(r.stderr.slice(0, 200).replace(/\/dev\/shm\/[^ :]*\//g, ""));
   expect(r.stderr, what).not.toMatch(/internal error|\n\s+at .+:\d+:\d+/);
   for (const line of r.stderr.split("\n").filter((l) => /^lwlog: .*error/.test(l))) {
     expect(line, what).toMatch(/^lwlog: error: .+ \[LWLOG_[A-Z0-9_]+\]$/);
@@ -281,17 +109,28 @@ async function check(run: Run): Promise<CliRun> {
   if (run.existing !== undefined && (r.code !== 0 || !run.existing.force)) {
     expect(readFileSync(run.existing.path, "utf8"), `${what}\nan existing output was replaced`).toBe(SENTINEL);
   }
-  // Nothing the size of a garbage length is allocated and kept (the inputs are < 100 KiB).
+  // Nothing the size of a garbage length is allocated and kept (the inputs are < 100 KiB),
+  // nor filled for a while: the process's peak resident size stays near where it began.
   expect(process.memoryUsage().arrayBuffers, what).toBeLessThan(baseline + (256 << 20));
+  expect(process.resourceUsage().maxRSS * 1024, what).toBeLessThan(peakBaseline + (1 << 30));
   // No temporary file is left beside an output.
   expect(readdirSync(out).filter((f) => f.includes(".tmp") || f.includes(".lwlog-")), what).toEqual([]);
   return r;
 }
 
 let baseline = 0;
+let peakBaseline = 0;
 let out = "";
+const stats: Record<string, number> = {};
+const samples: Record<string, Set<string>> = {};
+afterAll(() => {
+  if (process.env.LWLOG_FUZZ_STATS) {
+    console.log(Object.entries(stats).sort().map(([k, v]) => `${k}: ${v}\n    ${[...(samples[k] ?? [])].join("    ")}`).join("\n"));
+  }
+});
 beforeAll(() => {
   baseline = process.memoryUsage().arrayBuffers;
+  peakBaseline = process.resourceUsage().maxRSS * 1024;
   out = join(work, "out");
   mkdirSync(out);
 });
@@ -320,9 +159,11 @@ function logRuns(log: string, variant: number, existing: boolean, force: boolean
     { args: ["export", "--format", "csv", log, ...csvArgs], inputs: [log], noPartial: true, ...csv },
     { args: ["convert", log, ...convArgs, ...CONVERTS[variant % CONVERTS.length]!, "-q"], inputs: [log], noPartial: true, ...conv },
     { args: ["plot", log, ...svgArgs], inputs: [log], noPartial: true, ...svg },
-    { args: ["replay", log, "--to", img, "--size", "4M", "-q"], inputs: [log], noPartial: true },
+    { args: ["replay", log, "--to", img, "--size", "128M", "-q"], inputs: [log], noPartial: true },
     { args: ["diff", "--state", log, clean], inputs: [log, clean], noPartial: true, answerIsOne: true },
     { args: ["diff", variant % 2 ? "--epochs" : "--tail", "--json", clean, log], inputs: [log, clean], noPartial: true, answerIsOne: true },
+    // A log is the same as itself, or cannot be read: never "different".
+    { args: ["diff", "--state", log, log], inputs: [log], noPartial: true, codes: [0, 2] },
   ];
 }
 
@@ -339,12 +180,31 @@ describe("fuzz: every command on mutated logs and exports", () => {
     await fc.assert(
       fc.asyncProperty(fc.nat(), fc.array(logMutation, { minLength: 1, maxLength: 4 }), fc.nat(), fc.boolean(), fc.boolean(), async (base, mutations, variant, existing, force) => {
         let bytes: Uint8Array = logCorpus[base % logCorpus.length]!.bytes.slice();
-        for (const m of mutations) bytes = mutateLog(bytes, m);
+        for (const m of mutations) bytes = mutateLog(bytes, m, logCorpus);
         const log = join(work, `in-${n++ % 4}.log`);
         writeFileSync(log, bytes);
+        let valid = false;
         for (const run of logRuns(log, variant, existing, force)) {
-          await check(run);
+          const r = await check(run);
+          if (run.args[0] === "check") valid = r.code === 0;
+          // A valid log converts to a valid log.
+          if (run.args[0] === "convert" && r.code === 0 && valid) {
+            const made = run.creates ?? run.existing!.path;
+            const c = await check({ args: ["check", made], inputs: [made], answerIsOne: true });
+            expect(c.code, `${run.args.join(" ")} made a log check calls invalid:\n${c.stdout}`).toBe(0);
+          }
           rmSync(join(out, "replay.img"), { force: true });
+          // What export writes, import rebuilds: the same entries (docs/json.md).
+          if (run.args[0] === "export" && run.creates === undefined && run.existing === undefined && r.code === 0) {
+            const text = join(work, "roundtrip.ndjson");
+            const back = join(out, "roundtrip.log");
+            writeFileSync(text, r.stdout);
+            await check({ args: ["import", text, "-o", back], inputs: [text], creates: back, noPartial: true, codes: [0] });
+            const again = await check({ args: ["export", "--data", "base64", back], inputs: [back], codes: [0] });
+            const entries = (t: string) => t.split("\n").filter((l) => l.startsWith('{"type":"entry"'));
+            expect(entries(again.stdout), `${run.args.join(" ")}: the rebuilt log's entries`).toEqual(entries(r.stdout));
+            rmSync(back);
+          }
         }
       }),
       { seed, numRuns: Math.max(1, Math.round(40 * scale)), interruptAfterTimeLimit: 120_000 * scale, markInterruptAsFailure: false },
