@@ -493,6 +493,6 @@ describe("the built lwlog dump in a pipe", () => {
     expect(bad.stderr).toBe(`lwlog: ${path}: no mark named "x" among the declared entries (--tail looks further)\n`);
     const usage = run(process.execPath, [main, "dump", "--csv", "--ndjson", path], { check: false });
     expect(usage.status).toBe(2);
-    expect(usage.stderr).toBe("lwlog: error: choose one of --json, --ndjson and --csv\n");
+    expect(usage.stderr).toBe("lwlog: error: choose one of --json, --ndjson and --csv [LWLOG_USAGE]\n");
   });
 });
