@@ -19,13 +19,13 @@ export const TOOL_PACKAGES: Record<string, string> = {
   fusermount3: "fuse3",
   fio: "fio",
   losetup: "mount",
+  prlimit: "util-linux",
   mount: "mount",
   umount: "mount",
   "mkfs.xfs": "xfsprogs",
   script: "bsdutils",
   cmp: "diffutils",
   nbdkit: "nbdkit",
-  prlimit: "util-linux",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

@@ -89,7 +89,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   if (opts.fromMark !== undefined && opts.fromEntry !== undefined) throw new UsageError("give --from-mark or --from-entry, not both");
   if ((opts.check === undefined) !== (opts.exec === undefined)) throw new UsageError("--check and --exec go together: give both");
   if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check and --exec");
-  const { replayLog, execChecker, BrokenLogError, TargetWriteError, ReplayInterruptedError } = await import("@lwlog/replay");
+  const { replayLog, execChecker, ReplayInterruptedError } = await import("@lwlog/replay");
   const { flagNames } = await import("@lwlog/codec/core");
   const io = ctx.io;
   const err = palette(io, io.stderr);
@@ -147,10 +147,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
     return summary.checkpoints.failed.length > 0 ? ExitCode.FAILED : ExitCode.OK;
   } catch (e) {
     bar?.stop();
-    if (e instanceof BrokenLogError || e instanceof TargetWriteError) {
-      report(ctx, e.summary, opts);
-      throw e;
-    }
+    // No summary on an error (no partial output): the message says which entries were applied.
     if (e instanceof ReplayInterruptedError) throw new CommandFailure(e.message, ExitCode.INTERRUPTED, e.code);
     throw e;
   } finally {
