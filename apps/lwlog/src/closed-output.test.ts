@@ -50,8 +50,8 @@ describe("a closed stdout (a pipe into head)", () => {
   it("cuts the output short, quietly, and leaves every command's exit status as it is", async () => {
     for (const args of runs()) {
       const whole = await runLwlog(args);
-      // Closed after the first write, and in the middle of the larger outputs.
-      for (const after of [1, 70_000]) {
+      // Closed after the first write, and in the middle of an output larger than that.
+      for (const after of whole.stdout.length > 70_000 ? [1, 70_000] : [1]) {
         const cut = await runLwlog(args, { stdoutCloses: after });
         const what = `lwlog ${args.join(" ")} | head -c ${after}`;
         expect(cut.code, what).toBe(whole.code);
