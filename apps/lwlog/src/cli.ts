@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 // The error classes alone (not the reader, writer and index): `lwlog --version` needs no more.
-import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec/errors";
+import { LogFormatError, LogIoError, LwlogError, ioError } from "@lwlog/codec/errors";
 import type { CommandContext, CommandModule, LazyCommand } from "./context.js";
 import { CommandFailure, ExitCode, UsageError } from "./errors.js";
 import { palette, type CliIo } from "./io.js";
@@ -86,10 +86,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       await loadCommands(argv),
     );
     await program.parseAsync([...argv], { from: "user" });
-    return exit;
+    return outputFailed(io, exit);
   } catch (err) {
-    return reportError(err, io);
+    return outputFailed(io, reportError(err, io));
   }
+}
+
+/**
+ * `code`, unless writing stdout failed for another reason than its reader going away (a full
+ * disk, EIO): then the output is incomplete, which is trouble (exit 2), said on stderr.
+ */
+function outputFailed(io: CliIo, code: number): number {
+  const failure = io.stdout.failure;
+  if (failure === undefined || code === ExitCode.INTERRUPTED || code === ExitCode.BUG) return code;
+  const err = ioError(failure, "<stdout>", "write the output");
+  io.stderr.write(`lwlog: ${palette(io, io.stderr).red("error")}: ${err.describe()} [${err.code}]\n`);
+  return ExitCode.USAGE;
 }
 
 /** Prints an error the way its kind deserves and returns the exit code. */

@@ -31,6 +31,11 @@ export class CommandFailure extends LwlogError {
     super(code, message);
     this.exitCode = exitCode;
   }
+
+  /** The message as lwlog wrote it (colours included: what it quotes was made printable already). */
+  override describe(): string {
+    return this.message;
+  }
 }
 
 /**

@@ -367,7 +367,8 @@ export function entryEnd(e: Reaching, log: LogFile): number {
 
 /** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
 function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
-  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+  // An empty discard touches no byte: it reaches nowhere, whatever its sector.
+  if ((e.kind !== "write" && e.kind !== "discard") || Number(e.nrSectors) === 0) return undefined;
   const all = entryEnd(e, log);
   let applied = all;
   if (e.kind === "discard" && options.skipDiscards) applied = 0;

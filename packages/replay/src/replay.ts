@@ -394,7 +394,8 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       if (it.tail) summary.tailEntries += 1;
       else summary.declared += 1;
       if (it.tail && !options.tail) continue;
-      if (ranged) {
+      // An empty discard touches no byte: its sector, whatever it is, sizes nothing.
+      if (ranged && Number(it.nrSectors) > 0) {
         const end = entryEnd(it, log);
         if (end > extent) extent = end;
       }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogIndex } from "@lwlog/codec";
@@ -111,7 +111,9 @@ describe("lwlog diff on QEMU blklogwrites logs (qemu-io)", () => {
     // The text report: the first divergence, then unified-diff hunks with context.
     const t = await runLwlog(["diff", a, b]);
     expect(t.code).toBe(1);
-    expect(t.stdout).toContain(`first divergence: entry ${changedAt} of qemu.log and entry ${changedAt} of qemu.log differ in data`);
+    // Both logs are qemu.log, in directories of their own: the directory tells them apart.
+    const [da, db] = [a, b].map((x) => `${basename(dirname(x))}/qemu.log`);
+    expect(t.stdout).toContain(`first divergence: entry ${changedAt} of ${da} and entry ${changedAt} of ${db} differ in data`);
     expect(t.stdout).toMatch(new RegExp(`^- +${changedAt} +write +at ${3 * 65536} +len 4096 +xxh64 [0-9a-f]{16}$`, "m"));
     expect(t.stdout).toMatch(new RegExp(`^\\+ +${changedAt} +write +at ${3 * 65536} +len 4096 +xxh64 [0-9a-f]{16}   \\(changed: data\\)$`, "m"));
     expect(t.stdout).toMatch(new RegExp(`^- +${droppedAt} +write +at ${6 * 65536} `, "m"));

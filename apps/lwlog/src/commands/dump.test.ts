@@ -354,10 +354,12 @@ describe("lwlog dump: filters", () => {
     expect(to.stderr).toBe(`lwlog: error: ${log}: no mark named "tow"; did you mean "two"? (the log has 2 marks: "one", "two") [LWLOG_NO_SUCH_MARK]\n`);
   });
 
-  it("--from past the last entry is exit 1", async () => {
-    const r = await runLwlog(["dump", "--json", "--from", "6", log]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("there is no entry 6: the log has 6 entries");
+  it("--from past the last entry is exit 1, an error with its code, and nothing on stdout (found by the CLI fuzzer)", async () => {
+    for (const format of [[], ["--json"], ["--csv"], ["--ndjson"]]) {
+      const r = await runLwlog(["dump", ...format, "--from", "6", log]);
+      expect(r).toMatchObject({ code: 1, stdout: "" });
+      expect(r.stderr).toBe(`lwlog: error: ${log}: there is no entry 6: the log has 6 entries [LWLOG_NO_SUCH_ENTRY]\n`);
+    }
   });
 
   it("usage errors are exit 2 with a message and no stack", async () => {
