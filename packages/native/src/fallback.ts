@@ -198,8 +198,9 @@ function copyRangesJs(fdIn: number, fdOut: number, ranges: Float64Array, count: 
           const got = readFully("copyRanges", fdIn, span, src);
           let at = used;
           for (let k = i; k < j; k++) {
-            const s = ranges[3 * k + 1]!;
-            const n = ranges[3 * k + 2]!;
+            // Range i may be what is left of it after the buffer filled up.
+            const s = k === i ? src : ranges[3 * k + 1]!;
+            const n = k === i ? len : ranges[3 * k + 2]!;
             if (s + n - src > got) {
               used = at;
               flush();
