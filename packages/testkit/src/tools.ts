@@ -25,6 +25,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   script: "bsdutils",
   cmp: "diffutils",
   nbdkit: "nbdkit",
+  strace: "strace",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

@@ -1,8 +1,9 @@
 import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, randomBytes, run, sha256File } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, randomBytes, requireTool, run, sha256File } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 
 const tmp = makeTempDir("lwlog-replay-cli-");
@@ -481,6 +482,33 @@ describe("lwlog replay: a write that fails mid-way", () => {
       const c = await runLwlog(["replay", ext4.path, "--to", join(mnt, "full2.img"), "--size", "auto"]);
       expect(c.code).toBe(2);
       expect(c.stderr).toMatch(/ENOSPC.*; the replay stopped while writing what entries 0\.\.303 leave on the target \(they are written together, by compaction\): no entry has been applied, and part of 0\.\.303 \[LWLOG_IO\]\n$/);
+    } finally {
+      run("umount", [mnt]);
+    }
+  });
+});
+
+describe("lwlog replay: no wasted system calls", () => {
+  it("onto tmpfs from a log elsewhere, copy_file_range is tried once (EXDEV), not once a write (strace, the built CLI)", async () => {
+    const strace = requireTool("strace");
+    const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+    expect(existsSync(main), "build lwlog first (turbo builds before testing)").toBe(true);
+    const log = join(tmp.path, `big-writes-${++n}.log`);
+    const w = await LogWriter.create(log, { sectorSize: 512 });
+    for (let i = 0; i < 8; i++) await w.write(BigInt(i * 8192), randomBytes(2 << 20, i + 1));
+    await w.close();
+    const mnt = join(tmp.path, `tmpfs-${++n}`);
+    mkdirSync(mnt);
+    run("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt]);
+    try {
+      for (const mode of [[], ["--in-order"]]) {
+        const img = join(mnt, `img-${++n}`);
+        const trace = join(tmp.path, `trace-${n}.txt`);
+        run(strace, ["-f", "-e", "trace=copy_file_range", "-o", trace, process.execPath, main, "replay", log, "--to", img, "--size", "auto", "--quiet", ...mode]);
+        const calls = readFileSync(trace, "utf8").split("\n").filter((l) => l.includes("copy_file_range("));
+        expect(calls.length, `${mode.join(" ") || "compacted"}: ${calls.join("\n")}`).toBe(1);
+        expect(calls[0]).toMatch(/EXDEV/);
+      }
     } finally {
       run("umount", [mnt]);
     }
