@@ -129,6 +129,7 @@ export class PlanWalk {
   private declared = 0;
   private tailEntries = 0;
   private broken: LogFormatError | undefined;
+  private readonly reach: Reach = { all: 0, applied: 0 };
 
   constructor(log: LogFile, options: PlanOptions = {}) {
     this.log = log;
@@ -161,8 +162,9 @@ export class PlanWalk {
       if (until.mark !== undefined && mark === until.mark) this.untilMarkInTail = true;
       return FED.out;
     }
-    const reach = reachOf(e ?? sum, this.log, this.options);
-    if (reach !== undefined && reach.all > this.extent) this.extent = reach.all;
+    const reach = this.reach;
+    const ranged = reachOf(e ?? sum, this.log, this.options, reach);
+    if (ranged && reach.all > this.extent) this.extent = reach.all;
     if (this.stopAt !== undefined) return FED.out;
     if (this.start === undefined) {
       if (until.mark !== undefined && mark === until.mark && this.untilMarkBefore < 0) this.untilMarkBefore = sum.index;
@@ -177,7 +179,7 @@ export class PlanWalk {
       return FED.out;
     }
     if (this.startOffset < 0) this.startOffset = sum.offset;
-    if (reach !== undefined && reach.applied > this.need) this.need = reach.applied;
+    if (ranged && reach.applied > this.need) this.need = reach.applied;
     const flags = e !== undefined ? Number(e.flags & 0x1fn) : sum.knownFlags;
     this.last = { index: sum.index, next: sum.nextOffset, need: this.need };
     const reason = stopReason(sum.index, mark, flags, this.start, until);
@@ -346,6 +348,7 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
     throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
   }
   // The room needed: one walk over the headers from the start to the stop (and on to the end for the extent).
+  const reach: Reach = { all: 0, applied: 0 };
   let need = 0;
   let extent = 0;
   let stopNext = -1;
@@ -354,10 +357,10 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
   if (start <= walkTo) {
     const c = log.cursor({ start: { index: start, offset: startOffset }, tail: true });
     for (let e = c.next(); e !== undefined && e.index <= walkTo; e = c.next()) {
-      const reach = reachOf(e, log, options);
-      if (reach !== undefined && reach.all > extent) extent = reach.all;
+      const ranged = reachOf(e, log, options, reach);
+      if (ranged && reach.all > extent) extent = reach.all;
       if (e.index <= stop) {
-        if (reach !== undefined && reach.applied > need) need = reach.applied;
+        if (ranged && reach.applied > need) need = reach.applied;
         if (e.index === stop) stopNext = e.nextOffset;
       }
     }
@@ -366,8 +369,7 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
     // Entries before the start count for the image size too.
     const c = log.cursor({ tail: true });
     for (let e = c.next(); e !== undefined && e.index < start; e = c.next()) {
-      const reach = reachOf(e, log, options);
-      if (reach !== undefined && reach.all > extent) extent = reach.all;
+      if (reachOf(e, log, options, reach) && reach.all > extent) extent = reach.all;
     }
   }
   const plan: ReplayPlan = {
@@ -405,9 +407,18 @@ interface Reaching {
   nrSectors: bigint | number;
 }
 
-/** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
-function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
-  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+/** Where `reachOf` puts its answer (one object per walk: the walk allocates nothing per entry). */
+interface Reach {
+  all: number;
+  applied: number;
+}
+
+/**
+ * One past the last target byte of a write or discard, into `out`: `all` for any, `applied`
+ * when the replay applies it (0 when not). False for other entries (`out` untouched).
+ */
+function reachOf(e: Reaching, log: LogFile, options: PlanOptions, out: Reach): boolean {
+  if (e.kind !== "write" && e.kind !== "discard") return false;
   const S = log.sectorSize;
   let all: number;
   if (typeof e.sector === "bigint" || typeof e.nrSectors === "bigint") {
@@ -422,7 +433,9 @@ function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number
   let applied = all;
   if (e.kind === "discard" && options.skipDiscards) applied = 0;
   if (options.sectors !== undefined && !touches({ sector: BigInt(e.sector), nrSectors: BigInt(e.nrSectors) }, options.sectors)) applied = 0;
-  return { all, applied };
+  out.all = all;
+  out.applied = applied;
+  return true;
 }
 
 /** True when the entry's sectors overlap the inclusive range (an entry with no sectors never does). */
