@@ -181,11 +181,15 @@ export class PlanWalk {
     if (this.startOffset < 0) this.startOffset = sum.offset;
     if (ranged && reach.applied > this.need) this.need = reach.applied;
     const flags = e !== undefined ? Number(e.flags & 0x1fn) : sum.knownFlags;
-    this.last = { index: sum.index, next: sum.nextOffset, need: this.need };
+    // Fields, not a new object an entry: the walk allocates nothing per entry.
+    const last = (this.last ??= { index: 0, next: 0, need: 0 });
+    last.index = sum.index;
+    last.next = sum.nextOffset;
+    last.need = this.need;
     const reason = stopReason(sum.index, mark, flags, this.start, until);
     if (reason === undefined) return FED.in;
     // The first entry that meets a stop condition is the earliest: the stop point.
-    this.stopAt = this.last;
+    this.stopAt = { ...last };
     this.stopReason = reason;
     if (!this.options.walkAll) this.done = true;
     return FED.stop;
