@@ -16,6 +16,8 @@
  */
 #include <node_api.h>
 
+#include "gather.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -30,7 +32,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* The largest mapping one call makes (1 GiB and room to align it): windows, not whole files. */
@@ -39,28 +40,18 @@
 #define MAX_SAFE ((uint64_t)9007199254740991ULL)
 /* Bytes copied through user space at a time when copy_file_range cannot be used. */
 #define COPY_BUFFER_BYTES ((size_t)1 << 20)
-/* copyRanges: bytes gathered before each pwritev, the iovecs one pwritev takes at most, the
- * zeros an iovec of a zero range points at, how far past one range's input the next one's may
- * start and still be read with it in one pread, and the size from which a range is copied with
- * copy_file_range while the kernel can. */
-#define GATHER_BYTES ((size_t)8 << 20)
-#define GATHER_IOVECS 1024
-#define ZERO_BYTES ((size_t)1 << 20)
-#define READ_GAP ((uint64_t)64 << 10)
-#define KERNEL_COPY_MIN ((uint64_t)1 << 20)
-
 typedef struct {
   void* addr; /* NULL once unmapped */
   size_t length;
 } mapping;
 
 /* Per-environment state (each worker thread has its own): the copy fallback's buffer, and
- * copyRanges' gather buffer, iovecs and zeros (allocated when first needed). */
+ * copyRanges' buffers and io_uring ring (gather.c; allocated when first needed). */
 typedef struct {
   uint8_t* copy_buffer;
-  uint8_t* gather_buffer;
-  struct iovec* iovecs;
-  uint8_t* zeros;
+  gather_env* gather;
+  /* copyRanges may use io_uring (useIoUring). */
+  bool io_uring;
 } instance;
 
 static const napi_type_tag MAPPING_TAG = {0x6c776c6f676d6170ULL, 0x6e61746976650001ULL};
@@ -369,198 +360,6 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
   return make_number(env, done);
 }
 
-/*
- * copyRanges' work: ranges gathered into runs (output ranges that follow each other), each
- * run written with one pwritev of iovecs into the gather buffer (data) or the zeros. Input
- * ranges that follow each other closely (at most READ_GAP apart, forward) are read with one
- * pread, the gap included. Invariants: `used` bytes of the buffer are taken; the iovecs
- * [0, niov) hold the run [run_dst, run_dst + run_len); the open span (input [span_src,
- * span_end) into buf + span_at, its iovecs from span_iov on, its first range span_first)
- * is not read yet: it is read when a new span opens or the run is written.
- */
-typedef struct {
-  int in_fd, out_fd;
-  uint8_t* buf;
-  size_t used;
-  struct iovec* iov;
-  int niov;
-  uint64_t run_dst, run_len;
-  bool span_open;
-  uint64_t span_src, span_end;
-  size_t span_at;
-  int span_iov;
-  uint64_t span_first;
-  const uint8_t* zeros;
-  /* Set on failure: errno and the call, or short_input when the input ended. */
-  int err;
-  const char* failed;
-  bool short_input;
-} gather;
-
-/* Reads the open span; false on a failure or when the input ends first. */
-static bool gather_read(gather* g) {
-  if (!g->span_open) return true;
-  size_t want = (size_t)(g->span_end - g->span_src);
-  size_t got = 0;
-  while (got < want) {
-    ssize_t n = pread(g->in_fd, g->buf + g->span_at + got, want - got, (off_t)(g->span_src + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      g->err = errno;
-      g->failed = "pread";
-      return false;
-    }
-    if (n == 0) {
-      g->short_input = true;
-      return false;
-    }
-    got += (size_t)n;
-  }
-  g->span_open = false;
-  return true;
-}
-
-/* Writes iovecs [0, count) at run_dst (retrying short writes); false on a failure. */
-static bool gather_pwritev(gather* g, int count) {
-  struct iovec* iov = g->iov;
-  uint64_t at = g->run_dst;
-  while (count > 0) {
-    ssize_t n = pwritev(g->out_fd, iov, count, (off_t)at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      g->err = n < 0 ? errno : EIO;
-      g->failed = "pwritev";
-      return false;
-    }
-    at += (uint64_t)n;
-    size_t left = (size_t)n;
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      iov++;
-      count--;
-    }
-    if (count > 0) {
-      iov->iov_base = (uint8_t*)iov->iov_base + left;
-      iov->iov_len -= left;
-    }
-  }
-  return true;
-}
-
-/* Reads what is pending and writes the run; false on a failure. */
-static bool gather_flush(gather* g) {
-  if (g->niov > 0) {
-    if (!gather_read(g)) return false;
-    if (!gather_pwritev(g, g->niov)) return false;
-  }
-  g->niov = 0;
-  g->used = 0;
-  g->run_len = 0;
-  return true;
-}
-
-/* Starts or continues the run with `len` bytes at `dst`: flushes first when they do not follow it or it is full. */
-static bool gather_place(gather* g, uint64_t dst) {
-  if (g->niov > 0 && (dst != g->run_dst + g->run_len || g->niov == GATHER_IOVECS)) {
-    if (!gather_flush(g)) return false;
-  }
-  if (g->niov == 0) g->run_dst = dst;
-  return true;
-}
-
-/* Adds range `index`: `len` bytes of input at `src` for the output at `dst`. */
-static bool gather_data(gather* g, uint64_t index, uint64_t dst, uint64_t src, uint64_t len) {
-  while (len > 0) {
-    if (!gather_place(g, dst)) return false;
-    uint8_t* p;
-    size_t take;
-    bool extend = g->span_open && src >= g->span_end && src - g->span_end <= READ_GAP && g->span_at + (size_t)(src - g->span_src) < GATHER_BYTES;
-    if (extend) {
-      size_t at = g->span_at + (size_t)(src - g->span_src);
-      take = len < GATHER_BYTES - at ? (size_t)len : GATHER_BYTES - at;
-      p = g->buf + at;
-      g->span_end = src + take;
-      g->used = at + take;
-    } else {
-      if (!gather_read(g)) return false;
-      if (g->used == GATHER_BYTES) {
-        if (!gather_flush(g)) return false;
-        continue;
-      }
-      take = len < GATHER_BYTES - g->used ? (size_t)len : GATHER_BYTES - g->used;
-      g->span_open = true;
-      g->span_src = src;
-      g->span_end = src + take;
-      g->span_at = g->used;
-      g->span_iov = g->niov;
-      g->span_first = index;
-      p = g->buf + g->used;
-      g->used += take;
-    }
-    /* One iovec for input that follows on within a span (never across two: see the short-input case). */
-    struct iovec* last = extend && g->niov > g->span_iov ? &g->iov[g->niov - 1] : NULL;
-    if (last != NULL && (uint8_t*)last->iov_base + last->iov_len == p) {
-      last->iov_len += take;
-    } else {
-      g->iov[g->niov].iov_base = p;
-      g->iov[g->niov].iov_len = take;
-      g->niov++;
-    }
-    g->run_len += take;
-    dst += take;
-    src += take;
-    len -= take;
-  }
-  return true;
-}
-
-/* Adds a zero range of `len` bytes at `dst`. */
-static bool gather_zeros(gather* g, uint64_t dst, uint64_t len) {
-  while (len > 0) {
-    if (!gather_place(g, dst)) return false;
-    size_t take = len < ZERO_BYTES ? (size_t)len : ZERO_BYTES;
-    g->iov[g->niov].iov_base = (void*)g->zeros;
-    g->iov[g->niov].iov_len = take;
-    g->niov++;
-    g->run_len += take;
-    dst += take;
-    len -= take;
-  }
-  return true;
-}
-
-/*
- * Copies a large range with copy_file_range. Returns the bytes it did not copy (0 when done):
- * the kernel refused (then state[0] is cleared, and the caller copies the rest) or the input
- * ended (short_input set); false-ish failures set err.
- */
-static uint64_t kernel_copy(gather* g, int32_t* state, uint64_t dst, uint64_t src, uint64_t len) {
-  while (len > 0) {
-    loff_t from = (loff_t)src, to = (loff_t)dst;
-    size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
-    ssize_t n = syscall(SYS_copy_file_range, g->in_fd, &from, g->out_fd, &to, want, 0);
-    if (n > 0) {
-      src += (uint64_t)n;
-      dst += (uint64_t)n;
-      len -= (uint64_t)n;
-      continue;
-    }
-    if (n == 0) {
-      g->short_input = true;
-      return len;
-    }
-    if (errno == EINTR) continue;
-    if (no_kernel_copy(errno)) {
-      state[0] = 0;
-      return len;
-    }
-    g->err = errno;
-    g->failed = "copy_file_range";
-    return len;
-  }
-  return 0;
-}
-
 /* A whole number in [0, MAX_SAFE] held in a double (-1 allowed when `zero_ok`). */
 static bool whole_double(double d, bool zero_ok) {
   if (zero_ok && d == -1) return true;
@@ -570,9 +369,10 @@ static bool whole_double(double d, bool zero_ok) {
 /*
  * copyRanges(fdIn, fdOut, ranges, count, state) -> ranges copied. `ranges` is a Float64Array
  * of `count` triples [dst, src, len]: `len` bytes of fdIn at `src` to fdOut at `dst`, or
- * zeros when `src` is -1; in ascending `dst` order they are written as a few large pwritev
- * calls (see `gather`). Ranges of KERNEL_COPY_MIN bytes or more go through copy_file_range
- * while state[0] (an Int32Array) is non-zero; it is cleared when the kernel refuses. Returns
+ * zeros when `src` is -1; in ascending `dst` order they are written as a few large writes
+ * (gather.c: batches through io_uring when the kernel allows it). Ranges of 1 MiB or more go
+ * through copy_file_range while state[0] (an Int32Array) is non-zero; it is cleared when the
+ * kernel refuses. Returns
  * `count`, or fewer when the input ends before a range's end: the ranges before the returned
  * index have been written, not the ones from it on (or only partly).
  */
@@ -607,53 +407,29 @@ static napi_value CopyRanges(napi_env env, napi_callback_info info) {
   if (count == 0) return make_number(env, 0);
   instance* inst = NULL;
   if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
-  if (inst->gather_buffer == NULL && (inst->gather_buffer = malloc(GATHER_BYTES)) == NULL) return throw_errno(env, ENOMEM, "malloc");
-  if (inst->iovecs == NULL && (inst->iovecs = malloc(GATHER_IOVECS * sizeof(struct iovec))) == NULL) return throw_errno(env, ENOMEM, "malloc");
-  if (inst->zeros == NULL && (inst->zeros = calloc(1, ZERO_BYTES)) == NULL) return throw_errno(env, ENOMEM, "calloc");
-  gather g = {0};
-  g.in_fd = in_fd;
-  g.out_fd = out_fd;
-  g.buf = inst->gather_buffer;
-  g.iov = inst->iovecs;
-  g.zeros = inst->zeros;
-  /* The range being copied when something failed. */
-  uint64_t at = count;
-  for (uint64_t i = 0; i < count && at == count; i++) {
-    uint64_t dst = (uint64_t)r[3 * i], len = (uint64_t)r[3 * i + 2];
-    if (len == 0) continue;
-    if (r[3 * i + 1] < 0) {
-      if (!gather_zeros(&g, dst, len)) at = i;
-      continue;
-    }
-    uint64_t src = (uint64_t)r[3 * i + 1];
-    if (state != NULL && state[0] != 0 && len >= KERNEL_COPY_MIN) {
-      if (!gather_flush(&g)) {
-        at = i;
-        break;
-      }
-      uint64_t left = kernel_copy(&g, state, dst, src, len);
-      if (g.err != 0 || g.short_input) {
-        at = i;
-        break;
-      }
-      dst += len - left;
-      src += len - left;
-      len = left;
-    }
-    if (!gather_data(&g, i, dst, src, len)) at = i;
+  if (inst->gather == NULL) {
+    if ((inst->gather = gather_env_new()) == NULL) return throw_errno(env, ENOMEM, "malloc");
+    gather_use_io_uring(inst->gather, inst->io_uring);
   }
-  if (at == count && gather_flush(&g)) return make_number(env, (double)count);
-  if (g.short_input) {
-    /* What was gathered before the span that came up short is written; the rest is not. */
-    uint64_t first = at;
-    if (g.span_open) {
-      first = g.span_first;
-      g.span_open = false;
-      if (g.span_iov > 0 && !gather_pwritev(&g, g.span_iov)) return throw_errno(env, g.err, g.failed);
-    }
-    return make_number(env, (double)first);
-  }
-  return throw_errno(env, g.err, g.failed);
+  gather_result res = gather_copy(inst->gather, in_fd, out_fd, r, count, state);
+  if (res.err != 0) return throw_errno(env, res.err, res.failed);
+  return make_number(env, (double)res.done);
+}
+
+/*
+ * useIoUring(enable) -> boolean: whether copyRanges may use io_uring (default true, when the
+ * kernel allows it); returns whether it does. For tests, and LWLOG_NO_IO_URING.
+ */
+static napi_value UseIoUring(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  bool enable;
+  if (napi_get_value_bool(env, argv[0], &enable) != napi_ok) return throw_range(env, "useIoUring: enable must be a boolean");
+  instance* inst = NULL;
+  if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
+  inst->io_uring = enable;
+  if (inst->gather == NULL && (inst->gather = gather_env_new()) == NULL) return throw_errno(env, ENOMEM, "malloc");
+  return make_bool(env, gather_use_io_uring(inst->gather, enable));
 }
 
 /* ---- zeroing ----------------------------------------------------------------------- */
@@ -817,14 +593,13 @@ static napi_value Xxh64Into(napi_env env, napi_callback_info info) {
 static void finalize_instance(napi_env env, void* data, void* hint) {
   instance* inst = data;
   free(inst->copy_buffer);
-  free(inst->gather_buffer);
-  free(inst->iovecs);
-  free(inst->zeros);
+  gather_env_free(inst->gather);
   free(inst);
 }
 
 NAPI_MODULE_INIT() {
   instance* inst = calloc(1, sizeof *inst);
+  if (inst != NULL) inst->io_uring = true;
   if (inst == NULL || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) {
     free(inst);
     napi_throw_error(env, NULL, "lwlog_native: cannot allocate its state");
@@ -838,6 +613,7 @@ NAPI_MODULE_INIT() {
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyFileRange", NULL, CopyFileRange, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyRanges", NULL, CopyRanges, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"useIoUring", NULL, UseIoUring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"punchHole", NULL, PunchHole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"zeroRange", NULL, ZeroRange, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},
