@@ -1,7 +1,7 @@
 import { lastWriters, type StateMap } from "./last-writers.js";
 
 /** Bytes `StateBuilder.build` needs a piece at most while it builds a map (its ids and `lastWriters` work). */
-export const MAP_BYTES_PER_PIECE = 92;
+export const MAP_BYTES_PER_PIECE = 100;
 
 /** Options of `StateBuilder`. */
 export interface StateBuilderOptions {
