@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readdirSync, rmSync, symlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { LogFile, LogIndex } from "@lwlog/codec";
 import { generateLog } from "../generate.js";
 import type { BenchContext, Scenario, ScenarioRun, Subject } from "../harness.js";
@@ -14,14 +14,30 @@ const logA = (ctx: BenchContext) => generateLog(join(ctx.dataDir, `writes-4k-${c
 /** Log B: 1 GiB of 1 MiB writes. */
 const logB = (ctx: BenchContext) => generateLog(join(ctx.dataDir, `writes-1m-${ctx.scale}.log`), { bytes: GiB * ctx.scale, writeSize: MiB, markEvery: 64 });
 
-/** Before each run (not timed): a fresh sparse image of `bytes` (replay-log writes only onto an existing target), its file system's dirty pages flushed. */
+/**
+ * Before each run (not timed): a fresh sparse image of `bytes` at `path` (replay-log writes only
+ * onto an existing target), its file system's dirty pages flushed. Each run gets a new file
+ * (`path` is a symbolic link to it): deleting a written 1 GiB image can take a minute on a file
+ * system mounted with `discard`, so the old ones are deleted at the end (`removeImages`).
+ */
 function freshImage(path: string, bytes: number): () => void {
+  let n = 0;
   return () => {
+    const file = `${path}.${++n}`;
+    rmSync(file, { force: true });
+    spawnSync("truncate", ["-s", String(bytes), file]);
     rmSync(path, { force: true });
-    spawnSync("truncate", ["-s", String(bytes), path]);
+    symlinkSync(basename(file), path);
     // Only the images' file system (`sync -f`): a global sync waits for everyone's writes.
     spawnSync("sync", ["-f", dirname(path)]);
   };
+}
+
+/** Removes the images `freshImage` made for `path`, and the link. */
+function removeImages(path: string): void {
+  const dir = dirname(path);
+  const name = basename(path);
+  for (const f of readdirSync(dir)) if (f === name || (f.startsWith(`${name}.`) && /^\d+$/.test(f.slice(name.length + 1)))) rmSync(join(dir, f), { force: true });
 }
 
 /** Before each run: the output removed (for cp, which creates it). */
@@ -89,7 +105,9 @@ function replayRun(ctx: BenchContext, r: ReplayRun): ScenarioRun {
     maxRssMiB: 200,
     note: `images on ${label} (${dir}), fresh each run; ${r.sync ? "both fsync at the end" : "neither fsyncs"}${missing}`,
     teardown: () => {
-      for (const f of [image, peerImage, copy]) rmSync(f, { force: true });
+      removeImages(image);
+      removeImages(peerImage);
+      rmSync(copy, { force: true });
     },
   };
 }
@@ -226,7 +244,7 @@ export const replayCheckpoints: Scenario = {
       maxRssMiB: 200,
       note: `images on ${label}; every run fsyncs at each checkpoint${peer.path === undefined ? `; replay-log not run: ${peer.why}` : ""}`,
       teardown: () => {
-        rmSync(image, { force: true });
+        removeImages(image);
         rmSync(loopImage, { force: true });
       },
     };
