@@ -30,6 +30,10 @@ export interface ScenarioRun {
   subjects: Subject[];
   /** Optional: a ratio goal, `lwlog / subjects[1]` at most this. */
   maxRatio?: number;
+  /** Optional: ratio goals against named subjects, `lwlog / subject` at most this (with or instead of `maxRatio`). */
+  goals?: Record<string, number>;
+  /** Optional: a line printed with the results (what the subjects do alike: sync, where the image is). */
+  note?: string;
   /** Optional: peak memory goal for the first subject, in MiB. */
   maxRssMiB?: number;
   /** Called once at the end (stop servers, remove outputs). */
@@ -106,7 +110,14 @@ export interface ScenarioResult {
   subjects: SubjectResult[];
   /** Median time of the first subject divided by each other's (lower is better for lwlog). */
   ratios: Record<string, number>;
+  /**
+   * The spread of each ratio: the lowest and highest of the per-run ratios (run i of the
+   * first subject over run i of the other: they ran one after the other, alternated).
+   */
+  spreads: Record<string, [number, number]>;
   maxRatio?: number;
+  goals?: Record<string, number>;
+  note?: string;
   maxRssMiB?: number;
   met?: boolean;
   custom?: unknown;
@@ -123,7 +134,7 @@ export async function runScenario(scenario: Scenario, ctx: BenchContext, out: (l
       const c = await run.custom(ctx.runs);
       out(`\n${scenario.name}: ${scenario.goal}`);
       for (const l of c.lines) out(`  ${l}`);
-      return { scenario: scenario.name, goal: scenario.goal, runs: ctx.runs, subjects: [], ratios: {}, custom: c.json };
+      return { scenario: scenario.name, goal: scenario.goal, runs: ctx.runs, subjects: [], ratios: {}, spreads: {}, custom: c.json };
     }
     for (const s of run.subjects) timeOnce(s); // warm-up: page cache, JIT of nothing, lazy files
     const samples = run.subjects.map(() => [] as Sample[]);
@@ -143,14 +154,27 @@ export async function runScenario(scenario: Scenario, ctx: BenchContext, out: (l
       };
     });
     const ratios: Record<string, number> = {};
-    for (const s of subjects.slice(1)) ratios[`${subjects[0]!.name}/${s.name}`] = subjects[0]!.medianSeconds / s.medianSeconds;
-    const result: ScenarioResult = { scenario: scenario.name, goal: scenario.goal, runs: ctx.runs, subjects, ratios };
+    const spreads: Record<string, [number, number]> = {};
+    for (const [j, s] of subjects.entries()) {
+      if (j === 0) continue;
+      const key = `${subjects[0]!.name}/${s.name}`;
+      ratios[key] = subjects[0]!.medianSeconds / s.medianSeconds;
+      const each = samples[0]!.map((x, i) => x.seconds / samples[j]![i]!.seconds);
+      spreads[key] = [Math.min(...each), Math.max(...each)];
+    }
+    const result: ScenarioResult = { scenario: scenario.name, goal: scenario.goal, runs: ctx.runs, subjects, ratios, spreads };
     if (run.maxRatio !== undefined) result.maxRatio = run.maxRatio;
+    if (run.goals !== undefined) result.goals = run.goals;
+    if (run.note !== undefined) result.note = run.note;
     if (run.maxRssMiB !== undefined) result.maxRssMiB = run.maxRssMiB;
     const first = Object.values(ratios)[0];
-    const ratioOk = run.maxRatio === undefined || (first !== undefined && first <= run.maxRatio);
+    let ratioOk = run.maxRatio === undefined || (first !== undefined && first <= run.maxRatio);
+    for (const [name, max] of Object.entries(run.goals ?? {})) {
+      const r = ratios[`${subjects[0]!.name}/${name}`];
+      if (r !== undefined && r > max) ratioOk = false;
+    }
     const rssOk = run.maxRssMiB === undefined || subjects[0]!.maxRssMiB <= run.maxRssMiB;
-    if (run.maxRatio !== undefined || run.maxRssMiB !== undefined) result.met = ratioOk && rssOk;
+    if (run.maxRatio !== undefined || run.goals !== undefined || run.maxRssMiB !== undefined) result.met = ratioOk && rssOk;
     printResult(result, out);
     return result;
   } finally {
@@ -160,15 +184,25 @@ export async function runScenario(scenario: Scenario, ctx: BenchContext, out: (l
 
 function printResult(r: ScenarioResult, out: (line: string) => void): void {
   out(`\n${r.scenario}: ${r.goal}`);
+  if (r.note !== undefined) out(`  (${r.note})`);
   out(`  ${"subject".padEnd(12)} ${"median s".padStart(9)} ${"min s".padStart(8)} ${"max s".padStart(8)} ${"peak RSS".padStart(10)}`);
   for (const s of r.subjects) {
     out(
       `  ${s.name.padEnd(12)} ${s.medianSeconds.toFixed(3).padStart(9)} ${s.minSeconds.toFixed(3).padStart(8)} ${s.maxSeconds.toFixed(3).padStart(8)} ${`${s.maxRssMiB.toFixed(0)} MiB`.padStart(10)}`,
     );
   }
-  for (const [k, v] of Object.entries(r.ratios)) out(`  ratio ${k} = ${v.toFixed(2)}`);
+  for (const [k, v] of Object.entries(r.ratios)) {
+    const [lo, hi] = r.spreads[k]!;
+    out(`  ratio ${k} = ${v.toFixed(2)} (runs ${lo.toFixed(2)}–${hi.toFixed(2)})`);
+  }
   if (r.met !== undefined) {
-    const goals = [r.maxRatio !== undefined ? `ratio ≤ ${r.maxRatio}` : "", r.maxRssMiB !== undefined ? `peak RSS ≤ ${r.maxRssMiB} MiB` : ""].filter(Boolean).join(", ");
+    const goals = [
+      r.maxRatio !== undefined ? `ratio ≤ ${r.maxRatio}` : "",
+      ...Object.entries(r.goals ?? {}).map(([name, max]) => `/${name} ≤ ${max}`),
+      r.maxRssMiB !== undefined ? `peak RSS ≤ ${r.maxRssMiB} MiB` : "",
+    ]
+      .filter(Boolean)
+      .join(", ");
     out(`  goal (${goals}): ${r.met ? "met" : "NOT met"}`);
   }
 }

@@ -3,7 +3,8 @@
     {
       "target_name": "lwlog_native",
       "sources": [
-        "csrc/lwlog_native.c"
+        "csrc/lwlog_native.c",
+        "csrc/gather.c"
       ],
       "defines": [
         "NAPI_VERSION=8",

@@ -16,6 +16,8 @@
  */
 #include <node_api.h>
 
+#include "gather.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -38,15 +40,18 @@
 #define MAX_SAFE ((uint64_t)9007199254740991ULL)
 /* Bytes copied through user space at a time when copy_file_range cannot be used. */
 #define COPY_BUFFER_BYTES ((size_t)1 << 20)
-
 typedef struct {
   void* addr; /* NULL once unmapped */
   size_t length;
 } mapping;
 
-/* Per-environment state (each worker thread has its own): the copy fallback's buffer. */
+/* Per-environment state (each worker thread has its own): the copy fallback's buffer, and
+ * copyRanges' buffers and io_uring ring (gather.c; allocated when first needed). */
 typedef struct {
   uint8_t* copy_buffer;
+  gather_env* gather;
+  /* copyRanges may use io_uring (useIoUring). */
+  bool io_uring;
 } instance;
 
 static const napi_type_tag MAPPING_TAG = {0x6c776c6f676d6170ULL, 0x6e61746976650001ULL};
@@ -251,17 +256,56 @@ static bool same_file(int a, int b) {
   return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* errno values of copy_file_range that mean "not between these two files": copy otherwise. */
+static bool no_kernel_copy(int err) {
+  return err == EXDEV || err == ENOSYS || err == EINVAL || err == EOPNOTSUPP;
+}
+
 /*
- * copyFileRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied (fewer than `length`
- * only when the input ends first). copy_file_range(2) in a loop; where the kernel cannot
- * (another file system, a block device, an old kernel) the rest goes through pread/pwrite
- * and one buffer per environment, still without a copy into JS.
+ * The optional copy state argument: an Int32Array whose element 0 says whether the kernel
+ * may be asked to copy (non-zero) and is set to 0 once it says it cannot, so that a caller
+ * copying many ranges between the same two files asks once. NULL when not given.
+ */
+static bool get_copy_state(napi_env env, napi_value value, int32_t** state) {
+  napi_valuetype vt;
+  if (napi_typeof(env, value, &vt) != napi_ok) return false;
+  if (vt == napi_undefined) {
+    *state = NULL;
+    return true;
+  }
+  bool is_typed;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array || length < 1) {
+    throw_range(env, "the copy state must be an Int32Array of at least one element");
+    return false;
+  }
+  *state = data;
+  return true;
+}
+
+/*
+ * copyFileRange(fdIn, offIn, fdOut, offOut, length[, state]) -> bytes copied (fewer than
+ * `length` only when the input ends first). copy_file_range(2) in a loop; where the kernel
+ * cannot (another file system, a block device, an old kernel) the rest goes through
+ * pread/pwrite and one buffer per environment, still without a copy into JS. With `state`
+ * (see get_copy_state) the kernel is not asked when state[0] is 0, and state[0] is cleared
+ * when it refuses.
  */
 static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
+  size_t argc = 6;
   int in_fd, out_fd;
   uint64_t in_off, out_off, length;
-  if (!get_args(env, info, 5, argv) || !get_fd(env, argv[0], &in_fd) ||
+  int32_t* state = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, "LWLOG_RANGE", "missing arguments");
+    return NULL;
+  }
+  if ((argc >= 6 && !get_copy_state(env, argv[5], &state)) || !get_fd(env, argv[0], &in_fd) ||
       !get_whole(env, argv[1], MAX_SAFE, "input offset", &in_off) || !get_fd(env, argv[2], &out_fd) ||
       !get_whole(env, argv[3], MAX_SAFE, "output offset", &out_off) ||
       !get_whole(env, argv[4], MAX_SAFE, "length", &length)) {
@@ -269,7 +313,7 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
   }
   if (in_off + length > MAX_SAFE || out_off + length > MAX_SAFE) return throw_range(env, "offset + length must stay below 2^53");
   uint64_t done = 0;
-  bool in_kernel = true;
+  bool in_kernel = state == NULL || state[0] != 0;
   uint8_t* buffer = NULL;
   while (done < length) {
     uint64_t left = length - done;
@@ -284,12 +328,13 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
       if (n == 0) break; /* the input ends here */
       int err = errno;
       if (err == EINTR) continue;
-      if (err != EXDEV && err != ENOSYS && err != EINVAL && err != EOPNOTSUPP) return throw_errno(env, err, "copy_file_range");
+      if (!no_kernel_copy(err)) return throw_errno(env, err, "copy_file_range");
       // EINVAL also means overlapping ranges of one file, which a forward copy would corrupt.
       if (err == EINVAL && same_file(in_fd, out_fd) && in_off + done < out_off + length && out_off + done < in_off + length) {
         return throw_errno(env, EINVAL, "copy_file_range");
       }
       in_kernel = false;
+      if (state != NULL) state[0] = 0;
     }
     if (buffer == NULL) {
       instance* inst = NULL;
@@ -313,6 +358,78 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
     done += (uint64_t)got;
   }
   return make_number(env, done);
+}
+
+/* A whole number in [0, MAX_SAFE] held in a double (-1 allowed when `zero_ok`). */
+static bool whole_double(double d, bool zero_ok) {
+  if (zero_ok && d == -1) return true;
+  return isfinite(d) && d >= 0 && d == floor(d) && d <= (double)MAX_SAFE;
+}
+
+/*
+ * copyRanges(fdIn, fdOut, ranges, count, state) -> ranges copied. `ranges` is a Float64Array
+ * of `count` triples [dst, src, len]: `len` bytes of fdIn at `src` to fdOut at `dst`, or
+ * zeros when `src` is -1; in ascending `dst` order they are written as a few large writes
+ * (gather.c: batches through io_uring when the kernel allows it). Ranges of 1 MiB or more go
+ * through copy_file_range while state[0] (an Int32Array) is non-zero; it is cleared when the
+ * kernel refuses. Returns
+ * `count`, or fewer when the input ends before a range's end: the ranges before the returned
+ * index have been written, not the ones from it on (or only partly).
+ */
+static napi_value CopyRanges(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int in_fd, out_fd;
+  uint64_t count;
+  int32_t* state = NULL;
+  if (!get_args(env, info, 5, argv) || !get_fd(env, argv[0], &in_fd) || !get_fd(env, argv[1], &out_fd) ||
+      !get_whole(env, argv[3], MAX_SAFE, "count", &count) || !get_copy_state(env, argv[4], &state)) {
+    return NULL;
+  }
+  bool is_typed;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    return throw_range(env, "copyRanges: ranges must be a Float64Array");
+  }
+  if (count > length / 3) return throw_range(env, "copyRanges: count is more than the ranges hold");
+  const double* r = data;
+  for (uint64_t i = 0; i < count; i++) {
+    double dst = r[3 * i], src = r[3 * i + 1], len = r[3 * i + 2];
+    if (!whole_double(dst, false) || !whole_double(src, true) || !whole_double(len, false) || dst + len > (double)MAX_SAFE ||
+        (src >= 0 && src + len > (double)MAX_SAFE)) {
+      char text[160];
+      snprintf(text, sizeof text, "copyRanges: range %llu is not whole numbers of bytes below 2^53 (src -1 for zeros)", (unsigned long long)i);
+      return throw_range(env, text);
+    }
+  }
+  if (count == 0) return make_number(env, 0);
+  instance* inst = NULL;
+  if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
+  if (inst->gather == NULL) {
+    if ((inst->gather = gather_env_new()) == NULL) return throw_errno(env, ENOMEM, "malloc");
+    gather_use_io_uring(inst->gather, inst->io_uring);
+  }
+  gather_result res = gather_copy(inst->gather, in_fd, out_fd, r, count, state);
+  if (res.err != 0) return throw_errno(env, res.err, res.failed);
+  return make_number(env, (double)res.done);
+}
+
+/*
+ * useIoUring(enable) -> boolean: whether copyRanges may use io_uring (default true, when the
+ * kernel allows it); returns whether it does. For tests, and LWLOG_NO_IO_URING.
+ */
+static napi_value UseIoUring(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  bool enable;
+  if (napi_get_value_bool(env, argv[0], &enable) != napi_ok) return throw_range(env, "useIoUring: enable must be a boolean");
+  instance* inst = NULL;
+  if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
+  inst->io_uring = enable;
+  if (inst->gather == NULL && (inst->gather = gather_env_new()) == NULL) return throw_errno(env, ENOMEM, "malloc");
+  return make_bool(env, gather_use_io_uring(inst->gather, enable));
 }
 
 /* ---- zeroing ----------------------------------------------------------------------- */
@@ -476,11 +593,13 @@ static napi_value Xxh64Into(napi_env env, napi_callback_info info) {
 static void finalize_instance(napi_env env, void* data, void* hint) {
   instance* inst = data;
   free(inst->copy_buffer);
+  gather_env_free(inst->gather);
   free(inst);
 }
 
 NAPI_MODULE_INIT() {
   instance* inst = calloc(1, sizeof *inst);
+  if (inst != NULL) inst->io_uring = true;
   if (inst == NULL || napi_set_instance_data(env, inst, finalize_instance, NULL) != napi_ok) {
     free(inst);
     napi_throw_error(env, NULL, "lwlog_native: cannot allocate its state");
@@ -493,6 +612,8 @@ NAPI_MODULE_INIT() {
       {"map", NULL, Map, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyFileRange", NULL, CopyFileRange, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyRanges", NULL, CopyRanges, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"useIoUring", NULL, UseIoUring, NULL, NULL, NULL, napi_enumerable, NULL},
       {"punchHole", NULL, PunchHole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"zeroRange", NULL, ZeroRange, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},

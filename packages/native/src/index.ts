@@ -10,14 +10,15 @@
  * the logs of bench/, mapped windows were no faster than 128 KiB reads (page-table setup and
  * cold cache lines cost what the copy saves), and a mapped file that another process truncates
  * raises SIGBUS. Without it, `mapRange` reads a copy (`maps` false). `LWLOG_NO_MMAP=1` wins over
- * `LWLOG_MMAP`.
+ * `LWLOG_MMAP`. `LWLOG_NO_IO_URING=1` keeps `copyRanges` off io_uring (one system call a read and
+ * a write, as where the kernel refuses io_uring).
  */
 import { openAddon } from "./addon.js";
 import { fallbackIo } from "./fallback.js";
 import type { LinuxIo } from "./io.js";
 
 export { NativeIoError, NativeRangeError } from "./errors.js";
-export { MAX_MAP_LENGTH, type LinuxIo } from "./io.js";
+export { MAX_MAP_LENGTH, type LinuxIo, type CopyState } from "./io.js";
 export { addonPath, openAddon } from "./addon.js";
 
 /** True when the environment variable is set to anything but "" or "0". */
@@ -29,7 +30,7 @@ function flag(name: string): boolean {
 function chooseIo(): LinuxIo {
   if (flag("LWLOG_NO_NATIVE")) return fallbackIo("LWLOG_NO_NATIVE is set");
   try {
-    return openAddon({ mmap: flag("LWLOG_MMAP") && !flag("LWLOG_NO_MMAP") });
+    return openAddon({ mmap: flag("LWLOG_MMAP") && !flag("LWLOG_NO_MMAP"), ioUring: !flag("LWLOG_NO_IO_URING") });
   } catch (err) {
     return fallbackIo(err instanceof Error ? err.message : String(err));
   }

@@ -51,9 +51,15 @@ export class ReplayInterruptedError extends LwlogError {
   readonly lastApplied: number;
   /** The replay's first entry (so `lastApplied - start + 1` entries were applied). */
   readonly start: number;
-  constructor(message: string, lastApplied: number, details: LwlogErrorDetails = {}, start = lastApplied + 1) {
+  /**
+   * Interrupted before the target was opened (a compacted replay still planning): nothing
+   * was created or written, and the same replay, run again as it was, does it all.
+   */
+  readonly untouched: boolean;
+  constructor(message: string, lastApplied: number, details: LwlogErrorDetails = {}, start = lastApplied + 1, untouched = false) {
     super(ReplayErrorCodes.INTERRUPTED, message, details);
     this.lastApplied = lastApplied;
     this.start = start;
+    this.untouched = untouched;
   }
 }

@@ -180,3 +180,40 @@ describe.each(impls.filter(([name]) => name === "addon"))("ImageTarget's data co
     }
   });
 });
+
+describe.each(impls.filter(([name]) => name === "addon"))("no wasted system calls, with the %s", (_name, io) => {
+  it("a copy_file_range the kernel refuses (EXDEV: the log on another file system) is asked once a replay, in order or compacted", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const log = path("exdev.log");
+    const w = await LogWriter.create(log, { sectorSize: 512 });
+    // Large writes (past the reader's window, and 1 MiB for compaction's kernel copies), far apart.
+    for (let i = 0; i < 6; i++) await w.write(BigInt(i * 8192), randomBytes(2 * MiB, i + 1));
+    await w.close();
+    const shm = mkdtempSync("/dev/shm/lwlog-exdev-");
+    try {
+      for (const inOrder of [true, false]) {
+        // Each call to copyFileRange with whether it may ask the kernel; each call to copyRanges.
+        const asked: boolean[] = [];
+        let batches = 0;
+        const counting: LinuxIo = {
+          ...io,
+          copyFileRange: (a, b, c, d, e, state) => (asked.push(state?.kernel ?? true), io.copyFileRange(a, b, c, d, e, state)),
+          copyRanges: (a, b, r, count, state) => (batches++, io.copyRanges(a, b, r, count, state)),
+        };
+        const img = join(shm, `${++n}.img`);
+        const target = ImageTarget.open(img, { size: 64 * MiB, io: counting, copy: "auto" });
+        await replayLog({ log, target, inOrder });
+        target.close();
+        // In order: the first write asks the kernel, is refused, and the other five go through
+        // the buffer without asking. Compacted: the six writes are one call (inside it the kernel
+        // is asked once: lwlog's CLI test counts the system calls with strace).
+        expect([asked, batches], `in order: ${inOrder}`).toEqual(inOrder ? [[true], 0] : [[], 1]);
+        const ref = path("exdev-ref.img");
+        await replayLog({ log, target: ref, size: 64 * MiB, inOrder: true });
+        expect(sha256File(img)).toBe(sha256File(ref));
+      }
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { closeSync, copyFileSync, openSync, statSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogIndex, LogWriter } from "@lwlog/codec";
@@ -49,7 +49,8 @@ describe("planReplay with an index gives the same plan as the header walk", () =
     const log = LogFile.openSync(await makeLog());
     const index = LogIndex.build(log);
     for (const c of cases) {
-      const walked = planReplay(log, c);
+      // walkAll: the index knows the whole log (its extent, declared and tail counts) without walking.
+      const walked = planReplay(log, { ...c, walkAll: true });
       const looked = planReplay(log, { ...c, index, extent: true });
       expect(looked, JSON.stringify(c, (_k, v) => (typeof v === "bigint" ? String(v) : v))).toEqual(walked);
     }
@@ -108,7 +109,7 @@ describe("planReplay with an index gives the same plan as the header walk", () =
       let prev: string | undefined;
       for (const m of k.marks) {
         const c: PlanOptions = { until: { mark: m.name }, ...(prev !== undefined ? { from: { mark: prev } } : {}) };
-        expect(planReplay(log, { ...c, index, extent: true })).toEqual(planReplay(log, c));
+        expect(planReplay(log, { ...c, index, extent: true })).toEqual(planReplay(log, { ...c, walkAll: true }));
         prev = m.name;
       }
       log.close();
@@ -171,5 +172,58 @@ describe("size auto: the image has its final size from the start", () => {
     await replayLog({ log: good, target: ref, size: "auto", discard: "skip", until: { entry: 7 } });
     expect(statSync(ref).size).toBe(208 * 512);
     expect(statSync(image).size).toBe(208 * 512);
+  });
+});
+
+/** Bytes this process has read so far (`rchar` of /proc/self/io: every read(2) and pread(2)). */
+function bytesRead(): number {
+  return Number(/rchar: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"))![1]);
+}
+
+describe("stop where the work stops", () => {
+  /** ~9.4 MB: 2000 writes of 4 KiB, a mark "early" after the 100th and one "late" after the last. */
+  async function longLog(): Promise<string> {
+    const path = join(tmp.path, `long-${++made}.log`);
+    const w = await LogWriter.create(path, { sectorSize: 512 });
+    const data = randomBytes(4096, 7);
+    for (let i = 0; i < 2000; i++) {
+      await w.write(BigInt((i % 300) * 8), data);
+      if (i === 99) await w.mark("early");
+      if (i === 499) await w.flush();
+    }
+    await w.mark("late");
+    await w.close();
+    return path;
+  }
+
+  it("the plan reads the log up to the stop point, not to its end (unless asked to: walkAll, for --size auto)", async () => {
+    const log = LogFile.openSync(await longLog());
+    for (const until of [{ mark: "early" }, { entry: 50 }, { nextFlush: true }, { limit: 20 }, { mark: "early", entry: 1999 }]) {
+      const before = bytesRead();
+      const plan = planReplay(log, { until });
+      const read = bytesRead() - before;
+      // The entries up to the stop (at most 501 of 4.6 KiB) and one 128 KiB read window past them.
+      expect(read, JSON.stringify(until)).toBeLessThan(plan.logBytes + (256 << 10));
+      expect([plan.declared, plan.tailEntries]).toEqual([null, null]);
+    }
+    const before = bytesRead();
+    const all = planReplay(log, { until: { mark: "early" }, walkAll: true });
+    expect(bytesRead() - before).toBeGreaterThan(log.size - (1 << 20));
+    expect([all.stop, all.declared, all.tailEntries]).toEqual([100, 2003, 0]);
+    log.close();
+  });
+
+  it("so does the replay, compacted or in order: to a mark a tenth of the way in, about a tenth of the log is read", async () => {
+    const log = await longLog();
+    for (const inOrder of [false, true]) {
+      const image = join(tmp.path, `early-${inOrder}.img`);
+      writeFileSync(image, new Uint8Array(4 << 20));
+      const before = bytesRead();
+      const s = await replayLog({ log, target: image, until: { mark: "early" }, inOrder });
+      const read = bytesRead() - before;
+      expect(s.last).toBe(100);
+      // The headers up to the mark (a read window past it), and the survivors' data again (compacted) or not at all (in order: the windows hold it).
+      expect(read, `in order: ${inOrder}`).toBeLessThan(2 * 101 * 4608 + (256 << 10));
+    }
   });
 });

@@ -129,7 +129,10 @@ describe("ImageTarget.zero: the range reads back as zeros, whatever its size (re
     }
   });
 
-  it("a 200 MiB discard entry replayed by replayLog", async () => {
+  it.each([
+    ["compacted", false],
+    ["in order", true],
+  ])("a 200 MiB discard entry replayed by replayLog (%s)", async (_, inOrder) => {
     const log = path("discard.log");
     const w = await LogWriter.create(log, { sectorSize: 4096 });
     await w.write(0n, randomBytes(4096, 3));
@@ -140,7 +143,7 @@ describe("ImageTarget.zero: the range reads back as zeros, whatever its size (re
     run("truncate", ["-s", String(256 * MiB), img]);
     fill(img, 0, 256 * MiB);
     fill(img, 200 * MiB, 2 * MiB);
-    const s = await replayLog({ log, target: img });
+    const s = await replayLog({ log, target: img, inOrder });
     expect([s.discards, s.bytesZeroed]).toEqual([1, 200 * MiB]);
     const t = ImageTarget.open(img, { readOnly: true });
     expect(allBytes(t, 4096, 200 * MiB, 0)).toBe(true);
@@ -250,6 +253,8 @@ describe("ImageTarget: a regular file is never cut", () => {
     const old = path("old.img");
     writeFileSync(old, Buffer.alloc(MiB, 0x42));
     const t = ImageTarget.open(path("grow.img"), { size: 0, grow: true });
+    const k = kernelLogs()[0]!;
+    const log = LogFile.openSync(k.path);
     limited(() => {
       expect(() => ImageTarget.open(fresh, { size: 4 * MiB })).toThrow(/a 4194304-byte image is past the 2097152-byte file size limit of this process \(RLIMIT_FSIZE, ulimit -f\); nothing was created or changed/);
       expect(() => ImageTarget.open(old, { size: 4 * MiB })).toThrow(/LWLOG_FILE_TOO_LARGE|past the 2097152-byte file size limit/);
@@ -257,12 +262,43 @@ describe("ImageTarget: a regular file is never cut", () => {
       expect(() => ImageTarget.open(old, { grow: true, require: 4 * MiB })).toThrow(/past the 2097152-byte file size limit/);
       expect(() => t.write(3 * MiB, new Uint8Array(1))).toThrow(/bytes 3145728\.\.3145728: past the 2097152-byte file size limit/);
       expect(() => t.growTo(3 * MiB)).toThrow(/growing it to 3145728 bytes is past the 2097152-byte file size limit/);
+      // What a compacted replay writes with (its survivors, in target order).
+      expect(() => t.copyRanges(log, Float64Array.of(0, -1, 4096, 3 * MiB, 512, 512), 2)).toThrow(/bytes 0\.\.3146239: past the 2097152-byte file size limit/);
     });
+    log.close();
     expect(existsSync(fresh)).toBe(false);
     expect(statSync(old).size).toBe(MiB);
     expect(sha256File(old)).toBe(sha256File(writeAndName(path("ref.img"), Buffer.alloc(MiB, 0x42))));
     expect(statSync(t.path).size).toBe(0);
     t.close();
+  });
+});
+
+describe.each([
+  ["compacted", false],
+  ["in order", true],
+])("replayLog (%s) under a file size limit", (_, inOrder) => {
+  it("is refused before anything is created or changed, naming the entry that needs the size", async () => {
+    const k = kernelLogs().find((l) => l.file === "raw-512.log")!;
+    const fresh = path("limited-new.img");
+    const old = writeAndName(path("limited-old.img"), Buffer.alloc(MiB, 0x42));
+    const errors: unknown[] = [];
+    run("prlimit", [`--pid=${process.pid}`, `--fsize=${MiB}:unlimited`]);
+    try {
+      for (const [target, truncate] of [[fresh, false], [old, false], [old, true]] as const) {
+        errors.push(await replayLog({ log: k.path, target, size: "auto", truncate, inOrder }).then(() => undefined, (e: unknown) => e));
+      }
+    } finally {
+      run("prlimit", [`--pid=${process.pid}`, "--fsize=unlimited:unlimited"]);
+    }
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(TargetError);
+      expect(err).toMatchObject({ code: "LWLOG_FILE_TOO_LARGE" });
+      expect((err as Error).message).toMatch(/^entry \d+ \(log offset \d+\) of .* (writes|discards) up to byte \d+, past the 1048576-byte file size limit of this process/);
+    }
+    expect(existsSync(fresh)).toBe(false);
+    expect(statSync(old).size).toBe(MiB);
+    expect(sha256File(old)).toBe(sha256File(writeAndName(path("limited-ref.img"), Buffer.alloc(MiB, 0x42))));
   });
 });
 

@@ -31,6 +31,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   nbdkit: "nbdkit",
   git: "git",
   setpriv: "util-linux",
+  strace: "strace",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

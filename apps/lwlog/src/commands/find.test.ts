@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogWriter } from "@lwlog/codec";
@@ -112,5 +113,33 @@ describe("lwlog find on a log broken mid-way", () => {
       expect(r.stdout, args.join(" ")).toBe("");
       expect(r.stderr, args.join(" ")).toContain(`${p}: entry 4: offset ${offset}: malformed entry`);
     }
+  });
+});
+
+describe("lwlog find stops at its answer", () => {
+  /** Bytes this process has read so far (`rchar` of /proc/self/io). */
+  const bytesRead = () => Number(/rchar: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"))![1]);
+
+  it("reads the log up to the entry it prints, not to the end", async () => {
+    // ~9.4 MB: a mark and a FUA write after 100 writes of 4 KiB, then 1900 more writes.
+    const path = join(tmp.path, "long.log");
+    const w = await LogWriter.create(path, { sectorSize: 512 });
+    const data = randomBytes(4096, 9);
+    for (let i = 0; i < 2000; i++) {
+      await w.write(BigInt((i % 300) * 8), data, { flags: i === 100 ? 2n : 0n });
+      if (i === 100) await w.mark("m");
+    }
+    await w.close();
+    for (const [args, answer] of [[["--mark", "m"], "101"], [["--next-fua"], "100"], [["--entry", "60"], "60"]] as const) {
+      const before = bytesRead();
+      const r = await runLwlog(["find", path, ...args, "--json"]);
+      const read = bytesRead() - before;
+      expect(JSON.parse(r.stdout).entry, args.join(" ")).toBe(Number(answer));
+      expect(read, args.join(" ")).toBeLessThan(102 * 4608 + (256 << 10));
+    }
+    // No answer: the whole log is read, and says so.
+    const before = bytesRead();
+    expect((await runLwlog(["find", path, "--mark", "nope"])).code).toBe(1);
+    expect(bytesRead() - before).toBeGreaterThan(9 << 20);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `lwlog replay` never shrinks or cuts an image, refuses a size its file system (or the
  * process's RLIMIT_FSIZE) cannot hold before changing anything, leaves no empty image behind
- * when it is refused, and prints no summary before an error.
+ * when it is refused, and prints no summary before an error: compacted (the default) and in
+ * order alike.
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -50,14 +51,25 @@ async function discardLog(writes: number, at: bigint, nr: bigint): Promise<strin
   return path;
 }
 
-describe("lwlog replay: a size past what the file system holds", () => {
+/**
+ * The two ways entries reach the image. `leftNoImage` is what a refused new image's message
+ * says: in order, a whole-log replay onto a new image starts writing before it has seen every
+ * entry (then removes what it began); compacted, every replay is planned before the image is
+ * created.
+ */
+const MODES = [
+  { mode: "compacted", args: [] as string[], leftNoImage: "refused before anything was created or changed" },
+  { mode: "in order", args: ["--in-order"], leftNoImage: "the replay was refused and left no image" },
+];
+
+describe.each(MODES)("lwlog replay ($mode): a size past what the file system holds", ({ mode, args, leftNoImage }) => {
   it("an existing image is never cut: the replay is refused before anything changes, naming the image, the entry and its log offset", async () => {
     const log = await discardLog(1, 1024n, HUGE);
-    const img = join(mnt, "existing.img");
+    const img = join(mnt, `existing-${++n}.img`);
     writeFileSync(img, Buffer.alloc(1 << 20, 0x42));
     const before = sha256File(img);
     for (const extra of [[], ["--truncate"], ["--sync"]]) {
-      const r = await runLwlog(["replay", log, "--to", img, "--size", "auto", ...extra]);
+      const r = await runLwlog(["replay", log, "--to", img, "--size", "auto", ...extra, ...args]);
       expect(r.code, extra.join(" ")).toBe(2);
       expect(r.stdout).toBe("");
       expect(r.stderr).toMatch(
@@ -70,12 +82,12 @@ describe("lwlog replay: a size past what the file system holds", () => {
     }
     // --truncate to an explicit size past the limit (a log that fits): refused, the image neither emptied nor cut.
     const small = await discardLog(1, 8n, 8n);
-    const t = await runLwlog(["replay", small, "--to", img, "--size", "600T", "--truncate"]);
+    const t = await runLwlog(["replay", small, "--to", img, "--size", "600T", "--truncate", ...args]);
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(new RegExp(`^lwlog: error: ${img}: a ${600 * 2 ** 40}-byte image is past the largest file its file system can hold \\(\\d+ bytes\\); nothing was created or changed \\[LWLOG_FILE_TOO_LARGE\\]\\n$`));
     expect(sha256File(img)).toBe(before);
     // What can be done is done: the discard skipped, the write applied on top.
-    const skip = await runLwlog(["replay", log, "--to", img, "--size", "1M", "--discard", "skip"]);
+    const skip = await runLwlog(["replay", log, "--to", img, "--size", "1M", "--discard", "skip", ...args]);
     expect(skip.code, skip.stderr).toBe(0);
     const bytes = readFileSync(img);
     expect(bytes.length).toBe(1 << 20);
@@ -86,15 +98,15 @@ describe("lwlog replay: a size past what the file system holds", () => {
   it("ten writes then a huge discard onto a new image: refused, no image left, no summary claiming entries were applied", async () => {
     for (const at of [0n, 4n, 1024n]) {
       const log = await discardLog(10, at, HUGE);
-      const img = join(mnt, `new-${at}.img`);
-      const r = await runLwlog(["replay", log, "--to", img, "--size", "auto"]);
+      const img = join(mnt, `new-${at}-${++n}.img`);
+      const r = await runLwlog(["replay", log, "--to", img, "--size", "auto", ...args]);
       expect(r.code, String(at)).toBe(2);
       expect(r.stdout).toBe("");
       expect(r.stderr).toContain(`${img}: entry 10 (log offset ${S + 10 * 2 * S}) of ${log} discards up to byte ${(at + HUGE) * 512n - 1n}, past the largest file`);
-      expect(r.stderr).toContain("the replay was refused and left no image");
+      expect(r.stderr, mode).toContain(leftNoImage);
       expect(existsSync(img)).toBe(false);
-      // The same with a start or stop point (the planned path): refused before the image is created.
-      const u = await runLwlog(["replay", log, "--to", img, "--size", "auto", "--until-entry", "10"]);
+      // The same with a start or stop point (planned in both modes): refused before the image is created.
+      const u = await runLwlog(["replay", log, "--to", img, "--size", "auto", "--until-entry", "10", ...args]);
       expect(u.code).toBe(2);
       expect(u.stderr).toContain("refused before anything was created or changed");
       expect(existsSync(img)).toBe(false);
@@ -104,9 +116,9 @@ describe("lwlog replay: a size past what the file system holds", () => {
   it("a discard that reaches the end of an image zeroes it in place, and never leaves it shorter", async () => {
     // A discard ending exactly at the end of an existing image, then one past it that the file system allows.
     const log = await discardLog(4, 2n, 2046n); // the last 2046 sectors of a 1 MiB image
-    const img = join(mnt, "end.img");
+    const img = join(mnt, `end-${++n}.img`);
     writeFileSync(img, Buffer.alloc(1 << 20, 0x42));
-    const r = await runLwlog(["replay", log, "--to", img, "--size", "auto"]);
+    const r = await runLwlog(["replay", log, "--to", img, "--size", "auto", ...args]);
     expect(r.code, r.stderr).toBe(0);
     const bytes = readFileSync(img);
     expect(bytes.length).toBe(1 << 20);
@@ -115,7 +127,7 @@ describe("lwlog replay: a size past what the file system holds", () => {
     expect(bytes.subarray(2 * S).every((b) => b === 0)).toBe(true);
     const past = await discardLog(1, 1000n, 4096n); // to 2.5 MiB: the image grows, its first bytes kept
     writeFileSync(img, Buffer.alloc(1 << 20, 0x42));
-    expect((await runLwlog(["replay", past, "--to", img, "--size", "auto"])).code).toBe(0);
+    expect((await runLwlog(["replay", past, "--to", img, "--size", "auto", ...args])).code).toBe(0);
     const grown = readFileSync(img);
     expect(grown.length).toBe((1000 + 4096) * S);
     expect(grown.subarray(S, 1000 * S).every((b) => b === 0x42)).toBe(true);
@@ -123,33 +135,35 @@ describe("lwlog replay: a size past what the file system holds", () => {
   });
 });
 
-describe("lwlog replay: RLIMIT_FSIZE (ulimit -f)", () => {
+describe.each(MODES)("lwlog replay ($mode): RLIMIT_FSIZE (ulimit -f)", ({ args, leftNoImage }) => {
   it("a replay past the process's file size limit is refused before anything is written, and says which limit", async () => {
     requireTool("prlimit");
     const raw = kernelLogs().find((k) => k.file === "raw-512.log")!;
-    const img = join(tmp.path, "limited.img");
-    const r = await lwlogLimited(1_000_000, ["replay", raw.path, "--to", img, "--size", "auto"]);
+    const img = join(tmp.path, `limited-${++n}.img`);
+    const r = await lwlogLimited(1_000_000, ["replay", raw.path, "--to", img, "--size", "auto", ...args]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/entry \d+ \(log offset \d+\) of .* writes up to byte \d+, past the 1000000-byte file size limit of this process \(RLIMIT_FSIZE, ulimit -f\): the replay was refused and left no image; raise the limit \(ulimit -f unlimited\) \[LWLOG_FILE_TOO_LARGE\]\n$/);
+    expect(r.stderr).toMatch(
+      new RegExp(`entry \\d+ \\(log offset \\d+\\) of .* writes up to byte \\d+, past the 1000000-byte file size limit of this process \\(RLIMIT_FSIZE, ulimit -f\\): ${leftNoImage}; raise the limit \\(ulimit -f unlimited\\) \\[LWLOG_FILE_TOO_LARGE\\]\\n$`),
+    );
     expect(existsSync(img)).toBe(false);
     writeFileSync(img, Buffer.alloc(4096, 0x42));
-    const e = await lwlogLimited(1_000_000, ["replay", raw.path, "--to", img, "--size", "auto"]);
+    const e = await lwlogLimited(1_000_000, ["replay", raw.path, "--to", img, "--size", "auto", ...args]);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain("refused before anything was created or changed");
     expect(readFileSync(img).equals(Buffer.alloc(4096, 0x42))).toBe(true);
   });
 });
 
-describe("lwlog replay: a first entry that cannot be used", () => {
+describe.each(MODES)("lwlog replay ($mode): a first entry that cannot be used", ({ args }) => {
   it("a write at a sector near 2^64: exit 1, the log, entry and offset named, no image created, no summary", async () => {
-    const log = join(tmp.path, "far.log");
+    const log = join(tmp.path, `far-${++n}.log`);
     const w = await LogWriter.create(log, { sectorSize: S });
     await w.write((1n << 64n) - 2n, new Uint8Array(S).fill(1));
     await w.close();
     for (const size of ["auto", "1M"]) {
-      const img = join(tmp.path, `far-${size}.img`);
-      const r = await runLwlog(["replay", log, "--to", img, "--size", size]);
+      const img = join(tmp.path, `far-${size}-${n}.img`);
+      const r = await runLwlog(["replay", log, "--to", img, "--size", size, ...args]);
       expect(r.code, size).toBe(1);
       expect(r.stdout, size).toBe("");
       expect(r.stderr, size).toMatch(new RegExp(`^lwlog: error: ${log}: entry 0: offset 512: write reaches past target byte 2\\^53.* \\[LWLOG_RANGE\\]\\n$`));

@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, randomBytes, run, sha256File } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, randomBytes, requireTool, run, sha256File } from "@lwlog/testkit";
 import { runLwlog } from "../testing.js";
 
 const tmp = makeTempDir("lwlog-replay-cli-");
@@ -35,7 +36,8 @@ describe("lwlog replay: stop and start points", () => {
     const img = fresh();
     const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", String(ext4.data_device_bytes), "--until-mark", "rm"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^replayed entries 0\\.\\.${m.entry_index} \\(${m.entry_index + 1}\\) onto .*: \\d+ writes .*, \\d+ discards .* zeroed, 0 checkpoints, 0 tail entries, [0-9.]+ s\\n$`));
+    // The replay read the log up to the mark only, so it says nothing of a tail.
+    expect(r.stdout).toMatch(new RegExp(`^replayed entries 0\\.\\.${m.entry_index} \\(${m.entry_index + 1}\\) onto .*: \\d+ writes .*, \\d+ discards .* zeroed, 0 checkpoints, [0-9.]+ s\\n$`));
     expect(sha256File(img)).toBe(m.sha256);
   });
 
@@ -363,15 +365,22 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
   });
 
   it("interrupted: stops after the entry being applied, exit 130, says how far it got", async () => {
-    const img = fresh();
-    const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto"], {
-      onInterrupt: (handler) => {
+    const interrupt = {
+      onInterrupt: (handler: () => void) => {
         handler();
         return () => {};
       },
-    });
+    };
+    const img = fresh();
+    const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--in-order"], interrupt);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted after entry 0: entries 0\.\.0 have been applied to /);
+    // Compacted, the interrupt comes while the replay is planned: nothing is written, the image not even created.
+    const compacted = fresh();
+    const c = await runLwlog(["replay", ext4.path, "--to", compacted, "--size", "auto"], interrupt);
+    expect(c.code).toBe(130);
+    expect(c.stderr).toMatch(/interrupted while planning the replay: nothing was written to /);
+    expect(existsSync(compacted)).toBe(false);
   });
 
   /** The words of a command line as sh splits them (what a user pasting it gets). */
@@ -381,11 +390,11 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
   it("interrupted: the message gives the command that goes on from there, and running it finishes the replay exactly", async () => {
     const img = fresh();
     writeFileSync(img, Buffer.alloc(1 << 20, 0x77)); // --truncate empties it first: a resume must not
-    const first = await runLwlog(["replay", ext4.path, "--to", img, "--truncate", "--size", "auto", "--until-mark", "files"], interruptAtOnce);
+    const first = await runLwlog(["replay", ext4.path, "--to", img, "--truncate", "--size", "auto", "--until-mark", "files", "--in-order"], interruptAtOnce);
     expect(first.code).toBe(130);
     const m = /; to go on from there: (lwlog replay .*)\n$/.exec(first.stderr);
     expect(m, first.stderr).not.toBeNull();
-    expect(m![1]).toBe(`lwlog replay ${ext4.path} --to ${img} --size auto --until-mark files --from-entry 1`);
+    expect(m![1]).toBe(`lwlog replay ${ext4.path} --to ${img} --size auto --until-mark files --from-entry 1 --in-order`);
     const words = shellWords(m![1]!);
     expect(words.slice(0, 2)).toEqual(["lwlog", "replay"]);
     const resumed = await runLwlog(words.slice(1));
@@ -394,11 +403,30 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     expect(sha256File(img)).toBe(ext4.marks.find((x) => x.name === "files")!.sha256);
   });
 
+  it("interrupted while a compacted replay is planned: nothing was touched, and the message gives the command as it was (--truncate and the start too)", async () => {
+    const img = fresh();
+    writeFileSync(img, Buffer.alloc(1 << 20, 0x77));
+    const first = await runLwlog(["replay", ext4.path, "--to", img, "--truncate", "--size", "auto", "--from-mark", "mkfs", "--until-mark", "files", "--limit", "500"], interruptAtOnce);
+    expect(first.code).toBe(130);
+    expect(readFileSync(img).equals(Buffer.alloc(1 << 20, 0x77))).toBe(true);
+    const m = /interrupted while planning the replay: nothing was written to .*; to run it again: (lwlog replay .*)\n$/.exec(first.stderr);
+    expect(m, first.stderr).not.toBeNull();
+    const words = shellWords(m![1]!);
+    expect(words).toEqual(["lwlog", "replay", ext4.path, "--to", img, "--size", "auto", "--truncate", "--until-mark", "files", "--limit", "500", "--from-mark", "mkfs"]);
+    const again = await runLwlog(words.slice(1));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^replayed entries 39\.\.256 \(218\)/);
+    const inOrder = fresh();
+    writeFileSync(inOrder, Buffer.alloc(1 << 20, 0x77));
+    expect((await runLwlog(["replay", ext4.path, "--to", inOrder, "--truncate", "--size", "auto", "--from-mark", "mkfs", "--until-mark", "files", "--in-order"])).code).toBe(0);
+    expect(sha256File(img)).toBe(sha256File(inOrder));
+  });
+
   it("the resume command keeps every option but --truncate and the start, takes off what --limit applied, and quotes for sh", async () => {
     const img = join(tmp.path, "it's here.img");
     const exec = `test "$LWLOG_MARK" != 'rm'`;
     const r = await runLwlog(
-      ["replay", ext4.path, "--to", img, "--size", "64M", "--from-mark", "mkfs", "--limit", "100", "--discard", "skip", "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "-q"],
+      ["replay", ext4.path, "--to", img, "--size", "64M", "--from-mark", "mkfs", "--limit", "100", "--discard", "skip", "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "--in-order", "-q"],
       interruptAtOnce,
     );
     expect(r.code).toBe(130);
@@ -407,14 +435,17 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     const line = /; to go on from there: (lwlog replay .*)\n$/.exec(r.stderr)![1]!;
     expect(shellWords(line)).toEqual([
       "lwlog", "replay", ext4.path, "--to", img, "--size", String(64 << 20), "--limit", String(100 - (last! - 39 + 1)), "--from-entry", String(last! + 1), "--discard", "skip",
-      "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "--quiet",
+      "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "--in-order", "--quiet",
     ]);
   });
 
   it("interrupted at the last entry to replay, it is done: exit 0, no resume", async () => {
-    const r = await runLwlog(["replay", ext4.path, "--to", fresh(), "--size", "auto", "--until-entry", "0"], interruptAtOnce);
-    expect([r.code, r.stderr]).toEqual([0, ""]);
-    expect(r.stdout).toMatch(/^replayed entries 0\.\.0 \(1\)/);
+    // Compacted with a stop point and a size, the walk ends at the stop before it looks at the signal.
+    for (const mode of [["--in-order", "--size", "auto"], ["--size", "1M"]]) {
+      const r = await runLwlog(["replay", ext4.path, "--to", fresh(), "--until-entry", "0", ...mode], interruptAtOnce);
+      expect([r.code, r.stderr], mode.join(" ")).toEqual([0, ""]);
+      expect(r.stdout, mode.join(" ")).toMatch(/^replayed entries 0\.\.0 \(1\)/);
+    }
   });
 });
 
@@ -505,12 +536,47 @@ describe("lwlog replay: a write that fails mid-way", () => {
     run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
     try {
       const img = join(mnt, "full.img");
-      const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto"]);
+      const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--in-order"]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${img}: .*ENOSPC.*; the replay stopped at entry (\\d+) \\(log offset \\d+\\): entries 0\\.\\.(\\d+) have been applied \\[LWLOG_IO\\]\\n$`));
       const [, entry, last] = /stopped at entry (\d+).*entries 0\.\.(\d+)/.exec(r.stderr)!;
       expect(Number(last)).toBe(Number(entry) - 1);
       expect(r.stdout).toBe("");
+      // Compacted, every entry's effect is written at the end, together: the message says which entries were being written.
+      rmSync(img);
+      const c = await runLwlog(["replay", ext4.path, "--to", join(mnt, "full2.img"), "--size", "auto"]);
+      expect(c.code).toBe(2);
+      // The image it created holds no entry's effect, only part of them: it is not kept (as in order when nothing was applied).
+      expect(c.stderr).toMatch(/ENOSPC.*; the replay stopped while writing what entries 0\.\.303 leave on the target \(they are written together, by compaction\): no entry has been applied, and part of 0\.\.303; \S+full2\.img was not kept \(the replay created it and applied nothing to it\) \[LWLOG_IO\]\n$/);
+      expect(c.stdout).toBe("");
+      expect(existsSync(join(mnt, "full2.img"))).toBe(false);
+    } finally {
+      run("umount", [mnt]);
+    }
+  });
+});
+
+describe("lwlog replay: no wasted system calls", () => {
+  it("onto tmpfs from a log elsewhere, copy_file_range is tried once (EXDEV), not once a write (strace, the built CLI)", async () => {
+    const strace = requireTool("strace");
+    const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+    expect(existsSync(main), "build lwlog first (turbo builds before testing)").toBe(true);
+    const log = join(tmp.path, `big-writes-${++n}.log`);
+    const w = await LogWriter.create(log, { sectorSize: 512 });
+    for (let i = 0; i < 8; i++) await w.write(BigInt(i * 8192), randomBytes(2 << 20, i + 1));
+    await w.close();
+    const mnt = join(tmp.path, `tmpfs-${++n}`);
+    mkdirSync(mnt);
+    run("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt]);
+    try {
+      for (const mode of [[], ["--in-order"]]) {
+        const img = join(mnt, `img-${++n}`);
+        const trace = join(tmp.path, `trace-${n}.txt`);
+        run(strace, ["-f", "-e", "trace=copy_file_range", "-o", trace, process.execPath, main, "replay", log, "--to", img, "--size", "auto", "--quiet", ...mode]);
+        const calls = readFileSync(trace, "utf8").split("\n").filter((l) => l.includes("copy_file_range("));
+        expect(calls.length, `${mode.join(" ") || "compacted"}: ${calls.join("\n")}`).toBe(1);
+        expect(calls[0]).toMatch(/EXDEV/);
+      }
     } finally {
       run("umount", [mnt]);
     }

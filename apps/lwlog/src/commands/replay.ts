@@ -31,6 +31,7 @@ export interface ReplayCommandOptions {
   quiet?: boolean;
   sync?: boolean;
   verbose?: boolean;
+  inOrder?: boolean;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
@@ -55,6 +56,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--exec <cmd>", "command run by sh at each checkpoint after an fsync; {image} is replaced by the target path; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_LOG, LWLOG_IMAGE")
     .option("--keep-going", "go on after a failed checkpoint and report every failure at the end")
     .option("--sync", "fsync the target when the replay ends (checkpoints always sync before their command)")
+    .option("--in-order", "apply the entries one by one in log order, instead of writing only what survives at each checkpoint and at the end (same image)")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar and no summary line (errors are still printed)")
     .option("-v, --verbose", "print every entry walked and what was done with it, on stderr (replay-log's -v and -vv)")
@@ -119,8 +121,10 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
         : {}),
       signal: abort.signal,
       sync: opts.sync ?? false,
+      inOrder: opts.inOrder ?? false,
       onProgress: (p) => {
         bar ??= startProgress(io, { total: Math.max(p.totalEntries, 1), label: "replay", quiet: quietBar });
+        bar.setTotal(Math.max(p.totalEntries, 1));
         bar.update(p.entries, { extra: ` entries | ${humanBytes(p.logBytes)}/${humanBytes(p.totalLogBytes)} | ${p.checkpoints} checkpoints` });
       },
       ...(opts.verbose
@@ -149,7 +153,9 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
     bar?.stop();
     // No summary on an error (no partial output): the message says which entries were applied.
     if (e instanceof ReplayInterruptedError) {
-      const resume = resumeCommand(logPath, opts, e.lastApplied + 1, e.lastApplied + 1 - e.start);
+      // Interrupted before the target was opened (compacted, still planning): the same command again.
+      if (e.untouched) throw new CommandFailure(`${e.message}; to run it again: ${resumeCommand(logPath, opts)}`, ExitCode.INTERRUPTED, e.code);
+      const resume = resumeCommand(logPath, opts, { next: e.lastApplied + 1, applied: e.lastApplied + 1 - e.start });
       throw new CommandFailure(`${e.message}; to go on from there: ${resume}`, ExitCode.INTERRUPTED, e.code);
     }
     throw e;
@@ -159,19 +165,23 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
 }
 
 /**
- * The command that resumes an interrupted replay at entry `next` after `applied` entries:
- * the same options, but `--from-entry next` for the start, what is left of `--limit`, and
- * never `--truncate` (it would empty the image the first run filled).
+ * The command that resumes an interrupted replay at entry `at.next` after `at.applied`
+ * entries: the same options, but `--from-entry next` for the start, what is left of
+ * `--limit`, and never `--truncate` (it would empty the image the first run filled). Without
+ * `at` (nothing was applied, nor the target opened), the command as it was given.
  */
-export function resumeCommand(logPath: string, opts: ReplayCommandOptions, next: number, applied: number): string {
+export function resumeCommand(logPath: string, opts: ReplayCommandOptions, at?: { next: number; applied: number }): string {
   const args = ["lwlog", "replay", logPath, "--to", opts.to];
   if (opts.size !== undefined) args.push("--size", String(opts.size));
+  if (at === undefined && opts.truncate) args.push("--truncate");
   if (opts.untilMark !== undefined) args.push("--until-mark", opts.untilMark);
   if (opts.untilEntry !== undefined) args.push("--until-entry", String(opts.untilEntry));
   if (opts.nextFlush) args.push("--next-flush");
   if (opts.nextFua) args.push("--next-fua");
-  if (opts.limit !== undefined) args.push("--limit", String(Math.max(1, opts.limit - applied)));
-  args.push("--from-entry", String(next));
+  if (opts.limit !== undefined) args.push("--limit", String(Math.max(1, opts.limit - (at?.applied ?? 0))));
+  if (at !== undefined) args.push("--from-entry", String(at.next));
+  else if (opts.fromMark !== undefined) args.push("--from-mark", opts.fromMark);
+  else if (opts.fromEntry !== undefined) args.push("--from-entry", String(opts.fromEntry));
   if (opts.discard === "skip") args.push("--discard", "skip");
   if (opts.sectors !== undefined) args.push("--sectors", `${opts.sectors.from}-${opts.sectors.to}`);
   if (opts.tail) args.push("--tail");
@@ -179,6 +189,7 @@ export function resumeCommand(logPath: string, opts: ReplayCommandOptions, next:
   if (opts.exec !== undefined) args.push("--exec", opts.exec);
   if (opts.keepGoing) args.push("--keep-going");
   if (opts.sync) args.push("--sync");
+  if (opts.inOrder) args.push("--in-order");
   if (opts.json) args.push("--json");
   if (opts.quiet) args.push("--quiet");
   if (opts.verbose) args.push("--verbose");
@@ -219,7 +230,9 @@ export function summaryLine(s: ReplaySummary): string {
   if (s.filtered > 0) parts.push(`${s.filtered} outside --sectors`);
   const cp = s.checkpoints;
   parts.push(`${cp.run} checkpoints${cp.run > 0 ? ` (${cp.passed} passed, ${cp.failed.length} failed)` : ""}`);
-  parts.push(`${s.tailEntries} tail entries${s.tailEntries > 0 ? (s.tailReplayed > 0 ? ` (${s.tailReplayed} replayed)` : " (not replayed: --tail)") : ""}`);
+  // Unknown (null) when the replay stopped before the end of the log: it did not read that far.
+  if (s.tailEntries !== null) parts.push(`${s.tailEntries} tail entries${s.tailEntries > 0 ? (s.tailReplayed > 0 ? ` (${s.tailReplayed} replayed)` : " (not replayed: --tail)") : ""}`);
+  else if (s.tailReplayed > 0) parts.push(`${s.tailReplayed} tail entries replayed`);
   return `replayed ${range} onto ${s.target}: ${parts.join(", ")}, ${s.seconds.toFixed(2)} s`;
 }
 
