@@ -121,6 +121,8 @@ describe("entries without data at sectors past 2^53 bytes (a FLUSH at 2^63, a ma
       ["plot", a, "-o", out("p.svg")],
       ["replay", a, "--to", out("r.img"), "--size", "auto"],
       ["replay", a, "--to", out("r2.img"), "--size", "1M", "--sectors", "0-100"],
+      ["replay", a, "--to", out("r3.img"), "--size", "auto", "--in-order"],
+      ["replay", a, "--to", out("r4.img"), "--size", "1M", "--sectors", "0-100", "--in-order"],
       ["convert", a, "-o", out("c.log"), "--for", "kernel"],
       ["convert", a, "-o", out("c4k.log"), "--sector-size", "4096", "--base-image", out("r.img")],
     ];
