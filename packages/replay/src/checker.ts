@@ -11,8 +11,8 @@ export interface Checkpoint {
   /** Flag names of the entry (`FLUSH`, `FUA`, …). */
   flags: string[];
   /**
-   * The state's id, as `lwlog crashes --state ID` takes it. At a replay checkpoint the state
-   * is the prefix of the log up to `entry`, and its id is that entry index in decimal.
+   * The id of the state judged (`LWLOG_STATE`). At a replay checkpoint the state is the log's
+   * prefix up to `entry`, and its id is that entry index in decimal.
    */
   state: string;
   /** Path of the log. */

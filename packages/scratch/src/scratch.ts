@@ -78,7 +78,7 @@ export class ScratchSpace {
     const copyLimit = options.copyLimit ?? DEFAULT_COPY_LIMIT;
     let dir: string | undefined;
     let canClone = false;
-    if (options.dir === undefined && options.near !== undefined && strategy !== "overlay" && strategy !== "copy") {
+    if (options.dir === undefined && options.near !== undefined && strategy !== "overlay" && strategy !== "copy" && maybeFile(options.near)) {
       // Beside the base, in a hidden directory: kept only when that file system can clone.
       const near = resolve(options.near);
       try {
@@ -125,6 +125,10 @@ export class ScratchSpace {
 
   /** The strategy a view of `base` gets, and why. */
   choose(base: string): StrategyChoice {
+    return this.pick(base, this.canClone);
+  }
+
+  private pick(base: string, clone: boolean): StrategyChoice {
     const st = statBase(base);
     const sameFs = st.isFile() && st.dev === this.dev;
     if (this.strategy === "reflink") {
@@ -132,7 +136,7 @@ export class ScratchSpace {
       return { strategy: "reflink", reason: "asked for" };
     }
     if (this.strategy !== "auto") return { strategy: this.strategy, reason: "asked for" };
-    if (this.canClone && sameFs) return { strategy: "reflink", reason: "the base's file system can clone files" };
+    if (clone && sameFs) return { strategy: "reflink", reason: "the base's file system can clone files" };
     const allocated = st.isFile() ? st.blocks * 512 : Number.POSITIVE_INFINITY;
     if (allocated <= this.copyLimit) return { strategy: "copy", reason: `no reflink here, and the base has only ${allocated} bytes allocated (copy limit ${this.copyLimit})` };
     if (this.canFuse) return { strategy: "overlay", reason: st.isFile() ? `no reflink here, and the base has ${allocated} bytes allocated (copy limit ${this.copyLimit})` : "the base is a block device" };
@@ -146,8 +150,21 @@ export class ScratchSpace {
   async view(base: string, options: { size?: number; strategy?: ViewStrategy } = {}): Promise<ScratchView> {
     if (this.closed) throw new ScratchError(ScratchErrorCodes.VIEW_FAILED, `the scratch space ${this.dir} is closed`);
     const strategy = options.strategy ?? this.choose(base).strategy;
+    if (strategy === "reflink" && options.strategy === undefined && this.strategy === "auto") {
+      // The probe said this file system clones; should this base still refuse (another
+      // mount of it, a file with other attributes), auto goes on without reflink.
+      try {
+        return await this.make(base, "reflink", options.size);
+      } catch {
+        return this.make(base, this.pick(base, false).strategy, options.size);
+      }
+    }
+    return this.make(base, strategy, options.size);
+  }
+
+  private async make(base: string, strategy: ViewStrategy, wanted: number | undefined): Promise<ScratchView> {
     const st = statBase(base);
-    const size = options.size ?? (st.isBlockDevice() ? blockSize(base) : st.size);
+    const size = wanted ?? (st.isBlockDevice() ? blockSize(base) : st.size);
     const dir = join(this.dir, `view-${++this.next}`);
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -202,6 +219,15 @@ function probeClone(dir: string): boolean {
   } finally {
     rmSync(a, { force: true });
     rmSync(b, { force: true });
+  }
+}
+
+/** False when `path` exists and is not a regular file (a block device's directory is /dev: no views there). */
+function maybeFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return true; // not made yet: it will be a file
   }
 }
 
