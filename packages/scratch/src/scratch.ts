@@ -27,11 +27,12 @@ export interface ScratchOptions {
 
 /**
  * With `auto` and no reflink, bases with at most this many allocated bytes are copied rather
- * than overlaid. An overlay costs a FUSE mount and unmount (nbdfuse: 0.1–0.3 s on a busy
- * 2-core machine) plus slower reads through FUSE; a copy costs about 1–3 ms per MiB
- * allocated (bench/src/views.ts measures both).
+ * than overlaid. Measured on a busy 2-core VM (bench/src/scenarios/views.ts): an overlay view
+ * costs a FUSE mount and unmount, 0.15–0.5 s whatever the base; a copy about 2.7 ms per MiB
+ * allocated (0.15 s for 32 MiB, 0.63 s for 226 MiB). They cross near 130 MiB, and an overlay
+ * also sends every read of the checker through FUSE and lwlog's NBD server.
  */
-export const DEFAULT_COPY_LIMIT = 64 << 20;
+export const DEFAULT_COPY_LIMIT = 128 << 20;
 
 /** Why a view of a base gets the strategy it gets (see `ScratchSpace.choose`). */
 export interface StrategyChoice {
