@@ -111,6 +111,13 @@ export class ScratchSpace {
         `the file system of ${where} cannot clone files (FICLONE): reflink views need xfs (mkfs.xfs -m reflink=1) or btrfs; give a scratch directory there, or another view strategy (overlay, copy)`,
       );
     }
+    if (strategy === "reflink" && options.near !== undefined && sameDevice(dirname(resolve(options.near)), dir) === false) {
+      await space.close();
+      throw new ScratchError(
+        ScratchErrorCodes.UNSUPPORTED,
+        `cannot clone ${options.near} into ${options.dir ?? dir}: a reflink needs the scratch directory on the same file system; give one there, or another view strategy (overlay, copy)`,
+      );
+    }
     if (strategy === "overlay" && !fuse.ok) {
       await space.close();
       throw new ScratchError(ScratchErrorCodes.UNSUPPORTED, `overlay views cannot be shown as files: ${fuse.reason}; use another view strategy (reflink, copy)`);
@@ -220,6 +227,15 @@ function probeClone(dir: string): boolean {
   } finally {
     rmSync(a, { force: true });
     rmSync(b, { force: true });
+  }
+}
+
+/** Whether two paths are on one file system (undefined when one cannot be looked at). */
+function sameDevice(a: string, b: string): boolean | undefined {
+  try {
+    return statSync(a).dev === statSync(b).dev;
+  } catch {
+    return undefined;
   }
 }
 
