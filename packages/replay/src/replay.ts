@@ -496,13 +496,13 @@ async function runCheckpoint(
   const scratch = check.scratch as ScratchSpace;
   const cp = summary.checkpoints;
   const signal = options.signal;
-  let view: ScratchView | undefined;
+  const ordinal = cp.run + 1;
   let outcome: CheckOutcome;
-  const point = { entry: index, ordinal: cp.run + 1 } as Checkpoint;
+  // The view is of the target as the page cache holds it: no fsync is needed first.
+  const view = await scratch.view(target.path, { size: target.size });
   try {
-    view = await scratch.view(target.path, { size: target.size });
     const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
-    Object.assign(point, { flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path });
+    const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path };
     if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
     if (mark !== undefined) point.mark = mark;
     try {
@@ -512,7 +512,7 @@ async function runCheckpoint(
       outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
     }
   } finally {
-    await view?.dispose();
+    await view.dispose();
   }
   if (signal?.aborted) {
     if (options.sync) target.sync();
@@ -523,9 +523,9 @@ async function runCheckpoint(
     );
   }
   cp.run += 1;
-  cp.views[point.view] = (cp.views[point.view] ?? 0) + 1;
-  const result: CheckpointResult = { ...outcome, entry: index, ordinal: point.ordinal };
-  if (point.mark !== undefined) result.mark = point.mark;
+  cp.views[view.strategy] = (cp.views[view.strategy] ?? 0) + 1;
+  const result: CheckpointResult = { ...outcome, entry: index, ordinal };
+  if (mark !== undefined) result.mark = mark;
   if (outcome.ok) {
     cp.passed += 1;
     if (cp.firstBad === null) cp.lastGood = index;
