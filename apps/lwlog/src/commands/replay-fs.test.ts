@@ -33,7 +33,9 @@ function flushesAfter(path: string, after: number): number {
 }
 
 describe("lwlog replay --check flush --fs: the kernel's recovery, then the read-only check, on scratch views", () => {
-  it.each(["ext4-4k.log", "ext4-512.log", "xfs-4k.log", "xfs-512.log"])("%s passes at every flush after mkfs with --fs auto", async (file) => {
+  // xfs-512.log is the workload of xfs-4k.log on 512-byte sectors: left out to keep the file
+  // under a minute (each xfs checkpoint is a loop mount, an unmount and xfs_repair).
+  it.each(["ext4-4k.log", "ext4-512.log", "xfs-4k.log"])("%s passes at every flush after mkfs with --fs auto", async (file) => {
     const k = kernel(file);
     const image = fresh(file);
     await afterMkfs(k.path, image);
