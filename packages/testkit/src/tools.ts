@@ -21,6 +21,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   fio: "fio",
   losetup: "mount",
   setpriv: "util-linux",
+  prlimit: "util-linux",
   mount: "mount",
   umount: "mount",
   "mkfs.xfs": "xfsprogs",
