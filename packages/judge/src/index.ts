@@ -6,7 +6,7 @@
  * given: give them a scratch view (`@lwlog/scratch`).
  */
 export { fsJudge, type FsChoice } from "./judge.js";
-export { judgeExt4, requireExt4Tools } from "./ext4.js";
+export { judgeExt4, requireExt4Tools, type Ext4Recovery } from "./ext4.js";
 export { judgeKernelFs, requireKernelFsTools } from "./kernel-fs.js";
 export { detectFileSystems, ext4HasErrors } from "./detect.js";
 export { readFiles, FileReadError, type FileFacts } from "./files.js";

@@ -47,59 +47,67 @@ function journal(image: string): { blockSize: number; start: number; transaction
   return { blockSize, start, transactions };
 }
 
-describe("the ext4 judge", () => {
+describe.each(["kernel", "e2fsck"] as const)("the ext4 judge, journal recovered by %s", (recovery) => {
   it("passes a crashed state whose journal holds committed, unreplayed transactions (which e2fsck -fn alone does not recover)", async () => {
     const image = crashed("ext4");
     expect(run("dumpe2fs", ["-h", image], { check: false }).stdout).toMatch(/needs_recovery/);
     expect(journal(image).transactions.length).toBeGreaterThan(0);
-    const v = await fsJudge("ext4")({ image: view(image, "ext4-ok") });
+    const v = await fsJudge("ext4", { ext4Recovery: recovery })({ image: view(image, `ext4-ok-${recovery}`) });
     expect(v).toMatchObject({ ok: true, fs: "ext4", step: "done" });
+    expect(v.summary).toContain(recovery === "kernel" ? "journal recovered by the kernel (mount, umount)" : "journal recovered by e2fsck -E journal_only");
   });
 
   it("fails an image with a corrupted inode table (the check finds it)", async () => {
-    const image = view(crashed("ext4"), "ext4-bad");
+    const image = view(crashed("ext4"), `ext4-bad-${recovery}`);
     // Garbage over the first inode table block (its location from the group descriptor).
     const table = Number(/Inode table at (\d+)/.exec(run("dumpe2fs", [image], { check: false }).stdout)![1]);
     const bs = journal(image).blockSize;
     overwrite(image, table * bs + 256, new Uint8Array(4096).fill(0xa5));
-    const v = await judgeExt4({ image });
+    const v = await judgeExt4({ image }, { recovery });
     expect(v.ok).toBe(false);
     expect(v.step === "check" || v.step === "recovery").toBe(true);
   });
 
-  it("fails a journal whose data block lost its content under a kept commit block (what the kernel refuses to mount); -f would have passed it", async () => {
+  it("fails a journal whose data block lost its content under a kept commit block (the kernel refuses to mount it); e2fsck -f would have passed it", async () => {
     const image = crashed("ext4");
     const j = journal(image);
     const t = j.transactions.find((x) => x.commit - x.descriptor >= 2)!;
-    const bad = view(image, "ext4-jdata");
+    const bad = view(image, `ext4-jdata-${recovery}`);
     overwrite(bad, (j.start + t.descriptor + 1) * j.blockSize, new Uint8Array(j.blockSize).fill(0x5a));
-    const forced = view(bad, "ext4-jdata-forced");
-    const v = await judgeExt4({ image: bad });
+    const forced = view(bad, `ext4-jdata-forced-${recovery}`);
+    const v = await judgeExt4({ image: bad }, { recovery });
     expect(v).toMatchObject({ ok: false, step: "recovery" });
-    expect(v.summary).toMatch(/checksum/i);
+    if (recovery === "kernel") {
+      expect(v.summary).toMatch(/^the kernel cannot mount it \(journal recovery\)/);
+      expect(v.output).toMatch(/journal/i);
+    } else {
+      expect(v.summary).toMatch(/checksum/i);
+    }
     // The trap the judge avoids: with -f, journal_only turns into a full repairing check, after which -fn is clean.
     run("e2fsck", ["-f", "-y", "-E", "journal_only", forced], { check: false });
     expect(run("e2fsck", ["-fn", forced], { check: false }).status).toBe(0);
   });
 
-  it("fails a journal whose last commit block is corrupt (recovery drops the transaction and flags the file system)", async () => {
+  it("fails a state whose superblock says the file system has errors", async () => {
+    const image = view(join(tmp.path, "ext4.img"), `ext4-errors-${recovery}`);
+    run("debugfs", ["-w", "-R", "ssv state 3", image]);
+    expect(run("e2fsck", ["-fn", image], { check: false }).status).toBe(0); // e2fsck -fn alone passes it
+    const v = await judgeExt4({ image }, { recovery });
+    expect(v).toMatchObject({ ok: false, step: "recovery" });
+    expect(v.summary).toMatch(/EXT2_ERROR_FS/);
+  });
+});
+
+describe("the ext4 judge's e2fsck recovery", () => {
+  it("fails a journal whose last commit block has a corrupt header (e2fsck drops the transaction and flags the file system)", async () => {
     const image = crashed("ext4");
     const j = journal(image);
     const last = j.transactions[j.transactions.length - 1]!;
     const bad = view(image, "ext4-jcommit");
-    overwrite(bad, (j.start + last.commit) * j.blockSize + 600, new Uint8Array(64).fill(0x77));
-    const v = await judgeExt4({ image: bad });
+    overwrite(bad, (j.start + last.commit) * j.blockSize + 40, new Uint8Array(8).fill(0x77));
+    const v = await judgeExt4({ image: bad }, { recovery: "e2fsck" });
     expect(v).toMatchObject({ ok: false, step: "recovery" });
     expect(v.output).toMatch(/corrupt/);
-  });
-
-  it("fails a state whose superblock says the file system has errors", async () => {
-    const image = view(join(tmp.path, "ext4.img"), "ext4-errors");
-    run("debugfs", ["-w", "-R", "ssv state 3", image]);
-    expect(run("e2fsck", ["-fn", image], { check: false }).status).toBe(0); // e2fsck -fn alone passes it
-    const v = await judgeExt4({ image });
-    expect(v).toMatchObject({ ok: false, step: "recovery" });
-    expect(v.summary).toMatch(/EXT2_ERROR_FS/);
   });
 });
 

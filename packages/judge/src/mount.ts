@@ -31,6 +31,7 @@ export async function loopMount(
   image: string,
   options: { type: string; options?: string[]; readOnly?: boolean; signal?: AbortSignal },
 ): Promise<{ ok: true; mount: LoopMount } | { ok: false; output: string; result: ProcessResult }> {
+  const since = uptime();
   const device = await attachLoop(image, { readOnly: options.readOnly ?? false });
   let dir: string | undefined;
   let mounted = false;
@@ -48,7 +49,6 @@ export async function loopMount(
   try {
     dir = mkdtempSync(join(tmpdir(), "lwlog-mnt-"));
     const opts = [...(options.readOnly ? ["ro"] : []), ...(options.options ?? [])];
-    const since = uptime();
     const r = await mountFs(device, dir, { type: options.type, options: opts, ...(options.signal ? { signal: options.signal } : {}) });
     if (r.code === 0) {
       mounted = true;
@@ -65,21 +65,28 @@ export async function loopMount(
 }
 
 /**
- * The kernel log's lines about a block device since `since` (seconds of uptime), from
- * `dmesg`, to explain a refused mount (loop device names are reused: older lines are about
- * another image). Empty when unreadable.
+ * The kernel log's lines about a loop device since it was attached (`dmesg`), to explain a
+ * refused mount. Loop devices are reused: lines before the last attach ("detected capacity
+ * change from 0") are about another image, as are lines older than `since` (seconds of
+ * uptime). Empty when the log cannot be read.
  */
 export async function kernelMessages(device: string, since = 0, lines = 20): Promise<string> {
   const dmesg = findProgram("dmesg");
   if (dmesg === undefined) return "";
   const r = await runProcess(dmesg, [], { env: toolEnv(), timeoutMs: 10_000, keep: 256 << 10 });
   if (r.code !== 0) return "";
-  const name = new RegExp(`\\b${basename(device)}\\b`);
-  const mine = r.output.split("\n").filter((l) => {
+  const dev = basename(device);
+  const name = new RegExp(`\\b${dev}\\b`);
+  const attach = new RegExp(`\\b${dev}: detected capacity change from 0 to`);
+  const all = r.output.split("\n").filter((l) => {
     const t = /^\[\s*([0-9]+\.[0-9]+)\]/.exec(l);
     return name.test(l) && (t === null || Number(t[1]) >= since);
   });
-  return mine.slice(-lines).join("\n");
+  let from = 0;
+  all.forEach((l, i) => {
+    if (attach.test(l)) from = i;
+  });
+  return all.slice(from).slice(-lines).join("\n");
 }
 
 /** Seconds since boot (the clock of the kernel log's time stamps), a little early to be safe. */

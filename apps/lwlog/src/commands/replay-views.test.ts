@@ -119,6 +119,16 @@ describe("lwlog replay --fs where it cannot judge", () => {
     expect(r.stderr).toContain("[LWLOG_JUDGE_UNAVAILABLE]");
     expect(existsSync(image)).toBe(false);
   });
+
+  it("--fs ext4 without CAP_SYS_ADMIN judges all the same (e2fsck recovers the journal instead of a kernel mount)", () => {
+    const k = kernel("ext4-512.log");
+    const image = fresh("nocap-ext4");
+    const drop = "-sys_admin";
+    const r = run(requireTool("setpriv"), [`--bounding-set=${drop}`, `--inh-caps=${drop}`, process.execPath, builtCli, "replay", k.path, "--to", image, "--size", "auto", "--check", "mark", "--fs", "ext4", "--json"], { check: false });
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect([s.checkpoints.run, s.checkpoints.passed]).toEqual([k.marks.length, k.marks.length]);
+  });
 });
 
 /** Whether a process is running (a zombie waiting for its parent to reap it is not). */
