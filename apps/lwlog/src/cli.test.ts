@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createProgram, loadCommands, runCli } from "./cli.js";
+import { createProgram, loadCommands, reportError, runCli } from "./cli.js";
 import { commands } from "./commands/index.js";
 import type { CommandModule } from "./context.js";
 import { ExitCode } from "./errors.js";
@@ -13,11 +13,12 @@ async function runEager(argv: string[]): Promise<{ code: number; stdout: string;
   const stdout = new MemoryStream();
   const stderr = new MemoryStream();
   let code: number = ExitCode.OK;
-  const program = createProgram({ stdout, stderr, env: { NO_COLOR: "1" }, cwd: process.cwd() }, (c) => (code = c), all);
+  const io = { stdout, stderr, env: { NO_COLOR: "1" }, cwd: process.cwd() };
+  const program = createProgram(io, (c) => (code = c), all);
   try {
     await program.parseAsync(argv, { from: "user" });
-  } catch {
-    code = -1; // commander's exit (help, version, usage error): the text is what is compared
+  } catch (err) {
+    code = reportError(err, io); // commander's exit (help, version, usage error)
   }
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
@@ -55,7 +56,7 @@ describe("commands are loaded only when a run needs them", () => {
       expect(lazy.stdout, argv.join(" ")).toBe(eager.stdout);
       expect(lazy.stderr, argv.join(" ")).toBe(eager.stderr);
     }
-    expect((await runLwlog(["inf"])).stderr).toMatch(/Did you mean info\?/);
+    expect((await runLwlog(["inf"])).stderr).toMatch(/did you mean info\?/);
     expect((await runLwlog(["--version"])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
@@ -80,6 +81,40 @@ describe("commands are loaded only when a run needs them", () => {
       expect(stderr.text).toMatch(/internal error.*\n.*cannot load/s);
     } finally {
       commands.splice(commands.indexOf(broken), 1);
+    }
+  });
+});
+
+describe("the option parser's errors read like every other error", () => {
+  const log = new URL("../../../test-data/kernel/ext4-4k.log", import.meta.url).pathname;
+
+  it("one line, lwlog: error: … [LWLOG_USAGE], a suggestion where there is one, exit 2", async () => {
+    const cases: [string[], string][] = [
+      [["replay", log, "--to", "x.img", "--untill-mark", "files"], "unknown option '--untill-mark'; did you mean --until-mark? (lwlog replay --help shows the usage)"],
+      [["replay", log], "required option '--to <target>' not specified (lwlog replay --help shows the usage)"],
+      [["dump", log, "--from"], "option '--from <n>' argument missing (lwlog dump --help shows the usage)"],
+      [["info"], "missing required argument 'log' (lwlog info --help shows the usage)"],
+      [["info", "a", "b", "c"], "too many arguments for 'info': expected 1 argument but got 3 (lwlog info --help shows the usage)"],
+      [["infoo", log], "unknown command 'infoo'; did you mean info? (lwlog --help lists the commands)"],
+      [["--bogus"], "unknown option '--bogus' (lwlog --help lists the commands)"],
+      [["replay", log, "--to", "x.img", "--discard", "zeor"], `--discard is one of zero, skip, not "zeor"; did you mean "zero"?`],
+      [["dump", log, "--kind", "write,flsh"], `--kind: unknown value "flsh" (one of write, flush, fua, discard, mark, metadata, none); did you mean "flush"?`],
+      [["export", log, "--format", "cvs"], `--format is one of ndjson, json, csv, fio-iolog, not "cvs"; did you mean "csv"?`],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await runLwlog(argv);
+      expect([r.code, r.stdout, r.stderr], argv.join(" ")).toEqual([ExitCode.USAGE, "", `lwlog: error: ${message} [LWLOG_USAGE]\n`]);
+    }
+  });
+
+  it("no command at all shows the help on stderr and exits 2; --help and help exit 0", async () => {
+    const bare = await runLwlog([]);
+    expect([bare.code, bare.stdout]).toEqual([ExitCode.USAGE, ""]);
+    expect(bare.stderr).toMatch(/^Usage: lwlog /);
+    for (const argv of [["--help"], ["help"], ["help", "info"], ["info", "--help"]]) {
+      const r = await runLwlog(argv);
+      expect([r.code, r.stderr], argv.join(" ")).toEqual([ExitCode.OK, ""]);
+      expect(r.stdout).toMatch(/^Usage: lwlog /);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
 // The error classes alone (not the reader, writer and index): `lwlog --version` needs no more.
-import { LogFormatError, LogIoError, LwlogError } from "@lwlog/codec/errors";
+import { LogFormatError, LogIoError, LwlogError, ioError } from "@lwlog/codec/errors";
 import type { CommandContext, CommandModule, LazyCommand } from "./context.js";
 import { CommandFailure, ExitCode, UsageError } from "./errors.js";
 import { palette, type CliIo } from "./io.js";
@@ -21,9 +21,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void, module
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
       writeErr: (s) => void io.stderr.write(s),
-      outputError: (s, write) => write(s),
+      // The parser's errors are printed once, by `reportError`, in lwlog's own format.
+      outputError: () => undefined,
     })
-    .showHelpAfterError("(run with --help for usage)")
     .allowExcessArguments(false);
   const ctx: CommandContext = {
     io,
@@ -35,6 +35,12 @@ export function createProgram(io: CliIo, setExit: (code: number) => void, module
       },
   };
   for (const mod of modules) mod.register(program, ctx);
+  // A parser error names the command it came from, for the "--help" pointer of its message.
+  for (const sub of program.commands) {
+    sub.exitOverride((err) => {
+      throw Object.assign(err, { command: sub.name() });
+    });
+  }
   return program;
 }
 
@@ -80,18 +86,32 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       await loadCommands(argv),
     );
     await program.parseAsync([...argv], { from: "user" });
-    return exit;
+    return outputFailed(io, exit);
   } catch (err) {
-    return reportError(err, io);
+    return outputFailed(io, reportError(err, io));
   }
+}
+
+/**
+ * `code`, unless writing stdout failed for another reason than its reader going away (a full
+ * disk, EIO): then the output is incomplete, which is trouble (exit 2), said on stderr.
+ */
+function outputFailed(io: CliIo, code: number): number {
+  const failure = io.stdout.failure;
+  if (failure === undefined || code === ExitCode.INTERRUPTED || code === ExitCode.BUG) return code;
+  const err = ioError(failure, "<stdout>", "write the output");
+  io.stderr.write(`lwlog: ${palette(io, io.stderr).red("error")}: ${err.describe()} [${err.code}]\n`);
+  return ExitCode.USAGE;
 }
 
 /** Prints an error the way its kind deserves and returns the exit code. */
 export function reportError(err: unknown, io: CliIo): number {
   const c = palette(io, io.stderr);
   if (err instanceof CommanderError) {
-    // Commander has already printed its message (or the help/version text).
-    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return ExitCode.OK;
+    // Commander has already printed the help or version text; its errors it leaves to us.
+    // (A bare `lwlog` shows the help as an error: no command was given.)
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    io.stderr.write(`lwlog: ${c.red("error")}: ${parserMessage(err)} [LWLOG_USAGE]\n`);
     return ExitCode.USAGE;
   }
   if (err instanceof CommandFailure) {
@@ -99,7 +119,7 @@ export function reportError(err: unknown, io: CliIo): number {
     return err.exitCode;
   }
   if (err instanceof UsageError) {
-    io.stderr.write(`lwlog: ${c.red("error")}: ${err.message}\n`);
+    io.stderr.write(`lwlog: ${c.red("error")}: ${err.message} [${err.code}]\n`);
     return ExitCode.USAGE;
   }
   if (err instanceof LogIoError) {
@@ -113,4 +133,23 @@ export function reportError(err: unknown, io: CliIo): number {
   const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
   io.stderr.write(`lwlog: internal error (this is a bug in lwlog; please report it with the command you ran):\n${stack}\n`);
   return ExitCode.BUG;
+}
+
+/**
+ * Commander's message for a parser error (`error: unknown option '--untill-mark'` and a line
+ * `(Did you mean --until-mark?)`) as one line of lwlog's: `unknown option '--untill-mark';
+ * did you mean --until-mark? (lwlog replay --help shows the usage)`.
+ */
+function parserMessage(err: CommanderError): string {
+  const [first = "", ...rest] = err.message.replace(/^error: /, "").split("\n");
+  // "too many arguments for 'info'. Expected 1 argument but got 3." reads as one clause.
+  let text = first.replace(/\.$/, "").replace(/\. Expected /, ": expected ");
+  for (const line of rest) {
+    const guess = /^\(Did you mean (.+)\?\)$/.exec(line.trim());
+    if (guess) text += `; did you mean ${guess[1]}?`;
+    else if (line.trim()) text += `; ${line.trim()}`;
+  }
+  const command = (err as CommanderError & { command?: string }).command;
+  const help = err.code === "commander.unknownCommand" || command === undefined ? "lwlog --help lists the commands" : `lwlog ${command} --help shows the usage`;
+  return `${text} (${help})`;
 }

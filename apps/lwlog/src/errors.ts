@@ -31,4 +31,18 @@ export class CommandFailure extends LwlogError {
     super(code, message);
     this.exitCode = exitCode;
   }
+
+  /** The message as lwlog wrote it (colours included: what it quotes was made printable already). */
+  override describe(): string {
+    return this.message;
+  }
+}
+
+/**
+ * Adds what to do next to an error's message (`…; --append adds to it`), keeping its class,
+ * code and location, and returns it for `throw`.
+ */
+export function withHint<E extends LwlogError>(err: E, hint: string): E {
+  err.message = `${err.message}; ${hint}`;
+  return err;
 }

@@ -6,6 +6,14 @@ export interface OutStream {
   once?(event: "drain", listener: () => void): unknown;
   isTTY?: boolean;
   columns?: number;
+  /**
+   * True once nothing more written can reach the reader: it went away (a closed pipe:
+   * `lwlog dump LOG | head`), or writing failed (`failure`). Later writes are dropped, and
+   * commands that stream stop early; the exit status stays the command's own.
+   */
+  readonly closed?: boolean;
+  /** Why writing failed, when it was not the reader going away (a full disk, EIO): the run then exits 2. */
+  readonly failure?: Error | undefined;
 }
 
 /**
@@ -21,10 +29,63 @@ export interface CliIo {
   onInterrupt?: (handler: () => void) => () => void;
 }
 
+/**
+ * `process.stdout` for the CLI: a write error (EPIPE when the reader of a pipe exits, ENOSPC
+ * on a full disk) closes it instead of throwing from an event handler; writes after that are
+ * dropped, and whoever waits for `drain` is released (it would never come).
+ */
+export class ProcessOutStream implements OutStream {
+  closed = false;
+  failure: NodeJS.ErrnoException | undefined;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    stream.on("error", (err: NodeJS.ErrnoException) => this.close(err));
+  }
+
+  get isTTY(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  get columns(): number {
+    return this.stream.columns;
+  }
+
+  write(chunk: string | Uint8Array): boolean {
+    if (this.closed) return true;
+    return this.stream.write(chunk);
+  }
+
+  once(_event: "drain", listener: () => void): this {
+    if (this.closed) {
+      queueMicrotask(listener);
+      return this;
+    }
+    const done = () => {
+      this.stream.off("drain", done);
+      this.waiting.delete(done);
+      listener();
+    };
+    this.waiting.add(done);
+    this.stream.once("drain", done);
+    return this;
+  }
+
+  private close(err: NodeJS.ErrnoException): void {
+    if (!this.closed) {
+      this.closed = true;
+      if (err.code !== "EPIPE") this.failure = err;
+    }
+    for (const done of [...this.waiting]) done();
+  }
+}
+
 /** The real process's I/O. */
 export function processIo(): CliIo {
+  // Nothing can be said about a stderr that fails (its reader gone, a full disk): ignore it.
+  process.stderr.on("error", () => undefined);
   return {
-    stdout: process.stdout,
+    stdout: new ProcessOutStream(process.stdout),
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
@@ -48,8 +109,14 @@ export class Output {
   private size = 0;
   constructor(readonly stream: OutStream) {}
 
+  /** True once the stream is closed (see `OutStream.closed`): a command that streams stops then. */
+  get closed(): boolean {
+    return this.stream.closed === true;
+  }
+
   /** Queues text; returns a promise only when the batch was written and the stream is full. */
   write(text: string): Promise<void> | undefined {
+    if (this.stream.closed === true) return undefined;
     this.parts.push(text);
     this.size += text.length;
     if (this.size >= 1 << 16) return this.flush();

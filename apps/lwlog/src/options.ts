@@ -1,3 +1,4 @@
+import { nearestNames } from "@lwlog/codec/core";
 import { UsageError } from "./errors.js";
 
 /** Parses a non-negative whole number option (`--from 12`). */
@@ -75,7 +76,7 @@ export function parseList<T extends string>(name: string, allowed: readonly T[])
   return (value: string) => {
     const items = value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
     for (const it of items) {
-      if (!allowed.includes(it as T)) throw new UsageError(`${name}: unknown value ${JSON.stringify(it)} (one of ${allowed.join(", ")})`);
+      if (!allowed.includes(it as T)) throw new UsageError(`${name}: unknown value ${JSON.stringify(it)} (one of ${allowed.join(", ")})${didYouMean(it, allowed)}`);
     }
     if (items.length === 0) throw new UsageError(`${name} needs at least one of ${allowed.join(", ")}`);
     return items as T[];
@@ -85,7 +86,13 @@ export function parseList<T extends string>(name: string, allowed: readonly T[])
 /** Parses one word of a fixed set. */
 export function parseChoice<T extends string>(name: string, allowed: readonly T[]): (value: string) => T {
   return (value: string) => {
-    if (!allowed.includes(value as T)) throw new UsageError(`${name} is one of ${allowed.join(", ")}, not ${JSON.stringify(value)}`);
+    if (!allowed.includes(value as T)) throw new UsageError(`${name} is one of ${allowed.join(", ")}, not ${JSON.stringify(value)}${didYouMean(value, allowed)}`);
     return value as T;
   };
+}
+
+/** `; did you mean "zero"?` when a word is near one of the allowed ones, else nothing. */
+function didYouMean(value: string, allowed: readonly string[]): string {
+  const near = nearestNames(value, allowed, 2);
+  return near.length > 0 ? `; did you mean ${near.map((n) => JSON.stringify(n)).join(" or ")}?` : "";
 }

@@ -42,3 +42,4 @@ export { superToJson, entryToJson, flagNames, u64ToJson } from "./json-shape.js"
 export { sizeOf, sameFile } from "./device.js";
 export { checkLog, CheckCodes, type CheckReport, type CheckProblem, type CheckSeverity } from "./check.js";
 export { viewOf, firstNonZero, toHex, fromHex } from "./bytes.js";
+export { editDistance, nearestNames, missingMarkHint, quoteName, MarkNames } from "./names.js";

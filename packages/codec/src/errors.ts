@@ -29,14 +29,23 @@ export class LwlogError extends Error {
     if (details.offset !== undefined) this.offset = details.offset;
   }
 
-  /** The message with its location: `file: entry N at offset X: message`. */
+  /**
+   * The message with its location: `file: entry N at offset X: message`, on one line, its
+   * control characters shown as escapes (`\n`, `\r`, `\u001b`): a message that quotes a
+   * file's bytes or name must not break lines, move the cursor or colour the terminal.
+   */
   describe(): string {
     const where: string[] = [];
     if (this.file !== undefined) where.push(this.file);
     if (this.entry !== undefined) where.push(`entry ${this.entry}`);
     if (this.offset !== undefined) where.push(`offset ${this.offset}`);
-    return where.length > 0 ? `${where.join(": ")}: ${this.message}` : this.message;
+    return printableText(where.length > 0 ? `${where.join(": ")}: ${this.message}` : this.message);
   }
+}
+
+/** `text` on one line, its control characters but tab written as escapes (`\n`, `\r`, `\u001b`). */
+export function printableText(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (ch) => (ch === "\n" ? "\\n" : ch === "\r" ? "\\r" : `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`));
 }
 
 /** The bytes of a log are not a valid dm-log-writes log (bad magic, truncated entry, …). */

@@ -1,7 +1,9 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { open as openAsync, stat as statAsync } from "node:fs/promises";
 import { native, type LinuxIo } from "@lwlog/native";
-import { ENTRY_HEADER_SIZE, KNOWN_FLAGS, LogFlags } from "./constants.js";
+import { ENTRY_HEADER_SIZE, KNOWN_FLAGS, LOG_MAGIC, LogFlags } from "./constants.js";
+import { viewOf } from "./bytes.js";
+import { NOT_A_LOG_PROBE } from "./not-a-log.js";
 import { sizeOf } from "./device.js";
 import {
   decodeEntryHeader,
@@ -248,6 +250,12 @@ export class LogFile {
       const want = Math.min(size, 8 * 1024 * 1024);
       const first = new Uint8Array(Math.min(want, 4096));
       readFully(fd, first, 0, path);
+      if (first.length >= 8 && viewOf(first).getBigUint64(0, true) !== LOG_MAGIC) {
+        // Not a log: read enough to say what it is instead (decodeSuper throws LWLOG_BAD_MAGIC).
+        const probe = new Uint8Array(Math.min(size, NOT_A_LOG_PROBE));
+        readFully(fd, probe, 0, path);
+        decodeSuper(probe, { file: path, fileSize: size });
+      }
       if (first.length >= 28) {
         const s = decodeSuper(first, { file: path });
         if (s.sectorSize > first.length && size >= s.sectorSize) {

@@ -10,6 +10,7 @@ import {
 } from "./constants.js";
 import { ErrorCodes, LogFormatError, LogRangeError } from "./errors.js";
 import { isValidSectorSize } from "./numbers.js";
+import { notALogMessage } from "./not-a-log.js";
 
 /** The superblock of a log: the first sector, `S` bytes at offset 0. */
 export interface LogSuper {
@@ -28,6 +29,8 @@ export interface LogSuper {
 /** Where the decoder found the superblock's problems, for messages that name a file. */
 export interface DecodeContext {
   file?: string;
+  /** The file's size, when `bytes` may be less than all of it (for the bad-magic message). */
+  fileSize?: number;
 }
 
 /**
@@ -44,13 +47,9 @@ export function decodeSuper(bytes: Uint8Array, ctx: DecodeContext = {}): LogSupe
   if (bytes.length >= 8) {
     const magic = v.getBigUint64(SUPER_FIELDS.magic, true);
     if (magic !== LOG_MAGIC) {
-      // QEMU writes no superblock until the first flush or interval: say so rather than
-      // just "bad magic 0x0".
-      const message =
-        firstNonZero(bytes, 0, Math.min(bytes.length, SUPER_STRUCT_SIZE)) < 0
-          ? `bad magic: the superblock is all zero bytes, so no superblock was ever written (QEMU writes it only at the first flush or superblock interval)`
-          : `bad magic 0x${magic.toString(16).padStart(16, "0")} (a dm-log-writes log starts with 0x${LOG_MAGIC.toString(16).padStart(16, "0")}, "rhswfsj")`;
-      throw new LogFormatError(ErrorCodes.BAD_MAGIC, message, { file, offset: SUPER_FIELDS.magic });
+      // Say what the file is instead (a disk image given by mistake, an export, a log whose
+      // writer, QEMU, never wrote its superblock) rather than just "bad magic 0x0".
+      throw new LogFormatError(ErrorCodes.BAD_MAGIC, notALogMessage(bytes, ctx.fileSize), { file, offset: SUPER_FIELDS.magic });
     }
   }
   if (bytes.length < SUPER_FIELDS_SIZE) {

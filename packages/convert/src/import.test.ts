@@ -81,11 +81,11 @@ describe("a bad record is reported with its line number and field, and no log is
     expect(e.message).toMatch(/field base64: not valid base64/);
   });
 
-  it("records out of place: an entry first, a second superblock, a cut-off input, a wrong nrEntries", async () => {
+  it("records out of place: an entry first, a second superblock, a last entry cut off, a wrong nrEntries", async () => {
     expect((await failure(lines.slice(1).join("\n"))).message).toMatch(/line 1: an entry before the superblock record/);
     expect((await failure([lines[0], ...lines].join("\n"))).message).toMatch(/line 2: a second superblock record/);
-    const cut = [...lines.slice(0, 10), ...lines.slice(11)];
-    expect((await failure(cut.join("\n"))).message).toMatch(/the end record counts 390 entries but the input holds 389: it was cut off/);
+    const lastCut = [...lines.slice(0, -2), lines.at(-1)];
+    expect((await failure(lastCut.join("\n"))).message).toMatch(/line 391, field entries: the end record counts 390 entries but the input holds 389: it was cut off/);
     const e = await failure(edit(0, (r) => (r.nrEntries = 12)).join("\n"));
     expect(e.message).toMatch(/field nrEntries: the superblock declares 12 entries but 390 entries are not marked tail/);
   });
@@ -140,6 +140,55 @@ describe("a bad record is reported with its line number and field, and no log is
   });
 });
 
+describe("an input that lost records is refused, naming the line (it would build a different log)", () => {
+  it("NDJSON: a line deleted, a line repeated, an offset that does not follow", async () => {
+    let e = await failure([...lines.slice(0, 10), ...lines.slice(11)].join("\n"));
+    expect([e.line, e.field]).toEqual([11, "index"]);
+    expect(e.message).toBe("line 11, entry 9, field index: 10, but 9 entries come before it: a record before it is missing (cut or edited; entries edited by hand must be numbered from 0 without a gap)");
+    e = await failure([...lines.slice(0, 10), ...lines.slice(13)].join("\n"));
+    expect(e.message).toMatch(/^line 11, entry 9, field index: 12, but 9 entries come before it: 3 records before it are missing/);
+    e = await failure([...lines.slice(0, 11), lines[10], ...lines.slice(11)].join("\n"));
+    expect(e.message).toMatch(/^line 12, entry 10, field index: 9, but 10 entries come before it: entries are repeated or out of order/);
+    e = await failure(edit(5, (r) => (r.offset = (r.offset as number) + 512)).join("\n"));
+    expect([e.line, e.field]).toEqual([6, "offset"]);
+    expect(e.message).toMatch(/but the records before it end at byte \d+: some data is missing or changed size \(entries edited by hand can leave out "offset"\)$/);
+  });
+
+  it("NDJSON and JSON cut off between two records (no end record): exit 1, naming the last line", async () => {
+    const e = await failure(lines.slice(0, 200).join("\n") + "\n");
+    expect(e.line).toBe(200);
+    expect(e.describe()).toBe(
+      `${p("bad.ndjson")}: line 200: the input ends after 199 entries without its end record: it was cut off (if every entry is there, add a last line {"type":"end","entries":199})`,
+    );
+    await exportToFile(k.path, p("cut.json"), { format: "json" });
+    const doc = readFileSync(p("cut.json"), "utf8");
+    const noEnd = doc.replace(/,\n"end":\{[^}]*\}\}\n$/, "}\n");
+    expect(noEnd).not.toBe(doc);
+    const j = await failure(noEnd, "noend.json");
+    expect(j.message).toMatch(/^line \d+: the input ends after 390 entries without its end record: it was cut off \(if every entry is there, add an "end" member\)$/);
+    // Entries dropped from the document's end, with the end record kept, are counted.
+    const lastGone = doc.replace(/,\n[^\n]*\n\],\n"end"/, '\n],\n"end"');
+    expect((await failure(lastGone, "short.json")).message).toMatch(/field entries: the end record counts 390 entries but the input holds 389/);
+  });
+
+  it("an end record whose offset is not where the entries end", async () => {
+    const e = await failure(edit(lines.length - 1, (r) => (r.offset = (r.offset as number) - 512)).join("\n"));
+    expect([e.line, e.field]).toEqual([lines.length, "offset"]);
+    expect(e.message).toMatch(/the exported entries ended at byte \d+ of the log, these end at byte \d+/);
+  });
+
+  it("CSV (no end record): a row deleted is found by its index; the wrong --sector-size by its offsets", async () => {
+    await exportToFile(k.path, p("gap.csv"), { format: "csv", data: "base64" });
+    const rows = readFileSync(p("gap.csv"), "utf8").split("\r\n");
+    const e = await failure([...rows.slice(0, 40), ...rows.slice(41)].join("\r\n"), "gap-bad.csv", { sectorSize: 512 });
+    expect([e.line, e.field]).toEqual([41, "index"]);
+    expect(e.describe()).toMatch(/gap-bad\.csv: line 41, entry 39, field index: 40, but 39 entries come before it/);
+    const wrong = await failure(rows.join("\r\n"), "gap-size.csv", { sectorSize: 4096 });
+    expect([wrong.line, wrong.field]).toEqual([2, "offset"]);
+    expect(wrong.message).toMatch(/; or --sector-size is not the exported log's/);
+  });
+});
+
 describe("inputs that are not exactly what export wrote", () => {
   it("a JSON document re-indented (as jq or an editor would) imports the same log, streamed", async () => {
     await exportToFile(k.path, p("raw.json"), { format: "json" });
@@ -155,7 +204,7 @@ describe("inputs that are not exactly what export wrote", () => {
     expect(pretty.split("\n")[e.line! - 1]).toBe("    {");
   });
 
-  it("a hand-edited NDJSON: a renamed mark, no end record, records without type (warning, not error)", async () => {
+  it("a hand-edited NDJSON: a renamed mark, records without type, an end record with only its count", async () => {
     const m = lines.findIndex((l) => l.includes('"mark":"start"'));
     const edited = edit(m, (r) => {
       r.mark = "begin!";
@@ -163,10 +212,10 @@ describe("inputs that are not exactly what export wrote", () => {
     })
       .slice(0, -1)
       .map((l) => l.replace('{"type":"entry",', "{"));
-    writeFileSync(p("edited.ndjson"), edited.join("\n") + "\n");
+    writeFileSync(p("edited.ndjson"), [...edited, '{"type":"end","entries":390}'].join("\n") + "\n");
     rmSync(p("edited.log"), { force: true });
     const s = await importLog(p("edited.ndjson"), p("edited.log"));
-    expect(s.warnings).toEqual(["the input has no end record: it may have been cut off"]);
+    expect(s.warnings).toEqual([]);
     const log = LogFile.openSync(p("edited.log"));
     expect(log.entryAt(m - 1, JSON.parse(lines[m]!).offset as number).mark).toBe("begin!");
     log.close();

@@ -54,7 +54,7 @@ export interface ImportSummary {
   tail: number;
   /** Bytes of the log written. */
   bytes: number;
-  /** Things the user should know (no end record, …). */
+  /** Things the user should know (an export made without the data, …). */
   warnings: string[];
 }
 
@@ -207,6 +207,8 @@ class LogBuilder {
   private declared = 0;
   private sawTail = false;
   private end: (EndRecord & { line: number }) | undefined;
+  /** Line of the last record taken. */
+  private lastLine = 0;
   private readonly warnings: string[] = [];
 
   constructor(
@@ -218,6 +220,7 @@ class LogBuilder {
 
   async take(part: InputPart): Promise<void> {
     if (this.end !== undefined) throw this.error(part.line, "a record after the end record");
+    this.lastLine = part.line;
     if (part.kind === "super") return this.start(part);
     if (part.kind === "end") {
       this.end = { ...this.parse(EndRecordSchema, part), line: part.line };
@@ -254,6 +257,21 @@ class LogBuilder {
     const rec = this.parse(EntryRecordSchema, part);
     const at = { line: part.line, entry: this.entries };
     const header: EntryHeader = { sector: rec.sector, nrSectors: rec.nrSectors, flags: rec.flags, dataLen: rec.dataLen };
+    // A record lost from the middle (a CSV row deleted, lines cut out) shows as a gap in the
+    // numbering or in the byte positions: refuse it rather than build a different log.
+    if (rec.index !== this.entries) {
+      const what = rec.index > this.entries ? `${rec.index - this.entries === 1 ? "a record" : `${rec.index - this.entries} records`} before it ${rec.index - this.entries === 1 ? "is" : "are"} missing` : "entries are repeated or out of order";
+      throw this.error(at, `${rec.index}, but ${this.entries} entries come before it: ${what} (cut or edited; entries edited by hand must be numbered from 0 without a gap)`, "index");
+    }
+    const here = this.writer!.offset;
+    if (rec.offset !== undefined && rec.offset !== here) {
+      const sizes = this.format === "csv" ? "; or --sector-size is not the exported log's" : "";
+      throw this.error(
+        at,
+        `${rec.offset}, but the records before it end at byte ${here}: some data is missing or changed size${sizes} (entries edited by hand can leave out "offset")`,
+        "offset",
+      );
+    }
     const kind = entryKind(header);
     if (rec.kind !== kind) {
       throw this.error(at, `is "${rec.kind}" but flags ${rec.flags} with nrSectors ${rec.nrSectors} make a "${kind}" entry`, "kind");
@@ -349,10 +367,23 @@ class LogBuilder {
 
   async finish(): Promise<Omit<ImportSummary, "output">> {
     if (this.writer === undefined) throw this.error(undefined, "no superblock record: the input is empty or not an lwlog export");
-    if (this.end !== undefined && this.end.entries !== this.entries) {
-      throw this.error(this.end.line, `the end record counts ${this.end.entries} entries but the input holds ${this.entries}: it was cut off or edited`, "entries");
+    const end = this.end;
+    if (end !== undefined) {
+      if (end.entries !== this.entries) {
+        throw this.error(end.line, `the end record counts ${end.entries} entries but the input holds ${this.entries}: it was cut off or edited`, "entries");
+      }
+      if (end.offset !== undefined && end.offset !== this.writer.offset) {
+        throw this.error(end.line, `the exported entries ended at byte ${end.offset} of the log, these end at byte ${this.writer.offset}: some data is missing or changed size`, "offset");
+      }
+    } else if (this.format !== "csv") {
+      // An export always ends with one: without it the input was cut off, perhaps between two
+      // records, and the log would silently lose its last entries.
+      const whole = this.format === "json" ? 'an "end" member' : `a last line {"type":"end","entries":${this.entries}}`;
+      throw this.error(
+        this.lastLine,
+        `the input ends after ${this.entries} entries without its end record: it was cut off (if every entry is there, add ${whole})`,
+      );
     }
-    if (this.end === undefined && this.format !== "csv") this.warnings.push("the input has no end record: it may have been cut off");
     let nr: bigint;
     if (this.options.fixSuperblock) nr = BigInt(this.entries);
     else if (this.format === "csv") nr = BigInt(this.declared);

@@ -41,22 +41,24 @@ export type EntryRecord = z.output<typeof EntryRecordSchema>;
 
 /**
  * zod: the last record of an export (`"type": "end"` in NDJSON, the `end` member of a
- * JSON export): how reading the log ended. Import uses `entries` to notice a cut-off input.
+ * JSON export): how reading the log ended. Import checks `entries` (and `offset` when
+ * given) against what it read, to notice a cut-off input; only `entries` is required, so
+ * that an input made by hand needs no more than that.
  */
 export const EndRecordSchema = z.object({
   type: z.literal("end").optional(),
   /** Entries exported. */
   entries: z.number().int().min(0),
   /** Of which within the superblock's declared count. */
-  declared: z.number().int().min(0),
+  declared: z.number().int().min(0).optional(),
   /** Of which past it (`tail: true`). */
-  tail: z.number().int().min(0),
+  tail: z.number().int().min(0).optional(),
   /** How reading ended (the codec's `ReadEnd.reason`). */
-  reason: z.string(),
+  reason: z.string().optional(),
   /** Byte offset right after the last exported entry. */
-  offset: z.number().int().min(0),
+  offset: z.number().int().min(0).optional(),
   /** Size of the log file; bytes past `offset` are not exported (and not rebuilt by import). */
-  fileSize: z.number().int().min(0),
+  fileSize: z.number().int().min(0).optional(),
 });
 
 /** An end record. */

@@ -129,13 +129,15 @@ describe("diffLogs", () => {
     expect(d.anchors).toEqual([{ name: "a", a: 1, b: 1 }]);
   });
 
-  it("hashes the same with the addon's XXH64 as with xxhash-wasm: writes of every size (one over 4 MiB), marks, across windows", async () => {
+  it("hashes the same with the addon's XXH64 as with xxhash-wasm and plain JavaScript: writes of every size (one over 4 MiB), marks, across windows", async () => {
     const { native } = await import("@lwlog/native");
     const e: TestEntry[] = [...workload(40, 4096), w(0, 9, 512), w(4096, 10, 1536), w(0, 11, 5 << 20), { m: "end" }, w(8192, 12, 65536)];
     const [pa] = await logs(512, e, 512, []);
-    const wasm = await scanLog(pa, { wasmHash: true, blockSize: 8192 });
+    const wasm = await scanLog(pa, { hash: "wasm", blockSize: 8192 });
+    const js = await scanLog(pa, { hash: "js", blockSize: 8192 });
     const c = await scanLog(pa, { blockSize: 8192 });
     expect(Array.from(c.hashes)).toEqual(Array.from(wasm.hashes));
+    expect(Array.from(js.hashes)).toEqual(Array.from(wasm.hashes));
     // The data hashes are XXH64 of the bytes, marks seeded apart.
     const { default: xxhash } = await import("xxhash-wasm");
     const { h64Raw } = await xxhash();

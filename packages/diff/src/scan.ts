@@ -4,12 +4,11 @@ import {
   LogIoError,
   LogRangeError,
   LwlogError,
-  byteLength,
-  byteOffset,
+  ErrorCodes,
   type EntryKind,
   type ReadEnd,
 } from "@lwlog/codec/core";
-import { MARK_SEED, loadHashInto, loadHasher } from "./hash.js";
+import { MARK_SEED, loadHasher, type HashImpl } from "./hash.js";
 
 /** The kind of each code in `LogScan.kinds`. */
 export const KIND_CODES: readonly EntryKind[] = ["write", "discard", "flush", "mark", "noop"];
@@ -28,8 +27,11 @@ export interface ScanOptions {
   tail?: boolean;
   /** The reader's window size (default 256 KiB). */
   blockSize?: number;
-  /** Hash with xxhash-wasm even where `@lwlog/native` is built (the same values; for tests). */
-  wasmHash?: boolean;
+  /**
+   * The XXH64 code to prefer (default `native`: the addon's, else xxhash-wasm's, else the
+   * JavaScript one; all give the same values). For tests.
+   */
+  hash?: HashImpl;
 }
 
 /**
@@ -48,7 +50,7 @@ export class LogScan {
   /** How reading ended (see the codec's `ReadEnd`). */
   readonly end: ReadEnd;
   readonly kinds: Uint8Array;
-  /** Target byte offset (`sector × S`). */
+  /** Target byte offset (`sector × S`; rounded past 2^53, where `bigOffsets` has it exactly). */
   readonly offsets: Float64Array;
   /** Target byte length (`nrSectors × S`; 0 for flushes and marks). */
   readonly lengths: Float64Array;
@@ -60,6 +62,11 @@ export class LogScan {
   /** Byte offset of each entry's header block in the log. */
   readonly headers: Float64Array;
   readonly marks: readonly ScanMark[];
+  /**
+   * The exact target byte offsets past 2^53, by entry index: only entries that touch no byte
+   * (flushes, marks; a log `check` calls valid may put one at any sector) can have one.
+   */
+  readonly bigOffsets: ReadonlyMap<number, bigint>;
 
   constructor(parts: {
     path: string;
@@ -75,6 +82,7 @@ export class LogScan {
     hashes: Uint32Array;
     headers: Float64Array;
     marks: ScanMark[];
+    bigOffsets?: ReadonlyMap<number, bigint>;
   }) {
     this.path = parts.path;
     this.sectorSize = parts.sectorSize;
@@ -89,6 +97,12 @@ export class LogScan {
     this.hashes = parts.hashes;
     this.headers = parts.headers;
     this.marks = parts.marks;
+    this.bigOffsets = parts.bigOffsets ?? new Map();
+  }
+
+  /** Entry `i`'s target byte offset, exact (a bigint past 2^53). */
+  byteOffset(i: number): number | bigint {
+    return this.bigOffsets.get(i) ?? this.offsets[i]!;
   }
 
   /** The entry's flags as the raw u64. */
@@ -163,6 +177,7 @@ function resize<T extends Uint8Array | Uint32Array | Float64Array | BigUint64Arr
 }
 
 const LO = 0xffffffffn;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Entries up to this size are hashed in one piece; bigger ones in chunks of it. */
 const SCRATCH_MAX = 4 << 20;
 /**
@@ -179,8 +194,8 @@ const SCAN_BLOCK = 256 << 10;
  * log that cannot be read.
  */
 export async function scanLog(path: string, options: ScanOptions = {}): Promise<LogScan> {
-  const { create64 } = await loadHasher();
-  const hashInto = await loadHashInto({ wasm: options.wasmHash ?? false });
+  const hasher = await loadHasher(options.hash);
+  const hashInto = hasher.hashInto;
   const log = await LogFile.open(path);
   try {
     const S = log.sectorSize;
@@ -190,6 +205,27 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
     // space, not memory.
     const cols = new Columns(Math.max(1024, log.declared + (options.tail ? 1024 : 0)));
     const marks: ScanMark[] = [];
+    const bigOffsets = new Map<number, bigint>();
+    /**
+     * Entry `n`'s target byte offset (or `length`) from its u64 fields, as a number. An entry
+     * that touches no byte (a flush, a mark: no length) needs no offset on the target: one past
+     * 2^53 is kept exactly in `bigOffsets` and rounded in `offsets`. One that touches bytes
+     * there cannot be compared or replayed: an error naming the log, entry and header offset.
+     */
+    const place64 = (sector: bigint, nrSectors: bigint, n: number, header: number, length = false): number => {
+      const bytes = (length ? nrSectors : sector) * BigInt(S);
+      if (bytes <= MAX_SAFE) return Number(bytes);
+      if (!length && nrSectors === 0n) {
+        bigOffsets.set(n, bytes);
+        return Number(bytes);
+      }
+      const what = length ? `length of ${nrSectors} sectors` : `offset of sector ${sector}`;
+      throw new LogRangeError(ErrorCodes.RANGE, `the target byte ${what} (${bytes} bytes) is beyond 2^53: lwlog cannot compare or replay it`, {
+        file: path,
+        entry: n,
+        offset: header,
+      });
+    };
     const cursor = log.cursor({ tail: options.tail ?? false, blockSize: options.blockSize ?? SCAN_BLOCK });
     // One reused place object: where the current entry's data lies, for peekData/dataChunks.
     const place = { dataOffset: 0, dataSize: 0, nextOffset: 0 };
@@ -210,15 +246,15 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
       headers[n] = e.offset;
       const full = e.entry;
       if (full === undefined) {
-        // Both below 2^53; the products are checked by the codec helpers when they are not.
+        // Both below 2^53; their products with S are exact doubles when below 2^53 too.
         const off = e.sector * S;
         const len = e.nrSectors * S;
-        offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : byteOffset({ sector: BigInt(e.sector) }, S);
-        lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : byteLength({ nrSectors: BigInt(e.nrSectors) }, S);
+        offsets[n] = off <= Number.MAX_SAFE_INTEGER ? off : place64(BigInt(e.sector), BigInt(e.nrSectors), n, e.offset);
+        lengths[n] = len <= Number.MAX_SAFE_INTEGER ? len : place64(BigInt(e.sector), BigInt(e.nrSectors), n, e.offset, true);
         flagsLo[n] = e.knownFlags;
       } else {
-        offsets[n] = byteOffset(full, S);
-        lengths[n] = byteLength(full, S);
+        offsets[n] = place64(full.sector, full.nrSectors, n, e.offset);
+        lengths[n] = place64(full.sector, full.nrSectors, n, e.offset, true);
         flagsLo[n] = Number(full.flags & LO);
         flagsHi[n] = Number(full.flags >> 32n);
       }
@@ -239,14 +275,14 @@ export async function scanLog(path: string, options: ScanOptions = {}): Promise<
           log.readAt(bytes, place.dataOffset);
           hashInto(bytes, hashes32, n);
         } else {
-          const hasher = create64();
-          for (const chunk of log.dataChunks(place, SCRATCH_MAX)) hasher.update(chunk);
-          hashes64[n] = hasher.digest();
+          const stream = await hasher.stream();
+          for (const chunk of log.dataChunks(place, SCRATCH_MAX)) stream.update(chunk);
+          stream.digestInto(hashes32, n);
         }
       }
       n += 1;
     }
-    return new LogScan({ path, sectorSize: S, fileSize: log.size, count: n, end: cursor.end!, marks, ...cols.trim(n) });
+    return new LogScan({ path, sectorSize: S, fileSize: log.size, count: n, end: cursor.end!, marks, bigOffsets, ...cols.trim(n) });
   } finally {
     log.close();
   }
@@ -261,7 +297,8 @@ export function sameEntry(a: LogScan, i: number, b: LogScan, j: number): boolean
     a.offsets[i] === b.offsets[j] &&
     a.lengths[i] === b.lengths[j] &&
     a.flagsLo[i] === b.flagsLo[j] &&
-    a.flagsHi[i] === b.flagsHi[j]
+    a.flagsHi[i] === b.flagsHi[j] &&
+    (a.offsets[i]! <= Number.MAX_SAFE_INTEGER || a.byteOffset(i) === b.byteOffset(j))
   );
 }
 
@@ -269,7 +306,7 @@ export function sameEntry(a: LogScan, i: number, b: LogScan, j: number): boolean
 export function differingFields(a: LogScan, i: number, b: LogScan, j: number): string[] {
   const out: string[] = [];
   if (a.kinds[i] !== b.kinds[j]) out.push("kind");
-  if (a.offsets[i] !== b.offsets[j]) out.push("offset");
+  if (a.offsets[i] !== b.offsets[j] || (a.offsets[i]! > Number.MAX_SAFE_INTEGER && a.byteOffset(i) !== b.byteOffset(j))) out.push("offset");
   if (a.lengths[i] !== b.lengths[j]) out.push("length");
   if (a.flagsLo[i] !== b.flagsLo[j] || a.flagsHi[i] !== b.flagsHi[j]) out.push("flags");
   if (a.hashes[2 * i] !== b.hashes[2 * j] || a.hashes[2 * i + 1] !== b.hashes[2 * j + 1]) {
@@ -286,6 +323,7 @@ export function compareEntries(s: LogScan, i: number, j: number): number {
   return (
     s.kinds[i]! - s.kinds[j]! ||
     s.offsets[i]! - s.offsets[j]! ||
+    (s.offsets[i]! > Number.MAX_SAFE_INTEGER ? Number(BigInt(s.byteOffset(i)) - BigInt(s.byteOffset(j))) : 0) ||
     s.lengths[i]! - s.lengths[j]! ||
     s.flagsLo[i]! - s.flagsLo[j]! ||
     s.flagsHi[i]! - s.flagsHi[j]! ||

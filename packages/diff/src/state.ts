@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { LogFile, LogRangeError, ErrorCodes, ioError } from "@lwlog/codec/core";
+import { LogFile, LogRangeError, ErrorCodes, ioError, missingMarkHint } from "@lwlog/codec/core";
 import { KIND, type LogScan } from "./scan.js";
 
 /**
@@ -155,8 +155,7 @@ export function entriesUntil(s: LogScan, mark?: string): number {
   if (mark === undefined) return s.count;
   const m = s.marks.find((x) => x.name === mark);
   if (m === undefined) {
-    const names = s.marks.slice(0, 8).map((x) => JSON.stringify(x.name.length > 40 ? x.name.slice(0, 40) + "…" : x.name));
-    throw new LogRangeError("LWLOG_NO_SUCH_MARK", `no mark named ${JSON.stringify(mark)} (marks: ${names.join(", ") || "none"}${s.marks.length > 8 ? ", …" : ""})`, {
+    throw new LogRangeError("LWLOG_NO_SUCH_MARK", `no mark named ${JSON.stringify(mark)}${missingMarkHint(mark, s.marks.map((x) => x.name))}`, {
       file: s.path,
     });
   }

@@ -72,6 +72,14 @@ export interface DeviceStatus {
   requests: { reads: number; writes: number; flushes: number; discards: number; writeZeroes: number };
   /** Bytes clients asked to write (write requests only). */
   bytesWritten: number;
+  /** Bytes clients asked to zero (write-zeroes requests). */
+  bytesZeroed: number;
+  /**
+   * Data bytes of the write entries this device appended, what `lwlog info` counts as data
+   * written: writes widened to whole sectors, and write-zeroes logged as writes of zeros
+   * (not with `zeroesAsDiscard`), so it can exceed `bytesWritten`.
+   */
+  dataBytes: number;
   /** Set once the log or the image failed: every later write fails with EIO. */
   failure?: string;
 }
@@ -149,6 +157,8 @@ export class LoggingDevice implements NbdBackend {
   private lastFlush: DeviceStatus["lastFlush"] = null;
   private readonly requests = { reads: 0, writes: 0, flushes: 0, discards: 0, writeZeroes: 0 };
   private bytesWritten = 0;
+  private bytesZeroed = 0;
+  private dataBytes = 0;
 
   private constructor(image: ImageFile, writer: LogWriter, options: LoggingDeviceOptions) {
     this.image = image;
@@ -248,6 +258,7 @@ export class LoggingDevice implements NbdBackend {
         }
         await this.imageOp(() => this.image.writeAt(bytes, start));
         await this.logCompleted({ header: this.header(start, end - start, options.fua ? LogFlags.FUA : 0n), data: bytes }, "write");
+        this.dataBytes += bytes.length;
       } finally {
         release();
       }
@@ -290,6 +301,7 @@ export class LoggingDevice implements NbdBackend {
     return this.track(async () => {
       this.usable();
       this.requests.writeZeroes += 1;
+      this.bytesZeroed += length;
       if (length > 0) {
         const S = this.sectorSize;
         const release = await this.locks.acquire(Math.floor(offset / S) * S, Math.ceil((offset + length) / S) * S);
@@ -304,12 +316,14 @@ export class LoggingDevice implements NbdBackend {
               bytes.fill(0, piece.zeroFrom - piece.start, piece.zeroTo - piece.start);
               await this.imageOp(() => this.image.writeAt(bytes, piece.start));
               await this.logCompleted({ header: this.header(piece.start, bytes.length, fua), data: bytes }, "write");
+              this.dataBytes += bytes.length;
             } else {
               await this.imageOp(() => this.image.writeZeros(piece.start, piece.end - piece.start));
               if (this.zeroesAsDiscard) {
                 await this.logCompleted({ header: this.header(piece.start, piece.end - piece.start, LogFlags.DISCARD | fua) }, "discard");
               } else {
                 await this.logCompleted({ header: this.header(piece.start, piece.end - piece.start, fua), zeros: true }, "zeros");
+                this.dataBytes += piece.end - piece.start;
               }
             }
           }
@@ -356,6 +370,8 @@ export class LoggingDevice implements NbdBackend {
       lastFlush: this.lastFlush,
       requests: { ...this.requests },
       bytesWritten: this.bytesWritten,
+      bytesZeroed: this.bytesZeroed,
+      dataBytes: this.dataBytes,
     };
     if (this.failure) s.failure = this.failure.describe();
     return s;

@@ -91,7 +91,7 @@ export interface LinuxIo {
    * 32 bits) and `out[2·index + 1]` (high 32 bits). Not I/O, but there for the same reason:
    * compiled C hashes the bytes where they lie (1.5–1.9× as fast as WebAssembly on 4 KiB
    * pieces, which it must first copy into its own memory). `undefined` in the fallbacks: callers hash with
-   * xxhash-wasm then. A bad argument throws a RangeError with code `LWLOG_RANGE`.
+   * xxhash-wasm then, or plain JavaScript where WebAssembly cannot be instantiated (`@lwlog/diff`). A bad argument throws a RangeError with code `LWLOG_RANGE`.
    */
   readonly xxh64Into: ((data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number) => void) | undefined;
 }

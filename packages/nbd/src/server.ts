@@ -143,13 +143,14 @@ export class NbdServer extends EventEmitter<NbdServerEvents> {
     if (this.server) throw new Error("NbdServer is already listening");
     if (this.closing) throw new Error("NbdServer has been closed");
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.on("error", (err) => this.emitLog({ level: "error", message: `server error: ${err.message}`, error: err }));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
+      // An error while binding (EADDRINUSE) is the caller's, thrown once; later ones are logged.
       const fail = (err: Error) => reject(err);
       server.once("error", fail);
       const done = () => {
         server.off("error", fail);
+        server.on("error", (err) => this.emitLog({ level: "error", message: `server error: ${err.message}`, error: err }));
         resolve();
       };
       if ("socket" in where) server.listen(where.socket, done);

@@ -47,10 +47,13 @@ export class PointNotFoundError extends LogRangeError {
 
 /** The replay stopped early (interrupted); says how far it got. */
 export class ReplayInterruptedError extends LwlogError {
-  /** Index of the last entry applied, or -1 when none was. */
+  /** Index of the last entry applied (`start - 1` when none was). */
   readonly lastApplied: number;
-  constructor(message: string, lastApplied: number, details: LwlogErrorDetails = {}) {
+  /** The replay's first entry (so `lastApplied - start + 1` entries were applied). */
+  readonly start: number;
+  constructor(message: string, lastApplied: number, details: LwlogErrorDetails = {}, start = lastApplied + 1) {
     super(ReplayErrorCodes.INTERRUPTED, message, details);
     this.lastApplied = lastApplied;
+    this.start = start;
   }
 }

@@ -86,6 +86,21 @@ describe("planReplay with an index gives the same plan as the header walk", () =
     log.close();
   });
 
+  it("a mark that is not there: the nearest names and the log's marks, the same both ways", async () => {
+    const log = LogFile.openSync(await makeLog());
+    const index = LogIndex.build(log);
+    const expected = [
+      [{ until: { mark: "X" } }, `no mark named "X" at or after entry 0; did you mean "x"? (the log has 1 mark: "x")`],
+      [{ from: { mark: "xx" } }, `no mark named "xx" to start after; did you mean "x"? (the log has 1 mark: "x")`],
+      [{ from: { mark: "x" }, until: { mark: "nope" } }, `no mark named "nope" at or after entry 5 (the log has 1 mark: "x")`],
+    ] as const;
+    for (const [c, message] of expected) {
+      expect(() => planReplay(log, c), JSON.stringify(c)).toThrow(message);
+      expect(() => planReplay(log, { ...c, index }), JSON.stringify(c)).toThrow(message);
+    }
+    log.close();
+  });
+
   it("on the kernel logs, to every mark from the previous one", () => {
     for (const k of kernelLogs()) {
       const log = LogFile.openSync(k.path);

@@ -1,4 +1,4 @@
-import { LogFlags, LogFormatError, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec/core";
+import { LogFlags, LogFormatError, MarkNames, missingMarkHint, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec/core";
 import { PointNotFoundError } from "./errors.js";
 
 /** Where a replay starts: after a mark, or at an entry (default: the first entry). */
@@ -108,6 +108,8 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
   let declared = 0;
   let tailEntries = 0;
   let broken: LogFormatError | undefined;
+  // For a start or stop mark that is not there: the names to suggest and list instead.
+  const markNames = from.mark !== undefined || until.mark !== undefined ? new MarkNames() : undefined;
   // skim(): no LogEntry is built for plain entries; marks and entries with problems come whole.
   const cursor = log.cursor({ tail: true, lenient: true });
   for (let sum = cursor.skim(); sum !== undefined; sum = cursor.skim()) {
@@ -125,6 +127,7 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
       if (until.mark !== undefined && mark === until.mark) untilMarkInTail = true;
       continue;
     }
+    if (mark !== undefined) markNames?.add(mark);
     const reach = reachOf(e ?? sum, log, options);
     if (reach !== undefined && reach.all > extent) extent = reach.all;
     if (start === undefined) {
@@ -154,7 +157,7 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
   const tailHint = " (it is past the declared entries: add --tail)";
 
   if (start === undefined) {
-    throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${where}`, { file: log.path });
+    throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${markNames!.hint(from.mark!)}${where}`, { file: log.path });
   }
   if (from.entry !== undefined && start >= span) {
     throw new PointNotFoundError(`no entry ${start} to start at: the log has ${span} entries${start < total ? tailHint : ""}${where}`, { file: log.path });
@@ -164,8 +167,9 @@ export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan 
   }
   if (until.mark !== undefined && !hits.has("mark")) {
     const before = untilMarkBefore >= 0 ? `; the first one is at entry ${untilMarkBefore}, before the start` : "";
+    const hint = untilMarkBefore < 0 && !untilMarkInTail ? markNames!.hint(until.mark) : "";
     throw new PointNotFoundError(
-      `no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${untilMarkInTail ? tailHint : ""}${before}${where}`,
+      `no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${untilMarkInTail ? tailHint : ""}${before}${hint}${where}`,
       { file: log.path },
     );
   }
@@ -229,7 +233,10 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
   let start = from.entry ?? 0;
   if (from.mark !== undefined) {
     const at = index.findMark(from.mark);
-    if (at < 0 || at >= span) throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${at >= 0 ? tailHint : ""}${where}`, { file: log.path });
+    if (at < 0 || at >= span) {
+      const hint = at >= 0 ? tailHint : missingMarkHint(from.mark, marksWithin(index, span));
+      throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${hint}${where}`, { file: log.path });
+    }
     start = at + 1;
   } else if (from.entry !== undefined && start >= span) {
     throw new PointNotFoundError(`no entry ${start} to start at: the log has ${span} entries${start < index.length ? tailHint : ""}${where}`, { file: log.path });
@@ -245,7 +252,8 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
       const anywhere = index.findMark(until.mark);
       const before = anywhere >= 0 && anywhere < start ? `; the first one is at entry ${anywhere}, before the start` : "";
       const inTail = index.findMark(until.mark, start) >= span ? tailHint : "";
-      throw new PointNotFoundError(`no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${inTail}${before}${where}`, { file: log.path });
+      const hint = before === "" && inTail === "" ? missingMarkHint(until.mark, marksWithin(index, span)) : "";
+      throw new PointNotFoundError(`no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${inTail}${before}${hint}${where}`, { file: log.path });
     }
     hits.push(["mark", at]);
   }
@@ -359,7 +367,8 @@ export function entryEnd(e: Reaching, log: LogFile): number {
 
 /** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
 function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
-  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+  // An empty discard touches no byte: it reaches nowhere, whatever its sector.
+  if ((e.kind !== "write" && e.kind !== "discard") || Number(e.nrSectors) === 0) return undefined;
   const all = entryEnd(e, log);
   let applied = all;
   if (e.kind === "discard" && options.skipDiscards) applied = 0;
@@ -371,4 +380,9 @@ function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number
 export function touches(e: { sector: bigint; nrSectors: bigint }, range: SectorRange): boolean {
   if (e.nrSectors === 0n) return false;
   return e.sector <= range.to && e.sector + e.nrSectors - 1n >= range.from;
+}
+
+/** Names of the index's marks among its first `span` entries (those a replay may use). */
+function marksWithin(index: LogIndex, span: number): string[] {
+  return index.marks.filter((m) => m.index < span).map((m) => m.name);
 }

@@ -440,7 +440,8 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       if (it.tail) summary.tailEntries += 1;
       else summary.declared += 1;
       if (it.tail && !options.tail) continue;
-      if (ranged) {
+      // An empty discard touches no byte: its sector, whatever it is, sizes nothing.
+      if (ranged && Number(it.nrSectors) > 0) {
         const end = entryEnd(it, log);
         if (end > extent) extent = end;
       }
@@ -507,10 +508,11 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
         await new Promise((resolve) => setImmediate(resolve));
         lastYield = process.hrtime.bigint();
       }
-      if (options.signal?.aborted) {
+      // (Interrupted at the last entry, the replay is done: it finishes as if not interrupted.)
+      if (options.signal?.aborted && i < plan.stop) {
         if (options.sync) target.sync();
         const s = finish();
-        throw new ReplayInterruptedError(`interrupted after entry ${s.last}: entries ${s.start}..${s.last} have been applied to ${target.path}`, s.last, { file: log.path });
+        throw new ReplayInterruptedError(`interrupted after entry ${s.last}: entries ${s.start}..${s.last} have been applied to ${target.path}`, s.last, { file: log.path }, s.start);
       }
     }
   }

@@ -309,6 +309,8 @@ export class ImageTarget {
       return { action: "write", offset, bytes: length };
     }
     if (entry.kind === "discard") {
+      // An empty discard touches no byte: its sector (any u64) is never a position.
+      if (Number(entry.nrSectors) === 0) return { action: (options.discard ?? "zero") === "skip" ? "skip" : "discard", offset: 0, bytes: 0 };
       const offset = targetBytes(entry.sector, S, entry, "target byte offset", log);
       const length = targetBytes(entry.nrSectors, S, entry, "target byte length", log);
       if ((options.discard ?? "zero") === "skip") return { action: "skip", offset, bytes: 0 };

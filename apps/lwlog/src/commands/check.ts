@@ -33,6 +33,7 @@ export async function runCheck(ctx: CommandContext, path: string, opts: CheckOpt
   // Written a line (a problem) at a time: with --max-problems 0 the report can outgrow any string.
   const out = new Output(ctx.io.stdout);
   for (const piece of opts.json ? reportJson(report) : reportLines(report)) {
+    if (out.closed) break;
     const p = out.write(piece);
     if (p !== undefined) await p;
   }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogIndex } from "@lwlog/codec";
@@ -111,7 +111,9 @@ describe("lwlog diff on QEMU blklogwrites logs (qemu-io)", () => {
     // The text report: the first divergence, then unified-diff hunks with context.
     const t = await runLwlog(["diff", a, b]);
     expect(t.code).toBe(1);
-    expect(t.stdout).toContain(`first divergence: entry ${changedAt} of qemu.log and entry ${changedAt} of qemu.log differ in data`);
+    // Both logs are qemu.log, in directories of their own: the directory tells them apart.
+    const [da, db] = [a, b].map((x) => `${basename(dirname(x))}/qemu.log`);
+    expect(t.stdout).toContain(`first divergence: entry ${changedAt} of ${da} and entry ${changedAt} of ${db} differ in data`);
     expect(t.stdout).toMatch(new RegExp(`^- +${changedAt} +write +at ${3 * 65536} +len 4096 +xxh64 [0-9a-f]{16}$`, "m"));
     expect(t.stdout).toMatch(new RegExp(`^\\+ +${changedAt} +write +at ${3 * 65536} +len 4096 +xxh64 [0-9a-f]{16}   \\(changed: data\\)$`, "m"));
     expect(t.stdout).toMatch(new RegExp(`^- +${droppedAt} +write +at ${6 * 65536} `, "m"));
@@ -250,7 +252,9 @@ describe("lwlog diff: usage and trouble exit 2, like diff(1)", () => {
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
     const mark = await runLwlog(["diff", "--state-at-mark", "nosuch", ext4.path, ext4.path]);
     expect(mark.code).toBe(2);
-    expect(mark.stderr).toMatch(/ext4-512\.log: no mark named "nosuch" \(marks: "mkfs", "files", .*\) \[LWLOG_NO_SUCH_MARK\]/);
+    expect(mark.stderr).toMatch(/ext4-512\.log: no mark named "nosuch" \(the log has 5 marks: "mkfs", "files", .*\) \[LWLOG_NO_SUCH_MARK\]/);
+    const typo = await runLwlog(["diff", "--state-at-mark", "File", ext4.path, ext4.path]);
+    expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/: no mark named "File"; did you mean "files"\? \(the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end"\) \[LWLOG_NO_SUCH_MARK\]\n$/)]);
     const both = await runLwlog(["diff", "--state", "--state-at-mark", "x", ext4.path, ext4.path]);
     expect(both.code).toBe(2);
     expect((await runLwlog(["diff", ext4.path])).code).toBe(2);

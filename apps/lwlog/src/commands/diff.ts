@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import type { Command } from "commander";
 import type { Change, Hunk, LogDiff, LogScan, StateDiff, ImageProof } from "@lwlog/diff";
 import type { CommandContext } from "../context.js";
@@ -6,7 +5,7 @@ import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes, renderTable, toJson } from "../format.js";
 import { Output, palette } from "../io.js";
 import { parseCount } from "../options.js";
-import { resolvePath } from "../paths.js";
+import { distinctNames, resolvePath } from "../paths.js";
 
 /** Options of `lwlog diff`. */
 export interface DiffCommandOptions {
@@ -144,14 +143,20 @@ function entryJson(s: LogScan, i: number, names: Map<number, string>) {
     kind,
     flags,
     flagNames: flagNames(flags),
-    sector: s.offsets[i]! / S,
+    sector: sectorOf(s, i),
     nrSectors: s.lengths[i]! / S,
-    byteOffset: s.offsets[i]!,
+    byteOffset: s.byteOffset(i),
     byteLength: s.lengths[i]!,
   };
   if (kind === "mark") out.mark = names.get(i);
   if (kind === "write" || kind === "mark") out.xxh64 = hashOf(s, i);
   return out;
+}
+
+/** Entry `i`'s sector, exact (a bigint past 2^53 bytes: a flush or mark may sit at any sector). */
+function sectorOf(s: LogScan, i: number): number | bigint {
+  const off = s.byteOffset(i);
+  return typeof off === "bigint" ? off / BigInt(s.sectorSize) : off / s.sectorSize;
 }
 
 const FLAG_BITS: [string, bigint][] = [
@@ -186,7 +191,7 @@ function entryText(s: LogScan, i: number, names: Map<number, string>, w: Widths)
   const fl = extra === 0n ? "" : `  ${flagNames(extra).join("|")}`;
   if (kind === "mark") return `mark     ${JSON.stringify(shorten(names.get(i) ?? "", 60))}${fl}`;
   if (kind === "flush" && s.offsets[i] === 0) return `flush${fl}`;
-  const where = `${kind.padEnd(8)} at ${String(s.offsets[i]!).padEnd(w.offset)}  len ${String(s.lengths[i]!)}`;
+  const where = `${kind.padEnd(8)} at ${String(s.byteOffset(i)).padEnd(w.offset)}  len ${String(s.lengths[i]!)}`;
   if (kind !== "write") return `${where}${fl}`;
   return `${where.padEnd(where.length + w.length - String(s.lengths[i]!).length)}${fl}  xxh64 ${hashOf(s, i)}`;
 }
@@ -200,13 +205,15 @@ interface Widths {
 function widths(...scans: LogScan[]): Widths {
   let off = 0;
   let len = 0;
+  let big = 0;
   for (const s of scans) {
     for (let i = 0; i < s.count; i++) {
       if (s.offsets[i]! > off) off = s.offsets[i]!;
       if (s.lengths[i]! > len) len = s.lengths[i]!;
     }
+    for (const b of s.bigOffsets.values()) big = Math.max(big, String(b).length);
   }
-  return { offset: String(off).length, length: String(len).length };
+  return { offset: Math.max(big, String(off <= Number.MAX_SAFE_INTEGER ? off : 0).length), length: String(len).length };
 }
 
 function shorten(t: string, n: number): string {
@@ -226,9 +233,10 @@ function changeJson(diff: LogDiff, c: Change, na: Map<number, string>, nb: Map<n
   return { type: c.type, b: entryJson(diff.b, c.b, nb), aPosition: c.aPos };
 }
 
-function logJson(s: LogScan) {
+function logJson(s: LogScan, name: string) {
   return {
     path: s.path,
+    name,
     sectorSize: s.sectorSize,
     entries: s.count,
     bytesWritten: s.bytesWritten(0, s.count),
@@ -253,6 +261,8 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
   const nb = markNames(diff.b);
   let first = true;
   for (const h of diff.hunks) {
+    // The reader went away (`| head`): the verdict stands, the rest need not be written.
+    if (out.closed) return;
     // The hunk's head, then its changes one at a time: a hunk of two very different logs
     // can hold a million changes, too many for one string.
     const head = { segment: h.segment, a: { start: h.a0, end: h.a1 }, b: { start: h.b0, end: h.b1 }, approximate: h.approximate, changes: [] };
@@ -261,6 +271,7 @@ async function writeJson(ctx: CommandContext, diff: LogDiff, state: StateDiff | 
     if (pending) await pending;
     let firstChange = true;
     for (const c of diff.changes(h)) {
+      if (out.closed) return;
       pending = out.write(`${firstChange ? "" : ","}\n        ${indent(toJson(changeJson(diff, c, na, nb)), "        ")}`);
       if (pending) await pending;
       firstChange = false;
@@ -279,12 +290,13 @@ function diffJson(diff: LogDiff, state: StateDiff | undefined, proof: ImageProof
   const nb = markNames(diff.b);
   const first = diff.firstDivergence();
   const t = diff.totals;
+  const [nameA, nameB] = distinctNames(diff.a.path, diff.b.path);
   return {
     identical: state ? state.identical : diff.identical,
     entriesIdentical: diff.identical,
     mode: diff.epochs ? "epochs" : "ordered",
-    a: logJson(diff.a),
-    b: logJson(diff.b),
+    a: logJson(diff.a, nameA),
+    b: logJson(diff.b, nameB),
     anchors: diff.anchors,
     firstDivergence: first === undefined ? null : changeJson(diff, first, na, nb),
     totals: t,
@@ -356,6 +368,8 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
   if (first !== undefined && (pending = out.line(c.bold(`first divergence: ${describeChange(diff, first)}`)))) await pending;
 
   for (const g of groups(diff.hunks, context)) {
+    // The reader went away (`| head`): the verdict stands, the rest need not be written.
+    if (out.closed) return;
     const h0 = g[0]!;
     const hn = g[g.length - 1]!;
     const before = Math.min(context, h0.a0, h0.b0);
@@ -369,6 +383,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
     for (const h of g) {
       for (; pa < h.a0; pa++, pb++) if ((pending = line(" ", diff.entryA(pa), diff.entryB(pb), entryText(diff.a, diff.entryA(pa), na, w)))) await pending;
       for (const ch of diff.changes(h)) {
+        if (out.closed) return;
         if (ch.type !== "added") {
           if ((pending = line("-", ch.a, undefined, entryText(diff.a, ch.a, na, w)))) await pending;
         }
@@ -413,8 +428,7 @@ async function report(ctx: CommandContext, diff: LogDiff, state: StateDiff | und
 }
 
 function describeChange(diff: LogDiff, ch: Change): string {
-  const a = basename(diff.a.path);
-  const b = basename(diff.b.path);
+  const [a, b] = distinctNames(diff.a.path, diff.b.path);
   if (ch.type === "changed") return `entry ${ch.a} of ${a} and entry ${ch.b} of ${b} differ in ${ch.fields.join(", ")}`;
   if (ch.type === "removed") return `entry ${ch.a} of ${a} is not in ${b} (it would come before entry ${ch.bPos < diff.b.count ? diff.entryB(ch.bPos) : diff.b.count} there)`;
   return `entry ${ch.b} of ${b} is not in ${a} (it would come before entry ${ch.aPos < diff.a.count ? diff.entryA(ch.aPos) : diff.a.count} there)`;

@@ -342,12 +342,24 @@ describe("lwlog dump: filters", () => {
     expect(r2.code).toBe(1);
     expect(r2.stdout).toBe("");
     expect(r2.stderr).toContain(`no mark named "one" after mark "two" (entry 5)`);
+    expect(r2.stderr).not.toContain("did you mean");
   });
 
-  it("--from past the last entry is exit 1", async () => {
-    const r = await runLwlog(["dump", "--json", "--from", "6", log]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("there is no entry 6: the log has 6 entries");
+  it("a mark typo: the error says which marks are near and lists the log's marks (--from-mark and --to-mark)", async () => {
+    const from = await runLwlog(["dump", "--from-mark", "On", log]);
+    expect([from.code, from.stdout]).toEqual([1, ""]);
+    expect(from.stderr).toBe(`lwlog: error: ${log}: no mark named "On" among the declared entries; did you mean "one"? (the log has 2 marks: "one", "two"); --tail looks further [LWLOG_NO_SUCH_MARK]\n`);
+    const to = await runLwlog(["dump", "--tail", "--to-mark", "tow", log]);
+    expect([to.code, to.stdout]).toEqual([1, ""]);
+    expect(to.stderr).toBe(`lwlog: error: ${log}: no mark named "tow"; did you mean "two"? (the log has 2 marks: "one", "two") [LWLOG_NO_SUCH_MARK]\n`);
+  });
+
+  it("--from past the last entry is exit 1, an error with its code, and nothing on stdout (found by the CLI fuzzer)", async () => {
+    for (const format of [[], ["--json"], ["--csv"], ["--ndjson"]]) {
+      const r = await runLwlog(["dump", ...format, "--from", "6", log]);
+      expect(r).toMatchObject({ code: 1, stdout: "" });
+      expect(r.stderr).toBe(`lwlog: error: ${log}: there is no entry 6: the log has 6 entries [LWLOG_NO_SUCH_ENTRY]\n`);
+    }
   });
 
   it("usage errors are exit 2 with a message and no stack", async () => {
@@ -488,9 +500,9 @@ describe("the built lwlog dump in a pipe", () => {
     const bad = run(process.execPath, [main, "dump", "--json", "--from-mark", "x", path], { check: false });
     expect(bad.status).toBe(1);
     expect(bad.stdout).toBe("");
-    expect(bad.stderr).toBe(`lwlog: ${path}: no mark named "x" among the declared entries (--tail looks further)\n`);
+    expect(bad.stderr).toBe(`lwlog: error: ${path}: no mark named "x" among the declared entries (the log has 2 marks: "one", "two"); --tail looks further [LWLOG_NO_SUCH_MARK]\n`);
     const usage = run(process.execPath, [main, "dump", "--csv", "--ndjson", path], { check: false });
     expect(usage.status).toBe(2);
-    expect(usage.stderr).toBe("lwlog: error: choose one of --json, --ndjson and --csv\n");
+    expect(usage.stderr).toBe("lwlog: error: choose one of --json, --ndjson and --csv [LWLOG_USAGE]\n");
   });
 });

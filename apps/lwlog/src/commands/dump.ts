@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
-import { LogFile, entryToJson, formatFlags, type LogCursor, type LogEntry } from "@lwlog/codec/core";
+import { LogFile, LogRangeError, MarkNames, entryToJson, formatFlags, type LogCursor, type LogEntry } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
 import { KIND_NAMES, isKind, knownBits, printableName, type KindName } from "../entry-kinds.js";
 import { CommandFailure, UsageError } from "../errors.js";
@@ -69,6 +69,21 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
     // A resolved --from-mark is a known offset: start there. Entries before a numeric
     // --from are skimmed (no entry objects): they are walked only to find where it is.
     const cursor = log.cursor(start !== undefined ? { tail: true, start } : { tail: true });
+    let hiddenTail = 0;
+    while (cursor.nextIndex < first) {
+      const s = cursor.skim();
+      if (s === undefined) break;
+      if (s.tail && !tail) hiddenTail += 1;
+    }
+    // The first entry shown, read before anything is printed: a start past the last entry
+    // is an error with nothing on stdout (tail entries come last: a hidden one means none follows).
+    let e = cursor.next();
+    if (first > 0 && (e === undefined || (e.tail && !tail))) {
+      for (; e !== undefined; e = cursor.next()) hiddenTail += 1;
+      const total = cursor.end!.index - (tail ? 0 : hiddenTail);
+      const more = !tail && hiddenTail > 0 ? ` (and ${hiddenTail} in the tail: --tail)` : "";
+      throw new LogRangeError("LWLOG_NO_SUCH_ENTRY", `there is no entry ${first}: the log has ${total} entries${more}`, { file: log.path });
+    }
     const reader = new DataReader(log, cursor);
     const sink: EntrySink = opts.json
       ? await jsonSink(log, reader, out, data, "json")
@@ -79,14 +94,9 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
           : await textSink(ctx, log, reader, out, data, tail);
     const kinds = opts.kind;
     const sectors = opts.sectors;
-    let hiddenTail = 0;
-    while (cursor.nextIndex < first) {
-      const s = cursor.skim();
-      if (s === undefined) break;
-      if (s.tail && !tail) hiddenTail += 1;
-    }
-    for (let e = cursor.next(); e !== undefined; e = cursor.next()) {
-      if (e.index > last) break;
+    for (; e !== undefined; e = cursor.next()) {
+      // The reader went away (`| head`): it has what it wanted.
+      if (e.index > last || out.closed) break;
       if (e.tail && !tail) {
         hiddenTail += 1;
         continue;
@@ -94,7 +104,8 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
       if (kinds !== undefined) {
         const known = knownBits(e.flags);
         const unknown = e.flags > 0x1fn;
-        if (!kinds.some((k) => isKind(k, known, unknown, e.nrSectors !== 0n))) continue;
+        const sized = e.nrSectors !== 0n;
+        if (!kinds.some((k) => isKind(k, known, unknown, sized))) continue;
       }
       if (sectors !== undefined && !touches(e, sectors)) continue;
       await sink.entry(e);
@@ -102,10 +113,6 @@ export async function runDump(ctx: CommandContext, path: string, opts: DumpOptio
     await sink.end();
     await out.flush();
     if (cursor.end !== undefined) {
-      const total = cursor.end.index - (tail ? 0 : hiddenTail);
-      if (first > 0 && first >= total) {
-        throw new CommandFailure(`${log.path}: there is no entry ${first}: the log has ${total} entries${!tail && hiddenTail > 0 ? ` (and ${hiddenTail} in the tail: --tail)` : ""}`);
-      }
       if (hiddenTail > 0) {
         ctx.io.stderr.write(`lwlog: ${log.path}: ${hiddenTail} valid ${hiddenTail === 1 ? "entry" : "entries"} past the declared count not shown (--tail shows them)\n`);
       }
@@ -130,21 +137,26 @@ function resolveMarks(log: LogFile, opts: DumpOptions, tail: boolean): { first: 
   let first = opts.from ?? (opts.fromMark === undefined ? 0 : -1);
   let last = opts.to ?? (opts.toMark === undefined ? Infinity : -1);
   let start: { index: number; offset: number } | undefined;
+  const names = new MarkNames();
   const cursor = log.cursor({ tail });
   for (let s = cursor.skim(); s !== undefined && (first < 0 || last < 0); s = cursor.skim()) {
     if (s.kind !== "mark") continue;
     const e = s.entry!;
+    names.add(e.mark!);
     if (first < 0 && e.mark === opts.fromMark) {
       first = e.index;
       start = { index: e.index, offset: e.offset };
     }
     if (first >= 0 && last < 0 && e.index >= first && e.mark === opts.toMark) last = e.index;
   }
-  const where = tail ? "" : " among the declared entries (--tail looks further)";
-  if (first < 0) throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.fromMark)}${where}`);
+  const where = tail ? "" : " among the declared entries";
+  const further = tail ? "" : "; --tail looks further";
+  const missing = (text: string) => new LogRangeError("LWLOG_NO_SUCH_MARK", text, { file: log.path });
+  if (first < 0) throw missing(`no mark named ${JSON.stringify(opts.fromMark)}${where}${names.hint(opts.fromMark!)}${further}`);
   if (last < 0) {
     const after = opts.fromMark !== undefined ? ` after mark ${JSON.stringify(opts.fromMark)} (entry ${first})` : first > 0 ? ` at or after entry ${first}` : "";
-    throw new CommandFailure(`${log.path}: no mark named ${JSON.stringify(opts.toMark)}${after}${where}`);
+    const hint = names.has(opts.toMark!) ? "" : names.hint(opts.toMark!);
+    throw missing(`no mark named ${JSON.stringify(opts.toMark)}${after}${where}${hint}${further}`);
   }
   if (last < first) throw new UsageError(`--to ${last} is before mark ${JSON.stringify(opts.fromMark)} (entry ${first})`);
   return { first, last, start };

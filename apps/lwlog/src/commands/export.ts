@@ -113,11 +113,13 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
         tail: !opts.declaredOnly,
         source: basename(logPath),
         ...(fioTarget !== undefined ? { fioTarget } : {}),
-        shouldStop: () => interrupted,
+        // Writing to stdout and its reader went away (`| head`): stop, it has what it wanted.
+        shouldStop: () => interrupted || (atomic === undefined && io.stdout.closed === true),
         onProgress: (offset) => bar.update(offset),
       });
       await finish();
     } catch (err) {
+      if (err instanceof InterruptedError && !interrupted) return ExitCode.OK;
       if (err instanceof InterruptedError) throw new CommandFailure("interrupted: no output written", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
       throw err;
     }

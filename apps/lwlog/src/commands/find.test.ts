@@ -59,15 +59,30 @@ describe("lwlog find", () => {
   it("exit 1 when there is none, saying so (and when --tail would find it)", async () => {
     const p = await log();
     const none = await runLwlog(["find", p, "--mark", "zzz"]);
-    expect(none).toEqual({ code: 1, stdout: "", stderr: `lwlog: ${p}: no mark named "zzz" among the 7 entries\n` });
+    expect(none).toEqual({ code: 1, stdout: "", stderr: `lwlog: error: ${p}: no mark named "zzz" among the 7 entries (the log has 1 mark: "a") [LWLOG_NO_SUCH_MARK]\n` });
     const fua = await runLwlog(["find", p, "--next-fua", "--from-entry", "6"]);
     expect(fua.code).toBe(1);
-    expect(fua.stderr).toBe(`lwlog: ${p}: no FUA entry at or after entry 6 among the 7 entries (entry 7, past the declared count, has it: add --tail)\n`);
+    expect(fua.stderr).toBe(`lwlog: error: ${p}: no FUA entry at or after entry 6 among the 7 entries (entry 7, past the declared count, has it: add --tail) [LWLOG_POINT_NOT_FOUND]\n`);
     const entry = await runLwlog(["find", p, "--entry", "8"]);
     expect(entry.code).toBe(1);
     expect(entry.stderr).toContain("(entry 8, past the declared count, has it: add --tail)");
     expect((await runLwlog(["find", p, "--mark", "t", "--tail"])).stdout).toBe("8\n");
     expect(JSON.parse((await runLwlog(["find", p, "--entry", "7", "--tail", "--json"])).stdout).tail).toBe(true);
+  });
+
+  it("a mark typo: error: and a code, the nearest names and the log's marks; a mark only before --from-entry says so", async () => {
+    const k4 = kernelLogs().find((k) => k.file === "ext4-4k.log")!;
+    const r = await runLwlog(["find", k4.path, "--mark", "umont"]);
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `lwlog: error: ${k4.path}: no mark named "umont" among the 304 entries; did you mean "umount"? (the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end") [LWLOG_NO_SUCH_MARK]\n`,
+    });
+    const before = await runLwlog(["find", k4.path, "--mark", "mkfs", "--from-entry", "100"]);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toBe(`lwlog: error: ${k4.path}: no mark named "mkfs" at or after entry 100 among the 304 entries; the first one is at entry 38, before --from-entry [LWLOG_NO_SUCH_MARK]\n`);
+    const entry = await runLwlog(["find", k4.path, "--entry", "304"]);
+    expect(entry.stderr).toBe(`lwlog: error: ${k4.path}: no entry 304 among the 304 entries [LWLOG_NO_SUCH_ENTRY]\n`);
   });
 
   it("usage errors: exit 2", async () => {

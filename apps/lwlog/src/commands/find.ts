@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { flagNames, LogFile, LogFlags, LogFormatError, LogIndex } from "@lwlog/codec/core";
+import { flagNames, LogFile, LogFlags, LogFormatError, LogIndex, LogRangeError, missingMarkHint } from "@lwlog/codec/core";
 import type { CommandContext } from "../context.js";
-import { CommandFailure, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { toJson } from "../format.js";
 import { parseCount } from "../options.js";
 import { resolvePath } from "../paths.js";
@@ -57,7 +57,13 @@ export async function runFind(ctx: CommandContext, path: string, opts: FindOptio
       const scope = opts.entry === undefined && from > 0 ? ` at or after entry ${from}` : "";
       const ended = index.end.reason === "error" ? ` (the log is readable only up to entry ${index.end.index}: ${index.end.detail ?? "broken"})` : "";
       const tailHint = !opts.tail ? tailNote(log, opts) : "";
-      throw new CommandFailure(`${path}: no ${what}${scope} among the ${index.length} entries${tailHint}${ended}`, 1, "LWLOG_NOT_FOUND");
+      let marks = "";
+      if (opts.mark !== undefined && tailHint === "") {
+        const earlier = index.findMark(opts.mark);
+        marks = earlier >= 0 ? `; the first one is at entry ${earlier}, before --from-entry` : missingMarkHint(opts.mark, index.marks.map((m) => m.name));
+      }
+      const code = opts.mark !== undefined ? "LWLOG_NO_SUCH_MARK" : opts.entry !== undefined ? "LWLOG_NO_SUCH_ENTRY" : "LWLOG_POINT_NOT_FOUND";
+      throw new LogRangeError(code, `no ${what}${scope} among the ${index.length} entries${tailHint}${marks}${ended}`, { file: path });
     }
     // The index keeps a malformed entry whose framing holds (lenient); replay stops there, so
     // an entry at or past it cannot be replayed to: not found.

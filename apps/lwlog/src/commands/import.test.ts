@@ -43,6 +43,22 @@ describe("lwlog import", () => {
     expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
   });
 
+  it("an input that lost records: NDJSON without its end record, a CSV row deleted: exit 1, naming the file and line, no log", async () => {
+    const lines = readFileSync(p("raw.ndjson"), "utf8").split("\n");
+    writeFileSync(p("cut.ndjson"), lines.slice(0, 100).join("\n") + "\n");
+    const cut = await runLwlog(["import", p("cut.ndjson"), "-o", p("cut.log")]);
+    expect(cut).toMatchObject({ code: 1, stdout: "" });
+    expect(cut.stderr).toBe(
+      `lwlog: error: ${p("cut.ndjson")}: line 100: the input ends after 99 entries without its end record: it was cut off (if every entry is there, add a last line {"type":"end","entries":99}) [LWLOG_BAD_RECORD]\n`,
+    );
+    const rows = readFileSync(p("raw.csv"), "utf8").split("\r\n");
+    writeFileSync(p("gap.csv"), [...rows.slice(0, 7), ...rows.slice(8)].join("\r\n"));
+    const gap = await runLwlog(["import", p("gap.csv"), "-o", p("gap.log"), "--sector-size", "4096"]);
+    expect(gap.code).toBe(1);
+    expect(gap.stderr).toMatch(new RegExp(`^lwlog: error: ${p("gap.csv")}: line 8, entry 6, field index: 7, but 6 entries come before it: a record before it is missing .*\\[LWLOG_BAD_RECORD\\]\n$`));
+    expect(existsSync(p("cut.log")) || existsSync(p("gap.log"))).toBe(false);
+  });
+
   it("an export made without the data: exit 1, telling how to make one that imports", async () => {
     await runLwlog(["export", k.path, "-o", p("sha.ndjson"), "-q"]);
     const r = await runLwlog(["import", p("sha.ndjson"), "-o", p("sha.log")]);

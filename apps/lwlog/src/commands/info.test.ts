@@ -306,8 +306,33 @@ describe("lwlog info on bad input", () => {
     expect(r.stderr).toBe(`lwlog: error: ${path}: permission denied while trying to open the log [LWLOG_PERMISSION]\n`);
   });
 
+  it("a filesystem image given by mistake (mkfs.ext4): info, check and dump say it does not look like a log and what it looks like", async () => {
+    const img = join(tmp.path, "disk.img");
+    writeFileSync(img, "");
+    run("truncate", ["-s", "64M", img]);
+    run("mkfs.ext4", ["-q", "-F", img]);
+    const what = `${img}: offset 0: does not look like a dm-log-writes log: it looks like an ext4 filesystem (superblock magic 0xef53 at byte 1080); a disk image: give the log the workload was recorded into, not the disk`;
+    for (const cmd of ["info", "dump", "marks"]) {
+      const r = await runLwlog([cmd, img]);
+      expect([r.code, r.stdout, r.stderr], cmd).toEqual([1, "", `lwlog: error: ${what} [LWLOG_BAD_MAGIC]\n`]);
+    }
+    const check = await runLwlog(["check", img]);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toContain("does not look like a dm-log-writes log: it looks like an ext4 filesystem");
+    expect(check.stdout).not.toContain("QEMU");
+  });
+
+  it("an export given where the log goes points to lwlog import", async () => {
+    const ndjson = join(tmp.path, "sample.ndjson");
+    const exported = await runLwlog(["export", await sampleLog(tmp.path, "for-export.log"), "--data", "base64", "-o", ndjson]);
+    expect(exported.code).toBe(0);
+    const r = await runLwlog(["info", ndjson]);
+    expect([r.code, r.stderr]).toEqual([1, `lwlog: error: ${ndjson}: offset 0: does not look like a dm-log-writes log: it looks like an lwlog NDJSON export; lwlog import turns an export made with --data base64 back into the log [LWLOG_BAD_MAGIC]\n`]);
+  });
+
   it("wrong magic: exit 1", async () => {
-    expect(await expectBad(await badLogs.wrongMagic(tmp.path), 1)).toContain("bad magic");
+    // The bad magic is "XFSB", which is what an XFS filesystem starts with: it is named so.
+    expect(await expectBad(await badLogs.wrongMagic(tmp.path), 1)).toContain("does not look like a dm-log-writes log: it looks like an XFS filesystem");
   });
 
   it("wrong version: exit 1", async () => {

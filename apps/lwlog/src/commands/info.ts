@@ -92,6 +92,7 @@ export async function runInfo(ctx: CommandContext, path: string, opts: InfoOptio
       await put(text.slice(0, at));
       let first = true;
       for (const m of eachInfoMark(log)) {
+        if (out.closed) break;
         await put((first ? "\n    " : ",\n    ") + JSON.stringify(m, null, 2).replaceAll("\n", "\n    "));
         first = false;
       }

@@ -63,6 +63,7 @@ export async function runMarks(ctx: CommandContext, path: string, opts: MarksOpt
     const held: MarkRow[] = [];
     const emit = async (m: MarkRow, first: boolean) => put(opts.json ? jsonItem(m, first) : plainRow(row(m), widths!, align));
     for (const m of eachMark(log, opts.tail ?? false)) {
+      if (out.closed) break;
       count += 1;
       if (streaming) {
         await emit(m, false);
@@ -88,7 +89,7 @@ export async function runMarks(ctx: CommandContext, path: string, opts: MarksOpt
       await put(renderTable(ctx.io, head, held.map(row), align));
     }
     await out.flush();
-    if (count === 0 && !opts.json) ctx.io.stderr.write(`lwlog: ${log.path} has no marks${opts.tail ? "" : " among its declared entries"}\n`);
+    if (count === 0 && !opts.json && !out.closed) ctx.io.stderr.write(`lwlog: ${log.path} has no marks${opts.tail ? "" : " among its declared entries"}\n`);
     return 0;
   } finally {
     log.close();

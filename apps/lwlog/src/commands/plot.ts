@@ -9,7 +9,7 @@ import type { CommandContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { toJson } from "../format.js";
 import { parsePositive } from "../options.js";
-import { resolvePath } from "../paths.js";
+import { distinctNames, resolvePath } from "../paths.js";
 
 /** Options of `lwlog plot`. */
 export interface PlotCommandOptions {
@@ -67,8 +67,9 @@ export async function prepareOutput(path: string, force: boolean | undefined, in
 export async function renderDiffPlot(diff: LogDiff, output: AtomicOutput, options: PlotOptions = {}): Promise<PlotResult> {
   const { plotLogs } = await import("@lwlog/plot");
   const [sa, sb] = diffSeries(diff);
+  const [na, nb] = distinctNames(diff.a.path, diff.b.path);
   const result = await plotLogs([sa, sb], {
-    title: `lwlog diff ${basename(diff.a.path)} ${basename(diff.b.path)}${diff.epochs ? " (flush epochs as multisets)" : ""}`,
+    title: `lwlog diff ${na} ${nb}${diff.epochs ? " (flush epochs as multisets)" : ""}`,
     xTitle: "aligned position (time)",
     height: 240,
     ...options,
@@ -113,8 +114,9 @@ export function diffSeries(diff: LogDiff): [PlotSeries, PlotSeries] {
     pb = h.b1;
   }
   equalUntil(diff.a.count);
+  const names = distinctNames(diff.a.path, diff.b.path);
   const series = (s: LogDiff["a"], xs: Float64Array, differs: Uint8Array): PlotSeries => ({
-    label: `${s === diff.a ? "a" : "b"}: ${basename(s.path)}`,
+    label: s === diff.a ? `a: ${names[0]}` : `b: ${names[1]}`,
     count: s.count,
     x: xs,
     kinds: s.kinds,

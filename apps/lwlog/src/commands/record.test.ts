@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { LogFile, type LogEntry } from "@lwlog/codec/core";
@@ -162,6 +163,23 @@ describe("lwlog record, mark and status (in-process)", () => {
     }
   });
 
+  it("\"written\" is what lwlog info counts as data written: unaligned writes widened, write-zeroes logged as zeros; requests show what clients sent", async () => {
+    const p = names();
+    const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "1M", "--listen", "127.0.0.1:0"]);
+    await qemuIo(r.uri, "write -P 7 0 65536", "write -z 65536 8192", "write -P 9 100000 100", "flush");
+    const status = JSON.parse((await runLwlog(["status", "--control", r.control, "--json"])).stdout) as Record<string, unknown>;
+    expect(status).toMatchObject({ bytesWritten: 65536 + 100, bytesZeroed: 8192, dataBytes: 65536 + 8192 + 512 });
+    const done = await stop(r);
+    expect(done.stdout).toMatch(/^requests\s+2 writes of 65636 bytes, \d+ flushes, 0 discards, 1 write-zeroes of 8192 bytes, \d+ reads$/m);
+    const written = /^written\s+(\d+) bytes \(([^)]+)\) of data logged, as lwlog info counts it \(write-zeroes as zeros\)$/m.exec(done.stdout);
+    expect(written, done.stdout).not.toBeNull();
+    const info = JSON.parse((await runLwlog(["info", "--json", p.log])).stdout) as { dataBytes: number };
+    expect(Number(written![1])).toBe(info.dataBytes);
+    expect(info.dataBytes).toBe(65536 + 8192 + 512);
+    const text = (await runLwlog(["info", p.log])).stdout;
+    expect(text).toContain(`data           ${written![2]} (${info.dataBytes} bytes) written`);
+  });
+
   it("--super-interval N rewrites the superblock every N entries while recording, without any flush", async () => {
     const p = names();
     const r = await record(["--image", p.image, "--log", p.log, "--create", "--size", "1M", "--listen", "127.0.0.1:0", "--super-interval", "3"]);
@@ -237,10 +255,43 @@ describe("lwlog record, mark and status (in-process)", () => {
     const port = new URL(r.uri).port;
     const busy = await runLwlog(["record", "--image", q.image, "--log", q.log, "--create", "--size", "1M", "--listen", `127.0.0.1:${port}`]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toMatch(/cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    // Said once (not also as a "server error" message), with what to do.
+    expect(busy.stderr).toBe(
+      `lwlog: error: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; the port is taken: --listen 127.0.0.1:0 picks a free port, or --socket PATH serves on a Unix socket [LWLOG_LISTEN]\n`,
+    );
     expect(existsSync(q.log)).toBe(false);
     expect(existsSync(q.image)).toBe(false);
     await stop(r);
+  });
+
+  it("a second recorder on the default port: one error line, naming --listen 127.0.0.1:0 and --socket", async () => {
+    // Hold 127.0.0.1:10809 (or find it held already: busy either way).
+    const holder = createServer();
+    await new Promise<void>((resolve) => {
+      holder.once("error", () => resolve());
+      holder.listen(10809, "127.0.0.1", () => resolve());
+    });
+    try {
+      const q = names();
+      const r = await runLwlog(["record", "--image", q.image, "--log", q.log, "--create", "--size", "1M"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        "lwlog: error: cannot listen on 127.0.0.1:10809: listen EADDRINUSE: address already in use 127.0.0.1:10809; the default NBD port is taken (another lwlog record, qemu-nbd or nbdkit?): --listen 127.0.0.1:0 picks a free port, or --socket PATH serves on a Unix socket [LWLOG_LISTEN]\n",
+      );
+      expect(existsSync(q.log) || existsSync(q.image)).toBe(false);
+    } finally {
+      await new Promise((resolve) => (holder.listening ? holder.close(resolve) : resolve(undefined)));
+    }
+  });
+
+  it("an existing log without --append: refused, untouched, and the error names --append", async () => {
+    const p = names();
+    writeFileSync(p.image, Buffer.alloc(65536));
+    writeFileSync(p.log, "a log from yesterday");
+    const r = await runLwlog(["record", "--image", p.image, "--log", p.log, "--listen", "127.0.0.1:0"]);
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toBe(`lwlog: error: ${p.log}: already exists (refusing to overwrite it); --append adds to an existing log (or give --log a new file) [LWLOG_EXISTS]\n`);
+    expect(readFileSync(p.log, "utf8")).toBe("a log from yesterday");
   });
 
   it("lwlog mark: errors for no recorder, an empty name and a name too long for S", async () => {

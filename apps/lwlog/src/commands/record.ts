@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { DeviceStatus, RecorderStatus } from "@lwlog/driver";
 import type { CommandContext } from "../context.js";
 import { LwlogError } from "@lwlog/codec/core";
-import { CommandFailure, ExitCode, UsageError } from "../errors.js";
+import { CommandFailure, ExitCode, UsageError, withHint } from "../errors.js";
 import { humanBytes, toJson } from "../format.js";
 import { palette } from "../io.js";
 import { parseCount, parseSize } from "../options.js";
@@ -97,7 +97,7 @@ export async function runRecord(ctx: CommandContext, opts: RecordOptions): Promi
     });
   } catch (e) {
     if (opts.create) rmSync(image, { force: true });
-    throw e;
+    throw startHint(e, log, opts);
   }
 
   if (!io.onInterrupt) {
@@ -148,6 +148,19 @@ export async function runRecord(ctx: CommandContext, opts: RecordOptions): Promi
   return 0;
 }
 
+/** A start-up error with what to do about it: an existing log, a port another server holds. */
+function startHint(e: unknown, log: string, opts: RecordOptions): unknown {
+  if (!(e instanceof LwlogError)) return e;
+  if (e.code === "LWLOG_EXISTS" && e.file === log && !opts.append) {
+    return withHint(e, "--append adds to an existing log (or give --log a new file)");
+  }
+  if (e.code === "LWLOG_LISTEN" && /EADDRINUSE/.test(e.message)) {
+    const where = opts.listen === undefined ? "the default NBD port is taken (another lwlog record, qemu-nbd or nbdkit?)" : "the port is taken";
+    return withHint(e, `${where}: --listen 127.0.0.1:0 picks a free port, or --socket PATH serves on a Unix socket`);
+  }
+  return e;
+}
+
 /** Creates a sparse image file of `size` bytes; refuses to replace an existing one. */
 function createImage(path: string, size: number): void {
   let fd: number;
@@ -177,8 +190,9 @@ export function summaryRows(s: DeviceStatus): [string, string][] {
     ["log bytes", `${s.logBytes} (${humanBytes(s.logBytes)})`],
     ["marks", `${s.marks}${s.lastMark ? ` (last: ${s.lastMark.name} at entry ${s.lastMark.entry})` : ""}`],
     ["last flush", s.lastFlush ? `entry ${s.lastFlush.entry} at ${s.lastFlush.at}` : "none"],
-    ["requests", `${r.writes} writes, ${r.flushes} flushes, ${r.discards} discards, ${r.writeZeroes} write-zeroes, ${r.reads} reads`],
-    ["written", `${s.bytesWritten} bytes (${humanBytes(s.bytesWritten)})`],
+    ["requests", `${r.writes} writes of ${s.bytesWritten} bytes, ${r.flushes} flushes, ${r.discards} discards, ${r.writeZeroes} write-zeroes of ${s.bytesZeroed} bytes, ${r.reads} reads`],
+    // What lwlog info calls "data … written": the log's write data, write-zeroes logged as zeros included.
+    ["written", `${s.dataBytes} bytes (${humanBytes(s.dataBytes)}) of data logged, as lwlog info counts it (write-zeroes as zeros)`],
   ];
 }
 

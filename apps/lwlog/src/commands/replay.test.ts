@@ -183,7 +183,7 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     const img = fresh();
     const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--until-mark", "nope"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "nope" at or after entry 0 [LWLOG_POINT_NOT_FOUND]\n`);
+    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "nope" at or after entry 0 (the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end") [LWLOG_POINT_NOT_FOUND]\n`);
     expect(existsSync(img)).toBe(false);
     const existing = fresh();
     writeFileSync(existing, Buffer.alloc(4096, 0x42));
@@ -377,6 +377,49 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     });
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted after entry 0: entries 0\.\.0 have been applied to /);
+  });
+
+  /** The words of a command line as sh splits them (what a user pasting it gets). */
+  const shellWords = (line: string) => run("bash", ["-c", `set -- ${line}; printf '%s\\0' "$@"`]).stdout.split("\0").slice(0, -1);
+  const interruptAtOnce = { onInterrupt: (handler: () => void) => (handler(), () => {}) };
+
+  it("interrupted: the message gives the command that goes on from there, and running it finishes the replay exactly", async () => {
+    const img = fresh();
+    writeFileSync(img, Buffer.alloc(1 << 20, 0x77)); // --truncate empties it first: a resume must not
+    const first = await runLwlog(["replay", ext4.path, "--to", img, "--truncate", "--size", "auto", "--until-mark", "files"], interruptAtOnce);
+    expect(first.code).toBe(130);
+    const m = /; to go on from there: (lwlog replay .*)\n$/.exec(first.stderr);
+    expect(m, first.stderr).not.toBeNull();
+    expect(m![1]).toBe(`lwlog replay ${ext4.path} --to ${img} --size auto --until-mark files --from-entry 1`);
+    const words = shellWords(m![1]!);
+    expect(words.slice(0, 2)).toEqual(["lwlog", "replay"]);
+    const resumed = await runLwlog(words.slice(1));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/^replayed entries 1\.\.256 \(256\)/);
+    expect(sha256File(img)).toBe(ext4.marks.find((x) => x.name === "files")!.sha256);
+  });
+
+  it("the resume command keeps every option but --truncate and the start, takes off what --limit applied, and quotes for sh", async () => {
+    const img = join(tmp.path, "it's here.img");
+    const exec = `test "$LWLOG_MARK" != 'rm'`;
+    const r = await runLwlog(
+      ["replay", ext4.path, "--to", img, "--size", "64M", "--from-mark", "mkfs", "--limit", "100", "--discard", "skip", "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "-q"],
+      interruptAtOnce,
+    );
+    expect(r.code).toBe(130);
+    const [, first, last] = /interrupted after entry \d+: entries (\d+)\.\.(\d+) have been applied/.exec(r.stderr)!.map(Number);
+    expect(first).toBe(39); // right after mark "mkfs"
+    const line = /; to go on from there: (lwlog replay .*)\n$/.exec(r.stderr)![1]!;
+    expect(shellWords(line)).toEqual([
+      "lwlog", "replay", ext4.path, "--to", img, "--size", String(64 << 20), "--limit", String(100 - (last! - 39 + 1)), "--from-entry", String(last! + 1), "--discard", "skip",
+      "--sectors", "0-4096", "--check", "mark,every:7", "--exec", exec, "--keep-going", "--sync", "--quiet",
+    ]);
+  });
+
+  it("interrupted at the last entry to replay, it is done: exit 0, no resume", async () => {
+    const r = await runLwlog(["replay", ext4.path, "--to", fresh(), "--size", "auto", "--until-entry", "0"], interruptAtOnce);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(/^replayed entries 0\.\.0 \(1\)/);
   });
 });
 

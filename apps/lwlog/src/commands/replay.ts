@@ -177,11 +177,46 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   } catch (e) {
     bar?.stop();
     // No summary on an error (no partial output): the message says which entries were applied.
-    if (e instanceof ReplayInterruptedError) throw new CommandFailure(e.message, ExitCode.INTERRUPTED, e.code);
+    if (e instanceof ReplayInterruptedError) {
+      const resume = resumeCommand(logPath, opts, e.lastApplied + 1, e.lastApplied + 1 - e.start);
+      throw new CommandFailure(`${e.message}; to go on from there: ${resume}`, ExitCode.INTERRUPTED, e.code);
+    }
     throw e;
   } finally {
     unhook?.();
   }
+}
+
+/**
+ * The command that resumes an interrupted replay at entry `next` after `applied` entries:
+ * the same options, but `--from-entry next` for the start, what is left of `--limit`, and
+ * never `--truncate` (it would empty the image the first run filled).
+ */
+export function resumeCommand(logPath: string, opts: ReplayCommandOptions, next: number, applied: number): string {
+  const args = ["lwlog", "replay", logPath, "--to", opts.to];
+  if (opts.size !== undefined) args.push("--size", String(opts.size));
+  if (opts.untilMark !== undefined) args.push("--until-mark", opts.untilMark);
+  if (opts.untilEntry !== undefined) args.push("--until-entry", String(opts.untilEntry));
+  if (opts.nextFlush) args.push("--next-flush");
+  if (opts.nextFua) args.push("--next-fua");
+  if (opts.limit !== undefined) args.push("--limit", String(Math.max(1, opts.limit - applied)));
+  args.push("--from-entry", String(next));
+  if (opts.discard === "skip") args.push("--discard", "skip");
+  if (opts.sectors !== undefined) args.push("--sectors", `${opts.sectors.from}-${opts.sectors.to}`);
+  if (opts.tail) args.push("--tail");
+  if (opts.check !== undefined) args.push("--check", opts.check.map((r) => (typeof r === "object" ? `every:${r.every}` : r)).join(","));
+  if (opts.exec !== undefined) args.push("--exec", opts.exec);
+  if (opts.keepGoing) args.push("--keep-going");
+  if (opts.sync) args.push("--sync");
+  if (opts.json) args.push("--json");
+  if (opts.quiet) args.push("--quiet");
+  if (opts.verbose) args.push("--verbose");
+  return args.map(shellWord).join(" ");
+}
+
+/** `word` as sh reads it back: as it is when that is safe, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function report(ctx: CommandContext, s: ReplaySummary, opts: ReplayCommandOptions): void {
