@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ScratchSpace } from "@lwlog/scratch";
 import { kernelLogs, makeTempDir, sha256File, sha256FileAsync } from "@lwlog/testkit";
-import { execChecker, replayLog, ReplayInterruptedError, sequenceCheckers, type Checkpoint } from "./index.js";
+import { CheckpointInterruptedError, execChecker, replayLog, ReplayInterruptedError, sequenceCheckers, type Checkpoint } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-checkpoints-");
 afterAll(() => tmp.cleanup());
@@ -67,9 +67,11 @@ describe("checkpoints on scratch views", () => {
         ]),
       },
     }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointInterruptedError);
     expect(err).toBeInstanceOf(ReplayInterruptedError);
+    expect((err as ReplayInterruptedError).start).toBe(0);
     expect((err as ReplayInterruptedError).lastApplied).toBe(265);
-    expect((err as Error).message).toMatch(/^interrupted during the checkpoint after entry 265 \(it is not counted\)/);
+    expect((err as Error).message).toMatch(/^interrupted after entry 265: entries 0\.\.265 have been applied to .*; the checkpoint after it was not completed \(it is not counted\)$/);
     expect(order).toEqual(["a0", "b0", "a259", "a265", "b265"]);
   });
 });

@@ -57,3 +57,11 @@ export class ReplayInterruptedError extends LwlogError {
     this.start = start;
   }
 }
+
+/**
+ * The replay was interrupted while the checkpoint after `lastApplied` was being judged: that
+ * entry is applied, its checkpoint is not counted (neither passed nor failed). A replay that
+ * goes on from `lastApplied` (applying it again changes nothing) runs that checkpoint again.
+ */
+export class CheckpointInterruptedError extends ReplayInterruptedError {}
+

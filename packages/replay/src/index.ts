@@ -21,4 +21,4 @@ export {
 } from "./replay.js";
 export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange } from "./plan.js";
 export { execChecker, sequenceCheckers, shellQuote, usesNbd, type Checker, type Checkpoint, type CheckOutcome, type CheckContext } from "./checker.js";
-export { ReplayErrorCodes, TargetError, PointNotFoundError, ReplayInterruptedError } from "./errors.js";
+export { ReplayErrorCodes, TargetError, PointNotFoundError, ReplayInterruptedError, CheckpointInterruptedError } from "./errors.js";

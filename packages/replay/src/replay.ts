@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import { ScratchSpace, type ScratchOptions, type ScratchView, type ViewStrategy } from "@lwlog/scratch";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
-import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
+import { CheckpointInterruptedError, ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit } from "./limits.js";
 import { entryEnd, planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
@@ -568,6 +568,17 @@ async function runCheckpoint(
   const cp = summary.checkpoints;
   const signal = options.signal;
   const ordinal = cp.run + 1;
+  const interrupted = () => {
+    if (options.sync) target.sync();
+    return new CheckpointInterruptedError(
+      `interrupted after entry ${index}: entries ${summary.start}..${index} have been applied to ${target.path}; the checkpoint after it was not completed (it is not counted)`,
+      index,
+      { file: log.path },
+      summary.start,
+    );
+  };
+  // Interrupted already: no view, no checker (a resumed replay runs this checkpoint).
+  if (signal?.aborted) throw interrupted();
   let outcome: CheckOutcome;
   // The view is of the target as the page cache holds it: no fsync is needed first.
   const view = await scratch.view(target.path, { size: target.size });
@@ -585,14 +596,7 @@ async function runCheckpoint(
   } finally {
     await view.dispose();
   }
-  if (signal?.aborted) {
-    if (options.sync) target.sync();
-    throw new ReplayInterruptedError(
-      `interrupted during the checkpoint after entry ${index} (it is not counted): entries ${summary.start}..${index} have been applied to ${target.path}`,
-      index,
-      { file: log.path },
-    );
-  }
+  if (signal?.aborted) throw interrupted();
   cp.run += 1;
   cp.views[view.strategy] = (cp.views[view.strategy] ?? 0) + 1;
   const result: CheckpointResult = { ...outcome, entry: index, ordinal };

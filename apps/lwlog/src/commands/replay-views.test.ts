@@ -100,8 +100,10 @@ describe("lwlog replay: a check that checks nothing, and Ctrl-C", () => {
     interrupt!();
     const r = await running;
     expect(r.code).toBe(130);
-    expect(r.stderr).toMatch(/interrupted during the checkpoint after entry 38 \(it is not counted\): entries 0\.\.38 have been applied to /);
+    expect(r.stderr).toMatch(/interrupted after entry 38: entries 0\.\.38 have been applied to \S+; the checkpoint after it was not completed \(it is not counted\)/);
     expect(r.stderr).not.toContain("checkpoint failed");
+    // Going on from there runs the interrupted checkpoint again: the entry it follows is where the resumed replay starts.
+    expect(r.stderr).toMatch(/; to go on from there: lwlog replay \S+ --to \S+ --size auto --from-entry 38 --check mark --exec .* --scratch \S+\n$/);
     for (const pid of readFileSync(pids, "utf8").trim().split(" ").map(Number)) expect(alive(pid), `process ${pid}`).toBe(false);
     expect(readdirSync(scratch)).toEqual([]);
   });

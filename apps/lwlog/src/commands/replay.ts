@@ -104,7 +104,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   if (opts.check === undefined && (opts.exec !== undefined || opts.fs !== undefined)) throw new UsageError(`${opts.fs !== undefined ? "--fs" : "--exec"} needs --check WHEN (flush, fua, mark, discard, every:N)`);
   if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check");
   if (opts.check === undefined && ((opts.view !== undefined && opts.view !== "auto") || opts.scratch !== undefined)) throw new UsageError("--view and --scratch need --check");
-  const { replayLog, ReplayInterruptedError } = await import("@lwlog/replay");
+  const { replayLog, ReplayInterruptedError, CheckpointInterruptedError } = await import("@lwlog/replay");
   // Built before anything is written: a judge that cannot run here (xfs, not root) stops now.
   const checker = opts.check !== undefined ? await buildChecker({ ...(opts.fs !== undefined ? { fs: opts.fs } : {}), ...(opts.exec !== undefined ? { exec: opts.exec } : {}), env: ctx.io.env, cwd: ctx.io.cwd }) : undefined;
   const { flagNames } = await import("@lwlog/codec/core");
@@ -178,7 +178,9 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
     bar?.stop();
     // No summary on an error (no partial output): the message says which entries were applied.
     if (e instanceof ReplayInterruptedError) {
-      const resume = resumeCommand(logPath, opts, e.lastApplied + 1, e.lastApplied + 1 - e.start);
+      // A checkpoint cut short is run again: the resumed replay starts at its entry.
+      const next = e instanceof CheckpointInterruptedError ? e.lastApplied : e.lastApplied + 1;
+      const resume = resumeCommand(logPath, opts, next, next - e.start);
       throw new CommandFailure(`${e.message}; to go on from there: ${resume}`, ExitCode.INTERRUPTED, e.code);
     }
     throw e;
@@ -205,7 +207,10 @@ export function resumeCommand(logPath: string, opts: ReplayCommandOptions, next:
   if (opts.sectors !== undefined) args.push("--sectors", `${opts.sectors.from}-${opts.sectors.to}`);
   if (opts.tail) args.push("--tail");
   if (opts.check !== undefined) args.push("--check", opts.check.map((r) => (typeof r === "object" ? `every:${r.every}` : r)).join(","));
+  if (opts.fs !== undefined) args.push("--fs", opts.fs);
   if (opts.exec !== undefined) args.push("--exec", opts.exec);
+  if (opts.view !== undefined && opts.view !== "auto") args.push("--view", opts.view);
+  if (opts.scratch !== undefined) args.push("--scratch", opts.scratch);
   if (opts.keepGoing) args.push("--keep-going");
   if (opts.sync) args.push("--sync");
   if (opts.json) args.push("--json");
