@@ -5,6 +5,7 @@ import { driver } from "./driver.js";
 import { find4k, replay1m, replay1mDiskSync, replay4k, replay4kDisk, replay4kDiskSync, replay4kMark, replay4kMarkDiskSync, replayCheckpoints, replayMemory } from "./replay.js";
 import { diff1m, diff1pct } from "./diff.js";
 import { codecScan4k, codecScan64k } from "./codec-scan.js";
+import { views } from "./views.js";
 
 /** Every scenario `npm run bench` knows, by name. Each issue's benchmarks add theirs here. */
 export const scenarios: Scenario[] = [
@@ -28,4 +29,5 @@ export const scenarios: Scenario[] = [
   driver,
   codecScan4k,
   codecScan64k,
+  views,
 ];

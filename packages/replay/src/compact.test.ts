@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, randomBytes } from "@lwlog/testkit";
-import { ReplayInterruptedError, replayLog, type ReplayOptions, type ReplaySummary } from "./index.js";
+import { CheckpointInterruptedError, ReplayInterruptedError, replayLog, type ReplayOptions, type ReplaySummary } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-compact-");
 afterAll(() => tmp.cleanup());
@@ -63,7 +63,7 @@ async function both(options: Omit<ReplayOptions, "target">, base: Uint8Array) {
         ...options,
         target: image,
         inOrder,
-        ...(options.check ? { check: { ...options.check, run: (cp) => (seen.push(`${cp.entry}:${digest(cp.image)}`), options.check!.run(cp)) } } : {}),
+        ...(options.check ? { check: { ...options.check, run: (cp, ctx) => (seen.push(`${cp.entry}:${digest(cp.image)}`), options.check!.run(cp, ctx)) } } : {}),
       });
     } catch (err) {
       error = `${(err as Error).constructor.name}: ${(err as Error).message.replaceAll(image, "IMAGE")}`;
@@ -213,8 +213,8 @@ describe("an interrupted compacted replay", () => {
     const k = kernelLogs().find((l) => l.file === "raw-512.log")!;
     const image = next("interrupted.img");
     const abort = new AbortController();
-    // Aborted at the first checkpoint (mark "start", entry 0): noticed at the next pacing point, entry 256.
-    const err = await replayLog({ log: k.path, target: image, size: "auto", signal: abort.signal, check: { rules: ["mark"], run: () => (abort.abort(), { ok: true }) } }).then(
+    // Aborted after the first checkpoint (mark "start", entry 0): noticed at the next pacing point, entry 256.
+    const err = await replayLog({ log: k.path, target: image, size: "auto", signal: abort.signal, check: { rules: ["mark"], run: () => ({ ok: true }) }, onCheckpoint: () => abort.abort() }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -227,11 +227,25 @@ describe("an interrupted compacted replay", () => {
     expect(sameBytes(readFileSync(image), readFileSync(ref))).toBe(true);
     // From a later start, the error's start is the replay's own (what a resume takes off --limit).
     const again = new AbortController();
-    const later = await replayLog({ log: k.path, target: next("later.img"), size: "auto", from: { entry: 10 }, signal: again.signal, check: { rules: [{ every: 1 }], run: () => (again.abort(), { ok: true }) } }).then(
+    const later = await replayLog({ log: k.path, target: next("later.img"), size: "auto", from: { entry: 10 }, signal: again.signal, check: { rules: [{ every: 1 }], run: () => ({ ok: true }) }, onCheckpoint: () => again.abort() }).then(
       () => undefined,
       (x: unknown) => x,
     );
-    expect(later).toMatchObject({ start: 10, lastApplied: 256, untouched: false });
+    // (The next checkpoint, entry 11, sees the signal before it makes its view: it is the one not completed.)
+    expect(later).toBeInstanceOf(CheckpointInterruptedError);
+    expect(later).toMatchObject({ start: 10, lastApplied: 11, untouched: false });
+    // Aborted while a checker runs: that checkpoint is not counted, and the image holds the entries up to it.
+    const during = new AbortController();
+    const cut = next("cut.img");
+    const atCheck = await replayLog({ log: k.path, target: cut, size: "auto", signal: during.signal, check: { rules: ["mark"], run: (cp) => (cp.entry === 259 && during.abort(), { ok: true }) } }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(atCheck).toBeInstanceOf(CheckpointInterruptedError);
+    expect(atCheck).toMatchObject({ start: 0, lastApplied: 259 });
+    const ref259 = next("cut-ref.img");
+    await replayLog({ log: k.path, target: ref259, size: "auto", until: { entry: 259 }, inOrder: true });
+    expect(sameBytes(readFileSync(cut), readFileSync(ref259))).toBe(true);
   });
 
   it("interrupted while planning: nothing is created or written, and the error says so", async () => {

@@ -2,7 +2,7 @@ import { LogFormatError, LogIoError, byteLength, type EntrySummary, type LogCurs
 import { StateBuilder } from "@lwlog/state";
 import { ReplayInterruptedError } from "./errors.js";
 import { FED, PlanWalk, entryEnd, planReplay, touches, type PlanOptions, type ReplayPlan } from "./plan.js";
-import { BrokenLogError, TargetWriteError, isCheckpoint, nothingToReplay, runCheckpoint, type ReplayOptions, type ReplayProgress, type ReplaySummary } from "./replay.js";
+import { BrokenLogError, TargetWriteError, countMatchable, isCheckpoint, nothingToReplay, runCheckpoint, type ReplayOptions, type ReplayProgress, type ReplaySummary } from "./replay.js";
 import { writeState } from "./survivors.js";
 import type { ImageTarget } from "./target.js";
 
@@ -258,6 +258,7 @@ export async function replayCompacted(log: LogFile, options: ReplayOptions, bega
   if (!segment.empty) flushSegment(segment, target, log, summary, finish);
   if (options.sync) target.sync();
   if (plan.broken !== undefined && summary.last === plan.stop) throw new BrokenLogError(plan.broken, finish());
+  if (options.check !== undefined && summary.checkpoints.run === 0) summary.checkpoints.unmatched = countMatchable(log, plan.start, plan.startOffset, summary.last);
   return finish();
 }
 
@@ -331,7 +332,7 @@ function startSummary(log: LogFile, target: ImageTarget, plan: ReplayPlan): Repl
     tailEntries: plan.tailEntries,
     tailReplayed: 0,
     segments: 0,
-    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null },
+    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
     targetSize: target.size,
     targetCreated: target.created,
     targetKind: target.kind,

@@ -63,3 +63,11 @@ export class ReplayInterruptedError extends LwlogError {
     this.untouched = untouched;
   }
 }
+
+/**
+ * The replay was interrupted while the checkpoint after `lastApplied` was being judged: that
+ * entry is applied, its checkpoint is not counted (neither passed nor failed). A replay that
+ * goes on from `lastApplied` (applying it again changes nothing) runs that checkpoint again.
+ */
+export class CheckpointInterruptedError extends ReplayInterruptedError {}
+

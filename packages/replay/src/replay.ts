@@ -1,7 +1,8 @@
 import { rmSync } from "node:fs";
 import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
+import { ScratchSpace, type ScratchOptions, type ScratchView, type ViewStrategy } from "@lwlog/scratch";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
-import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
+import { CheckpointInterruptedError, ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit } from "./limits.js";
 import { entryEnd, planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
@@ -33,12 +34,25 @@ export interface ReplayOptions {
    * start to the stop are read. `log` must then be the `LogFile` the index was built on.
    */
   index?: LogIndex;
-  /** Checkpoints: after each entry matching a rule, the target is synced and `run` is called. */
+  /**
+   * Checkpoints: after each entry matching a rule, a scratch view of the target's state is
+   * made and `run` is called on it (never on the target: the checker may mount, recover and
+   * repair the view, and the replay goes on from the untouched state). A checkpoint the
+   * signal interrupts throws `ReplayInterruptedError`; it is never counted as failed.
+   */
   check?: {
     rules: CheckRule[];
     run: Checker;
     /** Go on after a failed checkpoint (default: stop at the first). */
     keepGoing?: boolean;
+    /**
+     * Where the views are made: an open `ScratchSpace` (left open), or options to open one for
+     * this replay (closed at its end). Default `{ near: target }`: a reflink beside the target
+     * where its file system can clone, else an overlay or a copy in the temporary directory.
+     */
+    scratch?: ScratchSpace | ScratchOptions;
+    /** Also serve each view over NBD (`Checkpoint.nbd`); default false. */
+    nbd?: boolean;
   };
   /** Called about ten times a second, and once at the end. */
   onProgress?: (progress: ReplayProgress) => void;
@@ -89,6 +103,15 @@ export interface CheckpointResult extends CheckOutcome {
   mark?: string;
 }
 
+/** What the replayed entries held that checkpoint rules can match. */
+export interface CheckCounts {
+  entries: number;
+  flush: number;
+  fua: number;
+  mark: number;
+  discard: number;
+}
+
 /** What a replay did. */
 export interface ReplaySummary {
   log: string;
@@ -130,6 +153,13 @@ export interface ReplaySummary {
     lastGood: number | null;
     /** Entry of the first checkpoint that failed, or null. */
     firstBad: number | null;
+    /** How many checkpoints' views each strategy made (`reflink`, `overlay`, `copy`). */
+    views: Partial<Record<ViewStrategy, number>>;
+    /**
+     * Set when checkpoints were asked for and none ran (the rules matched no entry replayed):
+     * what the replayed entries hold, for a hint. A check that checked nothing is not a pass.
+     */
+    unmatched?: CheckCounts;
   };
   /** The target's size in bytes, whether the replay created it, and its kind. */
   targetSize: number;
@@ -155,6 +185,20 @@ export interface ReplaySummary {
  * instead of two.
  */
 export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
+  if (options.check !== undefined && !(options.check.scratch instanceof ScratchSpace)) {
+    // The checkpoints' views live in a scratch space of this replay's own.
+    const near = typeof options.target === "string" ? options.target : options.target.path;
+    const scratch = await ScratchSpace.open({ near, ...options.check.scratch });
+    let summary: ReplaySummary | undefined;
+    try {
+      summary = await replayLog({ ...options, check: { ...options.check, scratch } });
+    } finally {
+      // A failure to clean up is reported unless another error is already on its way.
+      if (summary === undefined) await scratch.close().catch(() => undefined);
+    }
+    await scratch.close();
+    return summary;
+  }
   const began = process.hrtime.bigint();
   const log = typeof options.log === "string" ? await LogFile.open(options.log) : options.log;
   let target: ImageTarget | undefined;
@@ -199,7 +243,9 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
     });
     if (plan.broken !== undefined && plan.stop < plan.start) throw nothingToReplay(plan.broken, typeof options.target === "string" ? options.target : options.target.path);
     target = openTarget(log, plan, options);
-    return await runPlan(log, target, plan, options, began);
+    const summary = await runPlan(log, target, plan, options, began);
+    if (options.check !== undefined && summary.checkpoints.run === 0) summary.checkpoints.unmatched = countMatchable(log, plan.start, plan.startOffset, summary.last);
+    return summary;
   } catch (err) {
     throw typeof options.target === "string" ? settleFailure(err, log, options.target, target, options.tail ?? false) : err;
   } finally {
@@ -387,7 +433,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     tailEntries: plan.tailEntries,
     tailReplayed: 0,
     segments: 0,
-    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null },
+    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
     targetSize: target.size,
     targetCreated: target.created,
     targetKind: target.kind,
@@ -543,7 +589,26 @@ export function isCheckpoint(flags: number, kind: string, rules: CheckRule[], or
   return false;
 }
 
-/** Syncs the target and runs the checker for the checkpoint after entry `index`; true when it passed. */
+/** Counts what rules can match among entries `start..last` (one pass over their headers). */
+export function countMatchable(log: LogFile, start: number, startOffset: number, last: number): CheckCounts {
+  const counts: CheckCounts = { entries: 0, flush: 0, fua: 0, mark: 0, discard: 0 };
+  if (last < start) return counts;
+  const cursor = log.cursor({ start: { index: start, offset: startOffset }, tail: true });
+  for (let it = cursor.skim(); it !== undefined && it.index <= last; it = cursor.skim()) {
+    counts.entries += 1;
+    if ((it.knownFlags & FLUSH) !== 0) counts.flush += 1;
+    if ((it.knownFlags & FUA) !== 0) counts.fua += 1;
+    if (it.kind === "mark") counts.mark += 1;
+    if (it.kind === "discard") counts.discard += 1;
+  }
+  return counts;
+}
+
+/**
+ * Runs the checkpoint after entry `index`: a scratch view of the target as it is now (a
+ * compacted replay has written everything up to `index` first), the checker on it; true
+ * when it passed.
+ */
 export async function runCheckpoint(
   index: number,
   flags: bigint,
@@ -553,20 +618,44 @@ export async function runCheckpoint(
   options: ReplayOptions,
   summary: ReplaySummary,
 ): Promise<boolean> {
-  target.sync();
+  const check = options.check!;
+  const scratch = check.scratch as ScratchSpace;
   const cp = summary.checkpoints;
-  const point: Checkpoint = { entry: index, ordinal: cp.run + 1, flags: flagNames(flags), log: log.path, image: target.path };
-  if (mark !== undefined) point.mark = mark;
+  const signal = options.signal;
+  const ordinal = cp.run + 1;
+  const interrupted = () => {
+    if (options.sync) target.sync();
+    return new CheckpointInterruptedError(
+      `interrupted after entry ${index}: entries ${summary.start}..${index} have been applied to ${target.path}; the checkpoint after it was not completed (it is not counted)`,
+      index,
+      { file: log.path },
+      summary.start,
+    );
+  };
+  // Interrupted already: no view, no checker (a resumed replay runs this checkpoint).
+  if (signal?.aborted) throw interrupted();
   let outcome: CheckOutcome;
+  // The view is of the target as the page cache holds it: no fsync is needed first.
+  const view = await scratch.view(target.path, { size: target.size });
   try {
-    outcome = await options.check!.run(point);
-  } catch (err) {
-    if (err instanceof LwlogError) throw err;
-    outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+    const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
+    const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path };
+    if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
+    if (mark !== undefined) point.mark = mark;
+    try {
+      outcome = await check.run(point, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof LwlogError) throw err;
+      outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+    }
+  } finally {
+    await view.dispose();
   }
+  if (signal?.aborted) throw interrupted();
   cp.run += 1;
-  const result: CheckpointResult = { ...outcome, entry: index, ordinal: point.ordinal };
-  if (point.mark !== undefined) result.mark = point.mark;
+  cp.views[view.strategy] = (cp.views[view.strategy] ?? 0) + 1;
+  const result: CheckpointResult = { ...outcome, entry: index, ordinal };
+  if (mark !== undefined) result.mark = mark;
   if (outcome.ok) {
     cp.passed += 1;
     if (cp.firstBad === null) cp.lastGood = index;
