@@ -7,3 +7,5 @@ export * from "./tools.js";
 export * from "./files.js";
 export * from "./qemu.js";
 export * from "./kernel-logs.js";
+export * from "./fs-workload.js";
+export * from "./recorded-logs.js";
