@@ -42,6 +42,17 @@ export class PersistedSyntaxError extends LogIoError {
   }
 }
 
+/**
+ * A path of a `--persisted` list is not a regular file in the state at its mark: there is
+ * nothing to compare crash states with (exit 1, as a failed check: the state at the mark is
+ * not what the list says).
+ */
+export class PersistedExpectationError extends LogRangeError {
+  constructor(message: string, details: LwlogErrorDetails = {}) {
+    super(CrashErrorCodes.PERSISTED_NOT_AT_MARK, message, details);
+  }
+}
+
 /** A crash run stopped by its abort signal; says how far it got. */
 export class CrashInterruptedError extends LwlogError {
   /** States fully judged before the interruption. */

@@ -14,4 +14,22 @@ export { piecesOf, stateMap, applyPieces, type StateSink, type StatePieces, type
 export { DurableImage } from "./durable.js";
 export { minimise, deviationKey, type FailsWith, type Minimised } from "./minimise.js";
 export { Prng, pointSeed } from "./prng.js";
-export { CrashErrorCodes, StateIdError, NoCrashPointsError, PersistedReadError, PersistedSyntaxError, CrashInterruptedError } from "./errors.js";
+export { CrashErrorCodes, StateIdError, NoCrashPointsError, PersistedReadError, PersistedSyntaxError, PersistedExpectationError, CrashInterruptedError } from "./errors.js";
+export { runCrashStates, DEFAULT_MINIMISE_BUDGET, type EngineOptions, type EngineProgress, type EngineSummary } from "./engine.js";
+export type { EngineView, ViewMaker, JudgeContext, Verdict, StateJudge, FileFinding } from "./judge.js";
+export {
+  parsePersisted,
+  persistedWindows,
+  windowOf,
+  expectationsAt,
+  compareFiles,
+  sha256Hex,
+  type PersistedList,
+  type PersistedPath,
+  type PersistedWindow,
+  type FileProbe,
+  type FileReader,
+  type Expectations,
+} from "./persisted.js";
+export { mergeRecords, describeState, firstLines, verdictFields, OUTPUT_LINES, type StateRecord, type CrashReport, type FailureReport, type MinimalRecord, type TornRecord, type EntryRecord } from "./records.js";
+export { resolveStateId, writeState, type ResolvedState } from "./write-state.js";

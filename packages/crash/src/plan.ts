@@ -62,6 +62,8 @@ export interface PlannedState {
   id: string;
   /** Where it comes from: the prefix state, enumeration number `k`, or a generator seed. */
   source: { kind: "prefix" } | { kind: "exhaustive"; k: number } | { kind: "sampled"; seed: number };
+  /** The point's candidates (entry indexes; shared by the point's states). */
+  candidates: Int32Array;
 }
 
 /**
@@ -133,13 +135,17 @@ export function shapeOf(log: CrashLog, point: { flush: number; position: number 
 }
 
 /**
- * The states of one point, in plan order (prefix first), built one at a time. The point's
- * shape is computed once; each state is expanded when asked for.
+ * The states of one point, in plan order (prefix first), built one at a time: all of them, or
+ * those of `ordinals` (ascending) that belong to the point. The point's shape is computed
+ * once; each state is expanded when asked for.
  */
-export function* pointStates(log: CrashLog, plan: CrashPlan, point: PlannedPoint, from = point.first, to = point.first + point.count): Generator<PlannedState> {
+export function* pointStates(log: CrashLog, plan: CrashPlan, point: PlannedPoint, ordinals?: Iterable<number>): Generator<PlannedState> {
   const { candidates, shape } = shapeOf(log, point, plan.options.torn);
   const idPoint = { fingerprint: log.fingerprints[point.position]!, candidates: candidates.length };
-  for (let ordinal = Math.max(from, point.first); ordinal < Math.min(to, point.first + point.count); ordinal++) {
+  const end = point.first + point.count;
+  const wanted = ordinals ?? range(point.first, end);
+  for (const ordinal of wanted) {
+    if (ordinal < point.first || ordinal >= end) continue;
     const k = ordinal - point.first;
     let state: CrashState;
     let source: PlannedState["source"];
@@ -158,8 +164,12 @@ export function* pointStates(log: CrashLog, plan: CrashPlan, point: PlannedPoint
       source = { kind: "sampled", seed: s };
       id = encodeStateId(state, idPoint, { seed: s, torn: plan.options.torn });
     }
-    yield { ordinal, point, state, id, source };
+    yield { ordinal, point, state, id, source, candidates };
   }
+}
+
+function* range(from: number, to: number): Generator<number> {
+  for (let i = from; i < to; i++) yield i;
 }
 
 /** The point a state ordinal belongs to (binary search). */

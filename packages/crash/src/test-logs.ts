@@ -1,4 +1,8 @@
+import { copyFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { LogFile, LogFlags } from "@lwlog/codec";
+import { ImageTarget } from "@lwlog/replay";
+import type { EngineView, ViewMaker } from "./judge.js";
 import { LogWriter } from "@lwlog/codec";
 import { randomBytes } from "@lwlog/testkit";
 import { CrashLog } from "./log-table.js";
@@ -56,4 +60,37 @@ export function paintState(entries: readonly TestEntry[], S: number, log: CrashL
     }
   });
   return disk;
+}
+
+/**
+ * The plain-file stand-in for a scratch view (tests only; `@lwlog/scratch` makes the real
+ * ones): a full copy of the base in `dir`, written and read with positional I/O.
+ */
+export function fileViews(dir: string): ViewMaker & { made: number; live: number } {
+  let n = 0;
+  const maker = Object.assign(
+    async (base: string, size: number): Promise<EngineView> => {
+      const path = join(dir, `view-${n++}.img`);
+      copyFileSync(base, path);
+      const target = ImageTarget.open(path, { size });
+      maker.made++;
+      maker.live++;
+      let disposed = false;
+      return {
+        write: (o, d) => target.write(o, d),
+        zero: (o, l) => target.zero(o, l),
+        readInto: (out, o) => target.readInto(out, o),
+        expose: async () => ({ image: path }),
+        dispose: async () => {
+          if (disposed) return;
+          disposed = true;
+          maker.live--;
+          target.close();
+          rmSync(path, { force: true });
+        },
+      };
+    },
+    { made: 0, live: 0 },
+  );
+  return maker;
 }

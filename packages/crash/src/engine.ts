@@ -1,0 +1,274 @@
+import { rmSync } from "node:fs";
+import type { LogFile } from "@lwlog/codec/core";
+import { applyPieces, piecesOf, type ApplyStats } from "./apply.js";
+import { DurableImage } from "./durable.js";
+import { CrashInterruptedError } from "./errors.js";
+import { encodeStateId } from "./id.js";
+import type { EngineView, JudgeContext, StateJudge, Verdict, ViewMaker } from "./judge.js";
+import type { CrashLog } from "./log-table.js";
+import { minimise, type Minimised } from "./minimise.js";
+import { compareFiles, expectationsAt, windowOf, type Expectations, type FileReader, type PersistedWindow } from "./persisted.js";
+import { pointOfState, pointStates, shapeOf, type CrashPlan, type PlannedPoint } from "./plan.js";
+import { flushBefore } from "./points.js";
+import { describeState, verdictFields, type MinimalRecord, type StateRecord } from "./records.js";
+import { deviationsOf, isPrefix, stateKey, stateWith, type CrashState, type Deviation } from "./state.js";
+
+/** Default checks a failing state's minimisation may run. */
+export const DEFAULT_MINIMISE_BUDGET = 200;
+
+/** Options of `runCrashStates`. */
+export interface EngineOptions {
+  log: CrashLog;
+  /** The log, open: data is read from it. */
+  file: LogFile;
+  plan: CrashPlan;
+  /** The states to judge, by ordinal (default: every state of the plan). A job passes its own. */
+  ordinals?: Iterable<number>;
+  /** Where the engine keeps the durable image (it creates the file, which must not exist, and removes it). */
+  durablePath: string;
+  /** The image's size in bytes (default: one past the log's highest byte written). */
+  size?: number;
+  views: ViewMaker;
+  judge: StateJudge;
+  /** The data judge: the windows of a `--persisted` list and a reader of files in views. */
+  persisted?: { windows: PersistedWindow[]; reader: FileReader };
+  /** Checks each failing state's minimisation may run (default `DEFAULT_MINIMISE_BUDGET`; 0: no minimisation). */
+  minimise?: number;
+  /** Stops the run; the judge's verdict of the state in progress is not used. */
+  signal?: AbortSignal;
+  /** Each state's record, in ordinal order, as soon as it is judged (and minimised). */
+  onRecord?: (record: StateRecord) => void | Promise<void>;
+  onProgress?: (progress: EngineProgress) => void;
+}
+
+/** How far a run has got. */
+export interface EngineProgress {
+  done: number;
+  total: number;
+  failed: number;
+  /** The point being worked on. */
+  point: number;
+  /** Minimisation checks run so far (states judged beyond the plan). */
+  checks: number;
+  /** What the engine is doing: judging planned states, minimising a failure, reading expected files. */
+  phase: "judge" | "minimise" | "expect";
+}
+
+/** What a run did. */
+export interface EngineSummary {
+  judged: number;
+  passed: number;
+  failed: number;
+  /** States judged while minimising. */
+  checks: number;
+  seconds: number;
+}
+
+/**
+ * Judges states of a plan in one forward pass over the log. States are taken in ordinal order
+ * (so points in log order); before a point's states, the durable image (entries before the
+ * point's last flush) is advanced to it; each state is then built on a fresh scratch view of
+ * the durable image (its own bytes only: `applyPieces`), judged, and the view disposed. A
+ * failing state is minimised right away, on views of the same durable image, verdicts cached
+ * by state for the point. With a `--persisted` list, the files of a window are first read
+ * from the prefix state at its mark, and every state in the window is compared with them.
+ */
+export async function runCrashStates(options: EngineOptions): Promise<EngineSummary> {
+  const began = process.hrtime.bigint();
+  const { log, file, plan } = options;
+  const wanted = [...new Set(options.ordinals ?? range(plan.states))].sort((a, b) => a - b);
+  for (const o of wanted) pointOfState(plan, o); // throws for an ordinal outside the plan
+  const byPoint = new Map<PlannedPoint, number[]>();
+  for (const o of wanted) {
+    const p = pointOfState(plan, o);
+    const list = byPoint.get(p);
+    if (list === undefined) byPoint.set(p, [o]);
+    else list.push(o);
+  }
+  const durable = DurableImage.create(options.durablePath, options.size ?? Math.max(log.extent, log.sectorSize));
+  const summary: EngineSummary = { judged: 0, passed: 0, failed: 0, checks: 0, seconds: 0 };
+  const progress: EngineProgress = { done: 0, total: wanted.length, failed: 0, point: 0, checks: 0, phase: "judge" };
+  const expectations = new Map<PersistedWindow, Expectations>();
+  const budget = options.minimise ?? DEFAULT_MINIMISE_BUDGET;
+  const interrupted = () => new CrashInterruptedError(`interrupted after ${summary.judged} of ${wanted.length} states`, summary.judged, { file: log.path });
+  const ctxBase = { log: log.path, ...(options.signal ? { signal: options.signal } : {}) };
+  try {
+    for (const [point, ordinals] of byPoint) {
+      progress.point = point.position;
+      const window = options.persisted ? windowOf(options.persisted.windows, point.position) : undefined;
+      if (window !== undefined && !expectations.has(window)) {
+        progress.phase = "expect";
+        options.onProgress?.(progress);
+        expectations.set(window, await readExpected(options, durable, window));
+      }
+      durable.advanceTo(log, file, point.flush);
+      const judgeOne = makeJudge(options, durable, point, window, window ? expectations.get(window) : undefined);
+      const cache = new Map<string, Verdict>();
+      const known: Deviation[][] = [];
+      const { candidates } = shapeOf(log, point, plan.options.torn);
+      const idPoint = { fingerprint: log.fingerprints[point.position]!, candidates: candidates.length };
+      for (const planned of pointStates(log, plan, point, ordinals)) {
+        if (options.signal?.aborted) throw interrupted();
+        progress.phase = "judge";
+        const t0 = process.hrtime.bigint();
+        const ctx: JudgeContext = { ...ctxBase, id: planned.id, position: point.position, ordinal: planned.ordinal, ...markOf(log, point.position) };
+        const { verdict, stats } = await judgeOne(planned.state, ctx);
+        if (options.signal?.aborted) throw interrupted();
+        cache.set(stateKey(planned.state), verdict);
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const described = describeState(log, candidates, planned.state);
+        const record: StateRecord = {
+          type: "state",
+          ordinal: planned.ordinal,
+          id: planned.id,
+          point: point.position,
+          kinds: point.kinds,
+          flush: point.flush,
+          source: planned.source.kind,
+          dropped: described.dropped,
+          torn: described.torn,
+          ...verdictFields(verdict),
+          written: stats.bytesWritten,
+          zeroed: stats.bytesZeroed,
+          seconds,
+        };
+        summary.judged++;
+        if (verdict.ok) summary.passed++;
+        else {
+          summary.failed++;
+          progress.failed++;
+          if (budget > 0) {
+            progress.phase = "minimise";
+            options.onProgress?.(progress);
+            const found = await minimiseFailure(planned.state, verdict, cache, known, budget, async (state) => {
+              summary.checks++;
+              progress.checks++;
+              options.onProgress?.(progress);
+              const id = encodeStateId(state, idPoint);
+              const { verdict: v } = await judgeOne(state, { ...ctxBase, id, position: point.position, ordinal: -1, ...markOf(log, point.position) });
+              if (options.signal?.aborted) throw interrupted();
+              return v;
+            });
+            const minimalState = stateWith(point.position, found.min.deviations);
+            const d = describeState(log, candidates, minimalState);
+            const minimal: MinimalRecord = { id: encodeStateId(minimalState, idPoint), dropped: d.dropped, torn: d.torn, entries: d.entries, checks: found.checks, complete: found.min.complete };
+            record.minimal = minimal;
+            if (found.min.complete && !known.some((k) => sameDeviations(k, found.min.deviations))) known.push(found.min.deviations);
+          }
+        }
+        progress.done++;
+        progress.phase = "judge";
+        options.onProgress?.(progress);
+        if (options.onRecord) await options.onRecord(record);
+      }
+    }
+  } finally {
+    durable.close();
+    rmSync(options.durablePath, { force: true });
+  }
+  summary.seconds = Number(process.hrtime.bigint() - began) / 1e9;
+  return summary;
+}
+
+/** The judge of one point: builds a state on a view of the durable image, judges it (files too, in a window), disposes the view. */
+function makeJudge(
+  options: EngineOptions,
+  durable: DurableImage,
+  point: PlannedPoint,
+  window: PersistedWindow | undefined,
+  expected: Expectations | undefined,
+): (state: CrashState, ctx: JudgeContext) => Promise<{ verdict: Verdict; stats: ApplyStats }> {
+  const { log, file } = options;
+  let buffer: Uint8Array | undefined;
+  return async (state, ctx) => {
+    const view = await options.views(durable.path, durable.size);
+    try {
+      buffer ??= new Uint8Array(1 << 20);
+      const stats = await applyPieces(log, file, piecesOf(log, point.flush, state), view, buffer);
+      const verdict = await options.judge(view, ctx);
+      if (window === undefined || expected === undefined || options.persisted === undefined || ctx.signal?.aborted) return { verdict, stats };
+      const found = await options.persisted.reader.probe(view, window.paths, ctx.signal);
+      const findings = compareFiles(window, expected, found);
+      if (findings.length === 0) return { verdict, stats };
+      const text = findings.map((f) => f.message).join("\n");
+      const merged: Verdict = verdict.ok
+        ? { ok: false, judge: "data", exit: null, output: text, files: findings }
+        : { ...verdict, judge: `${verdict.judge ?? "check"}+data`, output: `${verdict.output ?? ""}${verdict.output?.endsWith("\n") === false ? "\n" : ""}${text}`, files: findings };
+      return { verdict: merged, stats };
+    } finally {
+      await view.dispose();
+    }
+  };
+}
+
+/** Reads a window's files from the prefix state at its mark (recovered as a kernel would). */
+async function readExpected(options: EngineOptions, durable: DurableImage, window: PersistedWindow): Promise<Expectations> {
+  const { log, file } = options;
+  const position = window.markEntry + 1;
+  const flush = flushBefore(log, position);
+  durable.advanceTo(log, file, flush);
+  const view: EngineView = await options.views(durable.path, durable.size);
+  try {
+    await applyPieces(log, file, piecesOf(log, flush, { position, dropped: [], torn: [] }), view);
+    const probes = await options.persisted!.reader.probe(view, window.paths, options.signal);
+    if (options.signal?.aborted) throw new CrashInterruptedError("interrupted while reading the files of the --persisted list", 0, { file: log.path });
+    return expectationsAt(window, probes, log);
+  } finally {
+    await view.dispose();
+  }
+}
+
+/**
+ * Minimises a failing state: the prefix state first (if it fails too, nothing needs dropping),
+ * then delta debugging over the state's deviations, keeping failures of the same kind.
+ */
+async function minimiseFailure(
+  state: CrashState,
+  failure: Verdict,
+  cache: Map<string, Verdict>,
+  known: Deviation[][],
+  budget: number,
+  judge: (state: CrashState) => Promise<Verdict>,
+): Promise<{ min: Minimised; checks: number }> {
+  let checks = 0;
+  const sameKind = (v: Verdict) => !v.ok && (v.judge ?? "") === (failure.judge ?? "");
+  const verdictOf = async (s: CrashState): Promise<Verdict | undefined> => {
+    const key = stateKey(s);
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    if (checks >= budget) return undefined;
+    checks++;
+    const v = await judge(s);
+    cache.set(key, v);
+    return v;
+  };
+  const prefix = await verdictOf({ position: state.position, dropped: [], torn: [] });
+  if (prefix === undefined) return { min: { deviations: deviationsOf(state), complete: false }, checks };
+  if (sameKind(prefix) || isPrefix(state)) return { min: { deviations: [], complete: true }, checks };
+  const min = await minimise(
+    deviationsOf(state),
+    async (devs) => {
+      const v = await verdictOf(stateWith(state.position, devs));
+      return v === undefined ? undefined : sameKind(v);
+    },
+    known,
+  );
+  return { min, checks };
+}
+
+function markOf(log: CrashLog, position: number): { mark?: string } {
+  const m = log.markBefore(position - 1);
+  return m !== undefined ? { mark: m.name } : {};
+}
+
+function sameDeviations(a: readonly Deviation[], b: readonly Deviation[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((d, k) => {
+    const e = b[k]!;
+    return d.kind === e.kind && d.ordinal === e.ordinal && (d.kind === "drop" || (e.kind === "tear" && d.runs.join() === e.runs.join()));
+  });
+}
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
