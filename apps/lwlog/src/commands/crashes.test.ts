@@ -139,6 +139,16 @@ describe("lwlog crashes", () => {
     expect(run.code).toBe(0);
   });
 
+  it("every view strategy gives the same verdicts (overlay: the checker reads the view through nbdfuse)", async () => {
+    const verdicts = async (view: string) => {
+      const r = await runLwlog(["crashes", log, "--exec", checker(), "--view", view, "--ndjson", "--minimise", "0", "--points", "flush", "--until-mark", "next"]);
+      return r.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x.verdict]);
+    };
+    const copy = await verdicts("copy");
+    expect(copy.filter(([, v]) => v === "failed")).toHaveLength(2);
+    expect(await verdicts("overlay")).toEqual(copy);
+  }, 60_000);
+
   it("--torn tears the home write's two sectors too", async () => {
     const r = await runLwlog(["crashes", log, "--torn", "--exec", "true", "--ndjson"]);
     expect(r.code).toBe(0);

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { CrashLog, CrashPlan, PlannedPoint, PointRule, StateJudge, StateRecord, ViewMaker } from "@lwlog/crash";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
 import { Output, palette } from "../io.js";
-import { parseCount, parsePositive, parseSize } from "../options.js";
+import { parseChoice, parseCount, parsePositive, parseSize } from "../options.js";
 import { resolvePath } from "../paths.js";
 import { startProgress, type Progress } from "../progress.js";
 import { planLines, reportJson, reportText, stateLines, type RunFacts } from "./crashes-report.js";
@@ -30,6 +28,7 @@ export interface CrashesCommandOptions {
   to?: string;
   force?: boolean;
   scratch?: string;
+  view?: "reflink" | "overlay" | "copy" | "auto";
   dryRun?: boolean;
   json?: boolean;
   ndjson?: boolean;
@@ -56,7 +55,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--state <id>", "just this state (an id printed by lwlog crashes): describe it, write it with --to, judge it with --exec")
     .option("--to <image>", "with --state: write the state to this new image file")
     .option("-f, --force", "let --to replace an existing regular file")
-    .option("--scratch <dir>", "where the durable image and the scratch views go (default: the system's temporary directory)")
+    .option("--scratch <dir>", "where the durable image and the scratch views go (default: the system's temporary directory); on xfs or btrfs views are reflink clones")
+    .addOption(new Option("--view <strategy>", "how scratch views are made: reflink (a clone: xfs, btrfs), overlay (lwlog's NBD server with a copy-on-write overlay, shown as a file by nbdfuse), copy (a sparse copy), auto").default("auto").argParser(parseChoice("--view", ["reflink", "overlay", "copy", "auto"] as const)))
     .option("--dry-run", "print the plan (crash points and states) without judging anything; with --ndjson, every planned state")
     .option("--json", "print one JSON document at the end (schema in docs/cli.md)")
     .option("--ndjson", "print one JSON record a state, as each is judged")
@@ -151,11 +151,12 @@ async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog
   const io = ctx.io;
   const out = new Output(io.stdout);
   const err = palette(io, io.stderr);
+  const space = await openScratch(opts);
+  facts.views = `${opts.view ?? "auto"} in ${space.dir} (${space.canClone ? "reflink clones possible" : "no reflink here"}${space.canFuse ? "" : ", no FUSE for overlays"})`;
   if (!opts.quiet && !opts.json && !opts.ndjson) for (const l of planLines(plan, facts)) io.stderr.write(`${l}\n`);
   const abort = new AbortController();
   const unhook = io.onInterrupt?.(() => abort.abort());
-  const scratch = mkdtempSync(join(opts.scratch ?? tmpdir(), "lwlog-crashes-"));
-  const views = fileCopyViews(scratch);
+  const views: ViewMaker = (base, size) => space.view(base, { size });
   const kept: StateRecord[] = [];
   let bar: Progress | undefined;
   const began = process.hrtime.bigint();
@@ -165,7 +166,7 @@ async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog
         log,
         file,
         plan,
-        durablePath: join(scratch, "durable.img"),
+        durablePath: space.path("durable.img"),
         ...(opts.size !== undefined && opts.size !== "auto" ? { size: opts.size } : {}),
         views,
         judge,
@@ -202,8 +203,14 @@ async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog
   } finally {
     bar?.stop();
     unhook?.();
-    rmSync(scratch, { recursive: true, force: true });
+    await space.close();
   }
+}
+
+/** The scratch space of a run: where the durable image and the views live. */
+async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
+  const { ScratchSpace } = await import("@lwlog/scratch");
+  return ScratchSpace.open({ ...(opts.scratch !== undefined ? { dir: opts.scratch } : {}), strategy: opts.view ?? "auto" });
 }
 
 /** `--dry-run`: the plan, point by point (and with --ndjson, every planned state's id). */
@@ -247,14 +254,14 @@ async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lw
   let verdict: import("@lwlog/crash").Verdict | undefined;
   if (opts.exec !== undefined) {
     const judge = (await import("./crashes-judge.js")).execJudge(opts.exec, io.env, io.cwd);
-    const scratch = mkdtempSync(join(opts.scratch ?? tmpdir(), "lwlog-crashes-"));
+    const space = await openScratch(opts);
     const abort = new AbortController();
     const unhook = io.onInterrupt?.(() => abort.abort());
     try {
-      const durable = crash.DurableImage.create(join(scratch, "durable.img"), size);
+      const durable = crash.DurableImage.create(space.path("durable.img"), size);
       try {
         durable.advanceTo(log, file, resolved.flush);
-        const view = await fileCopyViews(scratch)(durable.path, durable.size);
+        const view = await space.view(durable.path, { size: durable.size });
         try {
           await crash.applyPieces(log, file, crash.piecesOf(log, resolved.flush, resolved.state), view);
           verdict = await judge(view, { id: resolved.id, position: resolved.state.position, log: log.path, ordinal: -1, signal: abort.signal, ...(before ? { mark: before.name } : {}) });
@@ -267,7 +274,7 @@ async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lw
       if (abort.signal.aborted) throw new CommandFailure("interrupted while the judge ran", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
     } finally {
       unhook?.();
-      rmSync(scratch, { recursive: true, force: true });
+      await space.close();
     }
   }
   if (opts.json || opts.ndjson) {
@@ -320,32 +327,4 @@ async function writeStateImage(log: CrashLog, file: import("@lwlog/codec/core").
     output.abort();
     throw output.named(e);
   }
-}
-
-/**
- * Scratch views as full copies of the durable image (until `@lwlog/scratch` provides
- * copy-on-write views): correct, O(image) a state.
- */
-function fileCopyViews(dir: string): ViewMaker {
-  let n = 0;
-  return async (base, size) => {
-    const { copyFileSync } = await import("node:fs");
-    const { ImageTarget } = await import("@lwlog/replay");
-    const path = join(dir, `view-${n++}.img`);
-    copyFileSync(base, path);
-    const target = ImageTarget.open(path, { size });
-    let disposed = false;
-    return {
-      write: (o, d) => target.write(o, d),
-      zero: (o, l) => target.zero(o, l),
-      readInto: (out, o) => target.readInto(out, o),
-      expose: async () => ({ image: path }),
-      dispose: async () => {
-        if (disposed) return;
-        disposed = true;
-        target.close();
-        rmSync(path, { force: true });
-      },
-    };
-  };
 }
