@@ -34,7 +34,8 @@ const entries: TestEntry[] = [
 ];
 
 /** Fails when a commit block (at 512, 4608) is there and its journal block (at 0, 4096) is not. */
-const commitJudge: StateJudge = async (view) => {
+const commitJudge: StateJudge = async (views) => {
+  const view = await views.fresh();
   const j = new Uint8Array(512);
   const c = new Uint8Array(512);
   const pairs: [number, number, number][] = [
@@ -130,9 +131,9 @@ describe("the crash engine", () => {
       const views = fileViews(tmp.path);
       const records: StateRecord[] = [];
       let calls = 0;
-      const judge: StateJudge = async (view, ctx) => {
+      const judge: StateJudge = async (views, ctx) => {
         if (++calls === 3) abort.abort();
-        return ctx.signal?.aborted ? { ok: false, judge: "exec", exit: null, signal: "SIGINT" } : commitJudge(view, ctx);
+        return ctx.signal?.aborted ? { ok: false, aborted: true } : commitJudge(views, ctx);
       };
       await expect(runCrashStates({ log, file, plan, durablePath: join(tmp.path, "c.durable"), views, judge, signal: abort.signal, onRecord: (r) => void records.push(r) })).rejects.toThrowError(CrashInterruptedError);
       expect(records.length).toBe(2);

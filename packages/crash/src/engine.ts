@@ -4,10 +4,10 @@ import { applyPieces, piecesOf, type ApplyStats } from "./apply.js";
 import { DurableImage } from "./durable.js";
 import { CrashInterruptedError } from "./errors.js";
 import { encodeStateId } from "./id.js";
-import type { EngineView, JudgeContext, StateJudge, Verdict, ViewMaker } from "./judge.js";
+import type { EngineView, JudgeContext, StateJudge, StateViews, Verdict, ViewMaker } from "./judge.js";
 import type { CrashLog } from "./log-table.js";
 import { minimise, type Minimised } from "./minimise.js";
-import { compareFiles, expectationsAt, windowOf, type Expectations, type FileReader, type PersistedWindow } from "./persisted.js";
+import { expectationsAt, windowOf, type Expectations, type FileProbe, type PersistedWindow } from "./persisted.js";
 import { pointOfState, pointStates, shapeOf, type CrashPlan, type PlannedPoint } from "./plan.js";
 import { flushBefore } from "./points.js";
 import { describeState, verdictFields, type MinimalRecord, type StateRecord } from "./records.js";
@@ -30,8 +30,12 @@ export interface EngineOptions {
   size?: number;
   views: ViewMaker;
   judge: StateJudge;
-  /** The data judge: the windows of a `--persisted` list and a reader of files in views. */
-  persisted?: { windows: PersistedWindow[]; reader: FileReader };
+  /**
+   * The data judge: the windows of a `--persisted` list, and how to read a window's files from
+   * the prefix state at its mark (`Pipeline.expect`). States in a window are judged with
+   * `JudgeContext.files` set.
+   */
+  persisted?: { windows: PersistedWindow[]; expect: (views: StateViews, window: PersistedWindow, signal?: AbortSignal) => Promise<Map<string, FileProbe>> };
   /** Checks each failing state's minimisation may run (default `DEFAULT_MINIMISE_BUDGET`; 0: no minimisation). */
   minimise?: number;
   /** Stops the run; the judge's verdict of the state in progress is not used. */
@@ -113,7 +117,7 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
         const t0 = process.hrtime.bigint();
         const ctx: JudgeContext = { ...ctxBase, id: planned.id, position: point.position, ordinal: planned.ordinal, ...markOf(log, point.position) };
         const { verdict, stats } = await judgeOne(planned.state, ctx);
-        if (options.signal?.aborted) throw interrupted();
+        if (options.signal?.aborted || verdict.aborted) throw interrupted();
         cache.set(stateKey(planned.state), verdict);
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const described = describeState(log, candidates, planned.state);
@@ -146,7 +150,7 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
               options.onProgress?.(progress);
               const id = encodeStateId(state, idPoint);
               const { verdict: v } = await judgeOne(state, { ...ctxBase, id, position: point.position, ordinal: -1, ...markOf(log, point.position) });
-              if (options.signal?.aborted) throw interrupted();
+              if (options.signal?.aborted || v.aborted) throw interrupted();
               return v;
             });
             const minimalState = stateWith(point.position, found.min.deviations);
@@ -170,51 +174,102 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
   return summary;
 }
 
-/** The judge of one point: builds a state on a view of the durable image, judges it (files too, in a window), disposes the view. */
+/** What judging needs of the engine's options. */
+type JudgeParts = Pick<EngineOptions, "log" | "file" | "views" | "judge" | "persisted" | "signal">;
+
+/** Options of `judgeOneState`: the engine's, for one state given by itself. */
+export type OneStateOptions = Pick<EngineOptions, "log" | "file" | "durablePath" | "size" | "views" | "judge" | "persisted" | "signal"> & { id: string; state: CrashState };
+
+/**
+ * Judges one state outside any plan (`--state ID`): the durable image up to the state's point,
+ * the files of its `--persisted` window if it lies in one, then the judge on fresh views.
+ * Throws `CrashInterruptedError` when interrupted.
+ */
+export async function judgeOneState(options: OneStateOptions): Promise<{ verdict: Verdict; stats: ApplyStats }> {
+  const { log } = options;
+  const position = options.state.position;
+  const flush = flushBefore(log, position);
+  const durable = DurableImage.create(options.durablePath, options.size ?? Math.max(log.extent, log.sectorSize));
+  try {
+    const window = options.persisted ? windowOf(options.persisted.windows, position) : undefined;
+    const expected = window !== undefined ? await readExpected(options, durable, window) : undefined;
+    durable.advanceTo(log, options.file, flush);
+    const result = await makeJudge(options, durable, { flush }, window, expected)(options.state, { id: options.id, position, log: log.path, ordinal: -1, ...markOf(log, position), ...(options.signal ? { signal: options.signal } : {}) });
+    if (options.signal?.aborted || result.verdict.aborted) throw new CrashInterruptedError("interrupted while the judge ran", 0, { file: log.path });
+    return result;
+  } finally {
+    durable.close();
+    rmSync(options.durablePath, { force: true });
+  }
+}
+
+/**
+ * The judge of one point: gives the judge fresh views of the state on demand (each the
+ * durable image plus the state's own bytes), then disposes them all.
+ */
 function makeJudge(
-  options: EngineOptions,
+  options: JudgeParts,
   durable: DurableImage,
-  point: PlannedPoint,
+  point: { flush: number },
   window: PersistedWindow | undefined,
   expected: Expectations | undefined,
 ): (state: CrashState, ctx: JudgeContext) => Promise<{ verdict: Verdict; stats: ApplyStats }> {
   const { log, file } = options;
-  let buffer: Uint8Array | undefined;
+  const buffer = new Uint8Array(1 << 20);
   return async (state, ctx) => {
-    const view = await options.views(durable.path, durable.size);
+    const pieces = piecesOf(log, point.flush, state);
+    const made: EngineView[] = [];
+    let stats: ApplyStats = { ranges: 0, bytesWritten: 0, bytesZeroed: 0 };
+    const views: StateViews = {
+      fresh: async () => {
+        const view = await options.views(durable.path, durable.size);
+        made.push(view);
+        stats = await applyPieces(log, file, pieces, view, buffer);
+        return view;
+      },
+    };
     try {
-      buffer ??= new Uint8Array(1 << 20);
-      const stats = await applyPieces(log, file, piecesOf(log, point.flush, state), view, buffer);
-      const verdict = await options.judge(view, ctx);
-      if (window === undefined || expected === undefined || options.persisted === undefined || ctx.signal?.aborted) return { verdict, stats };
-      const found = await options.persisted.reader.probe(view, window.paths, ctx.signal);
-      const findings = compareFiles(window, expected, found);
-      if (findings.length === 0) return { verdict, stats };
-      const text = findings.map((f) => f.message).join("\n");
-      const merged: Verdict = verdict.ok
-        ? { ok: false, judge: "data", exit: null, output: text, files: findings }
-        : { ...verdict, judge: `${verdict.judge ?? "check"}+data`, output: `${verdict.output ?? ""}${verdict.output?.endsWith("\n") === false ? "\n" : ""}${text}`, files: findings };
-      return { verdict: merged, stats };
+      const verdict = await options.judge(views, window !== undefined && expected !== undefined ? { ...ctx, files: { window, expected } } : ctx);
+      return { verdict, stats };
     } finally {
-      await view.dispose();
+      let first: unknown;
+      for (const v of made) {
+        try {
+          await v.dispose();
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      if (first !== undefined) throw first;
     }
   };
 }
 
 /** Reads a window's files from the prefix state at its mark (recovered as a kernel would). */
-async function readExpected(options: EngineOptions, durable: DurableImage, window: PersistedWindow): Promise<Expectations> {
+async function readExpected(options: JudgeParts, durable: DurableImage, window: PersistedWindow): Promise<Expectations> {
   const { log, file } = options;
   const position = window.markEntry + 1;
   const flush = flushBefore(log, position);
   durable.advanceTo(log, file, flush);
-  const view: EngineView = await options.views(durable.path, durable.size);
+  const pieces = piecesOf(log, flush, { position, dropped: [], torn: [] });
+  const made: EngineView[] = [];
   try {
-    await applyPieces(log, file, piecesOf(log, flush, { position, dropped: [], torn: [] }), view);
-    const probes = await options.persisted!.reader.probe(view, window.paths, options.signal);
+    const probes = await options.persisted!.expect(
+      {
+        fresh: async () => {
+          const view = await options.views(durable.path, durable.size);
+          made.push(view);
+          await applyPieces(log, file, pieces, view);
+          return view;
+        },
+      },
+      window,
+      options.signal,
+    );
     if (options.signal?.aborted) throw new CrashInterruptedError("interrupted while reading the files of the --persisted list", 0, { file: log.path });
     return expectationsAt(window, probes, log);
   } finally {
-    await view.dispose();
+    for (const v of made) await v.dispose();
   }
 }
 

@@ -15,8 +15,10 @@ export { DurableImage } from "./durable.js";
 export { minimise, deviationKey, type FailsWith, type Minimised } from "./minimise.js";
 export { Prng, pointSeed } from "./prng.js";
 export { CrashErrorCodes, StateIdError, NoCrashPointsError, PersistedReadError, PersistedSyntaxError, PersistedExpectationError, CrashInterruptedError } from "./errors.js";
-export { runCrashStates, DEFAULT_MINIMISE_BUDGET, type EngineOptions, type EngineProgress, type EngineSummary } from "./engine.js";
-export type { EngineView, ViewMaker, JudgeContext, Verdict, StateJudge, FileFinding } from "./judge.js";
+export { runCrashStates, judgeOneState, DEFAULT_MINIMISE_BUDGET, type EngineOptions, type OneStateOptions, type EngineProgress, type EngineSummary } from "./engine.js";
+export type { EngineView, ViewMaker, StateViews, JudgeContext, Verdict, StateJudge, FileFinding } from "./judge.js";
+export { judgePipeline, type Pipeline, type PipelineOptions, type FsCheck, type FsVerdict, type FileLister, type FileFacts, type ViewCheck } from "./pipeline.js";
+export { execJudge } from "./exec.js";
 export {
   parsePersisted,
   persistedWindows,
@@ -28,7 +30,6 @@ export {
   type PersistedPath,
   type PersistedWindow,
   type FileProbe,
-  type FileReader,
   type Expectations,
 } from "./persisted.js";
 export { mergeRecords, describeState, firstLines, verdictFields, OUTPUT_LINES, type StateRecord, type CrashReport, type FailureReport, type MinimalRecord, type TornRecord, type EntryRecord } from "./records.js";

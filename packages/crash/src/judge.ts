@@ -16,6 +16,16 @@ export interface EngineView extends StateSink {
 /** Makes a scratch view of the durable image at `base` (which does not change while the view lives). */
 export type ViewMaker = (base: string, size: number) => Promise<EngineView>;
 
+/**
+ * The views of one state a judge may ask for: each `fresh()` is a new scratch view of the
+ * durable image with the state's own bytes already written (not exposed yet), so judges that
+ * change what they look at (a journal replay, a mount) never see each other's changes. The
+ * engine disposes them all after the verdict.
+ */
+export interface StateViews {
+  fresh(): Promise<EngineView>;
+}
+
 /** What a judge is told about the state it judges. */
 export interface JudgeContext {
   /** The state's id (`LWLOG_STATE`). */
@@ -30,6 +40,8 @@ export interface JudgeContext {
   ordinal: number;
   /** Aborted when the run is interrupted: a judge stops its checker and its verdict is not used. */
   signal?: AbortSignal;
+  /** With a `--persisted` list: the window the crash point lies in, and the files as they were at its mark. */
+  files?: { window: import("./persisted.js").PersistedWindow; expected: import("./persisted.js").Expectations };
 }
 
 /** What a judge said. */
@@ -44,10 +56,12 @@ export interface Verdict {
   output?: string;
   /** The data judge's findings. */
   files?: FileFinding[];
+  /** True when the run's signal stopped the judge: no verdict at all. */
+  aborted?: boolean;
 }
 
-/** A judge of crash states: runs the checks on the exposed view. */
-export type StateJudge = (view: EngineView, context: JudgeContext) => Promise<Verdict>;
+/** A judge of crash states: takes the views it needs, runs its checks, says whether the state is sound. */
+export type StateJudge = (views: StateViews, context: JudgeContext) => Promise<Verdict>;
 
 /** A persisted file that is missing or different in a crash state. */
 export interface FileFinding {

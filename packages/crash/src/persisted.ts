@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { ioError } from "@lwlog/codec/core";
 import { PointNotFoundError } from "@lwlog/replay";
 import { PersistedExpectationError, PersistedSyntaxError } from "./errors.js";
-import type { EngineView, FileFinding } from "./judge.js";
+import type { FileFinding } from "./judge.js";
 import type { CrashLog } from "./log-table.js";
 
 /** One line of a `--persisted` list: a path made durable by a mark. */
@@ -79,14 +79,6 @@ export interface FileProbe {
   sha256?: string;
   /** Why it could not be read (a damaged inode, a tool's error), for `unreadable`. */
   error?: string;
-}
-
-/**
- * Reads files from a scratch view without a kernel mount where it can: first it recovers the
- * view as a kernel would at mount (journal or log replay, in the view), then reads each path.
- */
-export interface FileReader {
-  probe(view: EngineView, paths: readonly string[], signal?: AbortSignal): Promise<Map<string, FileProbe>>;
 }
 
 /**

@@ -127,9 +127,9 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
     if (opts.exec === undefined && persisted === undefined) {
       throw new UsageError("give a judge: --exec CMD (a checker run on each state), --persisted FILE (the data judge), or --dry-run to see the plan");
     }
-    const judge: StateJudge = opts.exec !== undefined ? (await import("./crashes-judge.js")).execJudge(opts.exec, ctx.io.env, ctx.io.cwd) : async () => ({ ok: true, exit: 0 });
-    if (persisted !== undefined) throw new UsageError("--persisted needs a file reader for the views, which this build lacks");
-    return await judgeAll(ctx, log, file, plan, judge, opts, facts);
+    if (persisted !== undefined) throw new UsageError("--persisted needs a file-system judge (--fs), which this build lacks");
+    const pipeline = crash.judgePipeline({ ...(opts.exec !== undefined ? { exec: crash.execJudge(opts.exec, ctx.io.env, ctx.io.cwd) } : {}) });
+    return await judgeAll(ctx, log, file, plan, pipeline.judge, opts, facts);
   } finally {
     file.close();
   }
@@ -253,25 +253,25 @@ async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lw
   }
   let verdict: import("@lwlog/crash").Verdict | undefined;
   if (opts.exec !== undefined) {
-    const judge = (await import("./crashes-judge.js")).execJudge(opts.exec, io.env, io.cwd);
+    const pipeline = crash.judgePipeline({ exec: crash.execJudge(opts.exec, io.env, io.cwd) });
     const space = await openScratch(opts);
     const abort = new AbortController();
     const unhook = io.onInterrupt?.(() => abort.abort());
     try {
-      const durable = crash.DurableImage.create(space.path("durable.img"), size);
-      try {
-        durable.advanceTo(log, file, resolved.flush);
-        const view = await space.view(durable.path, { size: durable.size });
-        try {
-          await crash.applyPieces(log, file, crash.piecesOf(log, resolved.flush, resolved.state), view);
-          verdict = await judge(view, { id: resolved.id, position: resolved.state.position, log: log.path, ordinal: -1, signal: abort.signal, ...(before ? { mark: before.name } : {}) });
-        } finally {
-          await view.dispose();
-        }
-      } finally {
-        durable.close();
-      }
-      if (abort.signal.aborted) throw new CommandFailure("interrupted while the judge ran", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+      ({ verdict } = await crash.judgeOneState({
+        log,
+        file,
+        id: resolved.id,
+        state: resolved.state,
+        durablePath: space.path("durable.img"),
+        size,
+        views: (base, bytes) => space.view(base, { size: bytes }),
+        judge: pipeline.judge,
+        signal: abort.signal,
+      }));
+    } catch (e) {
+      if (e instanceof crash.CrashInterruptedError) throw new CommandFailure("interrupted while the judge ran", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+      throw e;
     } finally {
       unhook?.();
       await space.close();

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import type { JudgeContext, StateJudge, Verdict } from "@lwlog/crash";
+import type { JudgeContext, Verdict } from "./judge.js";
+import type { ViewCheck } from "./pipeline.js";
 
 /** Bytes of a checker's output kept (its beginning: records keep the first lines). */
 const KEEP = 64 << 10;
@@ -16,7 +17,7 @@ function shellQuote(s: string): string {
  * `LWLOG_NBD` and `LWLOG_MARK` (the last mark before the crash point). Exit status 0 passes.
  * An abort stops the command (SIGTERM, then SIGKILL after 2 s).
  */
-export function execJudge(command: string, env: Record<string, string | undefined>, cwd: string): StateJudge {
+export function execJudge(command: string, env: Record<string, string | undefined>, cwd: string): ViewCheck {
   const wantsNbd = command.includes("{nbd}");
   return async (view, ctx: JudgeContext): Promise<Verdict> => {
     const exposed = await view.expose({ image: true, nbd: wantsNbd });
@@ -53,7 +54,8 @@ export function execJudge(command: string, env: Record<string, string | undefine
           }
         }, 2000);
       };
-      ctx.signal?.addEventListener("abort", stop, { once: true });
+      if (ctx.signal?.aborted) stop();
+      else ctx.signal?.addEventListener("abort", stop, { once: true });
       child.on("error", (err) => {
         ctx.signal?.removeEventListener("abort", stop);
         resolve({ ok: false, judge: "exec", exit: null, output: `cannot run /bin/sh: ${err.message}` });
@@ -61,7 +63,8 @@ export function execJudge(command: string, env: Record<string, string | undefine
       child.on("close", (code, signal) => {
         ctx.signal?.removeEventListener("abort", stop);
         if (killer) clearTimeout(killer);
-        resolve({ ok: code === 0, judge: "exec", exit: code, signal, output: out });
+        if (ctx.signal?.aborted) resolve({ ok: false, aborted: true });
+        else resolve({ ok: code === 0, judge: "exec", exit: code, signal, output: out });
       });
     });
   };
