@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
-import type { CrashLog, CrashPlan, PlannedPoint, PointRule, StateJudge, StateRecord, ViewMaker } from "@lwlog/crash";
+import type { CrashLog, CrashPlan, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
@@ -21,6 +21,7 @@ export interface CrashesCommandOptions {
   samples?: number;
   seed?: number;
   size?: number | "auto";
+  fs?: "ext4" | "xfs" | "btrfs" | "auto";
   exec?: string;
   persisted?: string;
   minimise?: number;
@@ -49,6 +50,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--samples <n>", "the whole run's budget of states, spread over the crash points (the prefix state of each first)", parsePositive("--samples"))
     .addOption(new Option("--seed <s>", "seed of the sampling (same seed, same states)").default(1).argParser(parseSeed))
     .option("--size <bytes|auto>", "size of the disk the states are built on (default auto: the log's highest byte)", parseTargetSize)
+    .option("--fs <type>", "judge each state as a kernel would find it: recovery (ext4 journal replay with e2fsck; xfs and btrfs: mount and unmount through a loop device, as root), then the read-only check (e2fsck -fn, xfs_repair -n, btrfs check --readonly); auto: from the superblock", parseChoice("--fs", ["ext4", "xfs", "btrfs", "auto"] as const))
     .option("--exec <cmd>", "judge each state with this command, run by sh on a scratch copy-on-write view: {image} is the view's file, {nbd} an NBD URI of it; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_STATE, LWLOG_LOG, LWLOG_IMAGE; exit status 0 passes")
     .option("--persisted <file>", "the data judge: lines MARK: PATH (fsynced: dir/a.txt); in every state after that mark and up to the next, the file must be as it was at the mark")
     .addOption(new Option("--minimise <checks>", "states a failing state's minimisation may judge (0: none)").default(200).argParser(parseCount("--minimise")))
@@ -121,15 +123,13 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
       seed: opts.seed ?? 1,
     });
     const merged = plan.points.reduce((n, p) => n + p.merged.length, 0);
-    const judgeName = opts.exec !== undefined ? `--exec ${opts.exec}` : "none";
-    const facts: RunFacts = { judge: `${judgeName}${persisted !== undefined ? ` and the data judge (${persisted.length} ${persisted.length === 1 ? "window" : "windows"})` : ""}`, seconds: 0, checks: 0, interrupted: false, merged };
+    const facts: RunFacts = { judge: judgeName(opts, persisted?.length), seconds: 0, checks: 0, interrupted: false, merged };
     if (opts.dryRun) return await printPlan(ctx, log, plan, opts, facts);
-    if (opts.exec === undefined && persisted === undefined) {
-      throw new UsageError("give a judge: --exec CMD (a checker run on each state), --persisted FILE (the data judge), or --dry-run to see the plan");
+    if (opts.fs === undefined && opts.exec === undefined && persisted === undefined) {
+      throw new UsageError("give a judge: --fs ext4|xfs|btrfs|auto (recovery, then the read-only check), --exec CMD (your checker), --persisted FILE (the data judge), or --dry-run to see the plan");
     }
-    if (persisted !== undefined) throw new UsageError("--persisted needs a file-system judge (--fs), which this build lacks");
-    const pipeline = crash.judgePipeline({ ...(opts.exec !== undefined ? { exec: crash.execJudge(opts.exec, ctx.io.env, ctx.io.cwd) } : {}) });
-    return await judgeAll(ctx, log, file, plan, pipeline.judge, opts, facts);
+    const pipeline = await makePipeline(ctx, opts);
+    return await judgeAll(ctx, log, file, plan, pipeline, persisted, opts, facts);
   } finally {
     file.close();
   }
@@ -140,13 +140,22 @@ function checkOptions(opts: CrashesCommandOptions): void {
   if (formats > 1) throw new UsageError("choose one of --json and --ndjson");
   if (opts.to !== undefined && opts.state === undefined) throw new UsageError("--to writes one state: give its id with --state ID");
   if (opts.force && opts.to === undefined) throw new UsageError("--force goes with --to");
-  if (opts.state !== undefined && (opts.dryRun || opts.samples !== undefined || opts.points !== undefined || opts.persisted !== undefined)) {
-    throw new UsageError("--state takes one state by its id: --points, --samples, --persisted and --dry-run do not apply");
+  if (opts.state !== undefined && (opts.dryRun || opts.samples !== undefined || opts.points !== undefined || opts.torn || opts.fromMark !== undefined || opts.untilMark !== undefined)) {
+    throw new UsageError("--state takes one state by its id: --points, --from-mark, --until-mark, --torn, --samples and --dry-run do not apply");
   }
 }
 
 /** The states, judged in one forward pass, reported as text, JSON or NDJSON. */
-async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog/codec/core").LogFile, plan: CrashPlan, judge: StateJudge, opts: CrashesCommandOptions, facts: RunFacts): Promise<number> {
+async function judgeAll(
+  ctx: CommandContext,
+  log: CrashLog,
+  file: import("@lwlog/codec/core").LogFile,
+  plan: CrashPlan,
+  pipeline: Pipeline,
+  persisted: PersistedWindow[] | undefined,
+  opts: CrashesCommandOptions,
+  facts: RunFacts,
+): Promise<number> {
   const crash = await import("@lwlog/crash");
   const io = ctx.io;
   const out = new Output(io.stdout);
@@ -169,7 +178,8 @@ async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog
         durablePath: space.path("durable.img"),
         ...(opts.size !== undefined && opts.size !== "auto" ? { size: opts.size } : {}),
         views,
-        judge,
+        judge: pipeline.judge,
+        ...(persisted !== undefined ? { persisted: { windows: persisted, expect: pipeline.expect } } : {}),
         minimise: opts.minimise ?? 200,
         signal: abort.signal,
         onProgress: (p) => {
@@ -205,6 +215,37 @@ async function judgeAll(ctx: CommandContext, log: CrashLog, file: import("@lwlog
     unhook?.();
     await space.close();
   }
+}
+
+/** The judges the options ask for (`--persisted` without `--fs` judges with `--fs auto`: files are read after its recovery). */
+async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
+  const crash = await import("@lwlog/crash");
+  const fsChoice = opts.fs ?? (opts.persisted !== undefined ? "auto" : undefined);
+  let fs: import("@lwlog/crash").FsCheck | undefined;
+  let readFiles: import("@lwlog/crash").FileLister | undefined;
+  if (fsChoice !== undefined) {
+    const judge = await import("@lwlog/judge");
+    fs = judge.fsJudge(fsChoice);
+    readFiles = judge.readFiles;
+  }
+  return crash.judgePipeline({
+    ...(fs !== undefined ? { fs } : {}),
+    ...(readFiles !== undefined ? { readFiles } : {}),
+    ...(opts.exec !== undefined ? { exec: crash.execJudge(opts.exec, ctx.io.env, ctx.io.cwd) } : {}),
+  });
+}
+
+/** The judges in words. */
+function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
+  const parts: string[] = [];
+  const fs = opts.fs ?? (windows !== undefined ? "auto" : undefined);
+  if (fs === "ext4") parts.push("ext4 (journal replay by e2fsck -E journal_only, then e2fsck -fn)");
+  else if (fs === "xfs") parts.push("xfs (log recovery by a loop mount, then xfs_repair -n)");
+  else if (fs === "btrfs") parts.push("btrfs (log replay by a loop mount, then btrfs check --readonly)");
+  else if (fs === "auto") parts.push("the file system's own (auto: from the superblock of each state)");
+  if (windows !== undefined) parts.push(`the data judge (${windows} ${windows === 1 ? "mark" : "marks"} of the --persisted list)`);
+  if (opts.exec !== undefined) parts.push(`--exec ${opts.exec}`);
+  return parts.join(", then ");
 }
 
 /** The scratch space of a run: where the durable image and the views live. */
@@ -252,8 +293,9 @@ async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lw
     written = opts.to;
   }
   let verdict: import("@lwlog/crash").Verdict | undefined;
-  if (opts.exec !== undefined) {
-    const pipeline = crash.judgePipeline({ exec: crash.execJudge(opts.exec, io.env, io.cwd) });
+  if (opts.exec !== undefined || opts.fs !== undefined || opts.persisted !== undefined) {
+    const pipeline = await makePipeline(ctx, opts);
+    const windows = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
     const space = await openScratch(opts);
     const abort = new AbortController();
     const unhook = io.onInterrupt?.(() => abort.abort());
@@ -267,6 +309,7 @@ async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lw
         size,
         views: (base, bytes) => space.view(base, { size: bytes }),
         judge: pipeline.judge,
+        ...(windows !== undefined ? { persisted: { windows, expect: pipeline.expect } } : {}),
         signal: abort.signal,
       }));
     } catch (e) {
