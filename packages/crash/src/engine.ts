@@ -89,22 +89,35 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
     if (list === undefined) byPoint.set(p, [o]);
     else list.push(o);
   }
-  const durable = DurableImage.create(options.durablePath, options.size ?? Math.max(log.extent, log.sectorSize));
+  const size = options.size ?? Math.max(log.extent, log.sectorSize);
   const summary: EngineSummary = { judged: 0, passed: 0, failed: 0, checks: 0, seconds: 0 };
   const progress: EngineProgress = { done: 0, total: wanted.length, failed: 0, point: 0, checks: 0, phase: "judge" };
-  const expectations = new Map<PersistedWindow, Expectations>();
   const budget = options.minimise ?? DEFAULT_MINIMISE_BUDGET;
   const interrupted = () => new CrashInterruptedError(`interrupted after ${summary.judged} of ${wanted.length} states`, summary.judged, { file: log.path });
   const ctxBase = { log: log.path, ...(options.signal ? { signal: options.signal } : {}) };
+  // The files of every window first, on a durable image of their own: a path missing at its
+  // mark is an error before any state is judged.
+  const expectations = new Map<PersistedWindow, Expectations>();
+  if (options.persisted !== undefined) {
+    const windows = [...new Set([...byPoint.keys()].map((p) => windowOf(options.persisted!.windows, p.position)))].filter((w) => w !== undefined);
+    if (windows.length > 0) {
+      progress.phase = "expect";
+      options.onProgress?.(progress);
+      const path = `${options.durablePath}.marks`;
+      const marks = DurableImage.create(path, size);
+      try {
+        for (const w of windows) expectations.set(w, await readExpected(options, marks, w));
+      } finally {
+        marks.close();
+        rmSync(path, { force: true });
+      }
+    }
+  }
+  const durable = DurableImage.create(options.durablePath, size);
   try {
     for (const [point, ordinals] of byPoint) {
       progress.point = point.position;
       const window = options.persisted ? windowOf(options.persisted.windows, point.position) : undefined;
-      if (window !== undefined && !expectations.has(window)) {
-        progress.phase = "expect";
-        options.onProgress?.(progress);
-        expectations.set(window, await readExpected(options, durable, window));
-      }
       durable.advanceTo(log, file, point.flush);
       const judgeOne = makeJudge(options, durable, point, window, window ? expectations.get(window) : undefined);
       const cache = new Map<string, Verdict>();

@@ -55,6 +55,7 @@ export function parsePersisted(file: string, text?: string): PersistedList {
       rest = m[2]!;
     } else {
       const at = s.indexOf(": ");
+      if (at < 0 && s.endsWith(":") && s.length > 1) throw new PersistedSyntaxError(`line ${line}: no path after the mark ${JSON.stringify(s.slice(0, -1))}`, { file });
       if (at <= 0) throw new PersistedSyntaxError(`line ${line}: expected "MARK: PATH" (a mark name, a colon and a space, the path), got ${JSON.stringify(s.slice(0, 80))}`, { file });
       mark = s.slice(0, at);
       rest = s.slice(at + 2);

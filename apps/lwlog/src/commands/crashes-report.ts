@@ -77,7 +77,8 @@ export function failureLines(f: FailureReport): string[] {
   if (f.dropped.length > 0) parts.push(`drops ${f.dropped.length} ${f.dropped.length === 1 ? "entry" : "entries"} (${listText(f.dropped)})`);
   if (f.torn.length > 0) parts.push(`tears ${f.torn.map(tornText).join("; ")}`);
   lines.push(`  ${parts.length > 0 ? parts.join(", ") : "the prefix state (nothing dropped): it fails without any lost write"}`);
-  lines.push(`  ${f.judge ?? "check"}: ${f.signal ? `killed by ${f.signal}` : f.exit === null ? "failed" : `exit status ${f.exit}`}`);
+  const verdict = f.judge === "data" ? `${f.files?.length ?? 0} persisted ${f.files?.length === 1 ? "file is" : "files are"} missing or different` : f.signal ? `killed by ${f.signal}` : f.exit === null ? "failed" : `exit status ${f.exit}`;
+  lines.push(`  ${f.judge === "data" ? "data judge" : (f.judge ?? "check")}: ${verdict}`);
   const shown = f.output.slice(0, 12);
   for (const l of shown) lines.push(`    ${l}`);
   if (f.output.length > shown.length) lines.push(`    … (${f.output.length - shown.length} more lines in --json)`);
@@ -100,7 +101,7 @@ export function stateLines(r: ResolvedState, marks: { before?: { name: string; i
 }
 
 function entriesText(entries: readonly EntryRecord[]): string {
-  if (entries.length === 0) return "nothing dropped";
+  if (entries.length === 0) return "the prefix state (nothing dropped)";
   const shown = entries.slice(0, 6).map((e) => {
     const where = `${e.kind} sectors ${e.sector}..${e.sector + e.sectors - 1}${e.flags !== "NONE" ? ` ${e.flags}` : ""}`;
     return e.how === "dropped" ? `drop entry ${e.index} (${where})` : `tear entry ${e.index} (${where}; lost ${rangesText(e.lost ?? [])})`;

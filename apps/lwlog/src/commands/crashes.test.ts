@@ -195,3 +195,46 @@ describe("lwlog crashes", () => {
     expect(readdirSync(scratch)).toEqual([]);
   }, 20_000);
 });
+
+describe("lwlog crashes --persisted (the data judge) on the kernel's ext4 log", () => {
+  const ext4 = kernelLogs().find((k) => k.file === "ext4-4k.log")!;
+  // Between marks "files" and "rm" the workload removes dir c and truncates big; a/ is untouched.
+  const run = async (lines: string[]) => {
+    const list = join(tmp.path, `persisted-${lines.length}-${lines[0]!.replace(/\W/g, "")}.list`);
+    writeFileSync(list, `# made durable by the sync before mark "files"\n${lines.join("\n")}\n`);
+    return runLwlog(["crashes", ext4.path, "--from-mark", "files", "--until-mark", "rm", "--samples", "6", "--fs", "ext4", "--persisted", list, "--json", "--minimise", "0"]);
+  };
+
+  it("passes when the listed files survive every crash state of their window", async () => {
+    const r = await run(["files: a/f3", "files: /a/f48", "files: hello.txt", "files: a/renamed0"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ states: 6, passed: 6, failed: 0 });
+  }, 120_000);
+
+  it("fails a state whose listed file is missing or changed, and says which and how", async () => {
+    const r = await run(["files: c/f2", "files: big", "files: a/f9"]);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.failed).toBeGreaterThan(0);
+    const f = doc.failures.find((x: { point: number }) => x.point === 292);
+    expect(f).toMatchObject({ judge: "data", exit: null });
+    expect(f.files).toEqual([
+      expect.objectContaining({ path: "c/f2", problem: "missing", mark: "files", markEntry: 256, expected: expect.objectContaining({ size: 15851 }) }),
+      expect.objectContaining({ path: "big", problem: "size", found: expect.objectContaining({ size: 1000 }), expected: expect.objectContaining({ size: 1048576 }) }),
+    ]);
+    expect(f.output).toEqual(['c/f2 is missing (it was fsynced by mark "files", 15851 bytes)', 'big has 1000 bytes, it had 1048576 at mark "files"']);
+  }, 120_000);
+
+  it("a path that is not there at its mark, or a mark the log lacks, is an error before any state is judged", async () => {
+    const missing = await run(["files: nope.txt"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.txt does not exist in the state at mark "files" \(entry 256\): there is nothing to compare crash states with.*\[LWLOG_PERSISTED_NOT_AT_MARK\]/);
+    const nomark = await run(["fsynced: a/f3"]);
+    expect(nomark.code).toBe(1);
+    expect(nomark.stderr).toMatch(/line 2: the log has no mark named "fsynced" \(its marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end"\) \[LWLOG_POINT_NOT_FOUND\]/);
+    const bad = await run(["just a path"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/line 2: expected "MARK: PATH".*\[LWLOG_BAD_PERSISTED\]/);
+  }, 120_000);
+});
