@@ -10,6 +10,6 @@ export { alignRange, pairChanged, type Region, type Equal, type AlignOptions } f
 export { pairMarks, type Anchor } from "./anchors.js";
 export { epochOrder, isEpochBoundary } from "./epochs.js";
 export { diffLogs, alignScans, LogDiff, type DiffOptions, type Segment, type Hunk, type Change } from "./diff.js";
-export { lastWriters, diffStates, entriesUntil, type StateMap, type StateRange, type StateDiff, type StateDiffOptions } from "./state.js";
+export { scanState, diffStates, entriesUntil, type ScanState, type StateRange, type StateDiff, type StateDiffOptions } from "./state.js";
 export { hashHex } from "./hash.js";
 export { proveWithImages, compareFiles, type ImageProof, type ImageProofOptions } from "./images.js";

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { kernelLogs, makeTempDir, sha256File, type KernelLog } from "@lwlog/testkit";
 import { diffLogs } from "./diff.js";
 import { proveWithImages } from "./images.js";
-import { diffStates, entriesUntil, lastWriters } from "./state.js";
+import { diffStates, entriesUntil, scanState } from "./state.js";
 
 const tmp = makeTempDir("lwlog-diff-kernel-");
 afterAll(() => tmp.cleanup());
@@ -25,7 +25,7 @@ describe("state diff of real kernel logs (Linux 6.1 dm-log-writes)", () => {
     const mark = at === "(end)" ? undefined : at;
     const d = await diffLogs(byFile(fa).path, byFile(fb).path);
     const [ua, ub] = [entriesUntil(d.a, mark), entriesUntil(d.b, mark)];
-    const state = diffStates(d.a, lastWriters(d.a, ua), d.b, lastWriters(d.b, ub));
+    const state = diffStates(d.a, scanState(d.a, ua), d.b, scanState(d.b, ub));
     expect(state.identical).toBe(false);
     expect(state.differingBytes).toBeGreaterThan(0);
     expect(state.granularity).toBe(Math.min(d.a.sectorSize, d.b.sectorSize));
@@ -41,7 +41,7 @@ describe("state diff of real kernel logs (Linux 6.1 dm-log-writes)", () => {
       for (const m of k.marks.filter((_, i) => i % 4 === 1)) {
         const until = entriesUntil(d.a, m.name);
         expect(until).toBe(m.entry_index + 1);
-        const state = diffStates(d.a, lastWriters(d.a, until), d.b, lastWriters(d.b, until), { base: zeros });
+        const state = diffStates(d.a, scanState(d.a, until), d.b, scanState(d.b, until), { base: zeros });
         // The same log on both sides: every piece is the same entry, nothing is read.
         expect(state).toMatchObject({ identical: true, comparedByRead: 0 });
         const dir = join(tmp.path, `${file}-${m.entry_index}`);

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeTempDir, randomBytes } from "@lwlog/testkit";
 import { scanLog } from "./scan.js";
-import { diffStates, lastWriters, type StateRange } from "./state.js";
+import { diffStates, scanState, type StateRange } from "./state.js";
 import { paint, writeTestLog, type TestEntry } from "./test-logs.js";
 
 const tmp = makeTempDir("lwlog-diff-state-");
@@ -38,14 +38,14 @@ function differingRanges(x: Uint8Array, y: Uint8Array, g: number): { start: numb
 
 const spans = (r: StateRange[]) => r.map(({ start, end }) => ({ start, end }));
 
-describe("lastWriters", () => {
+describe("scanState", () => {
   it("gives, for every byte, the last entry that wrote or discarded it", async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(512, 4096).chain((S) => fc.tuple(fc.constant(S), entriesOf(S))), async ([S, entries]) => {
         const path = join(tmp.path, `lw-${serial++}.log`);
         await writeTestLog(path, S, entries);
         const scan = await scanLog(path);
-        const map = lastWriters(scan);
+        const map = scanState(scan);
         const expected = new Int32Array(DISK / S).fill(-1);
         entries.forEach((e, i) => {
           if ("w" in e || "d" in e) {
@@ -69,10 +69,10 @@ describe("lastWriters", () => {
     const path = join(tmp.path, "until.log");
     await writeTestLog(path, 512, [{ w: 0, len: 4096, seed: 1 }, { m: "here" }, { w: 0, len: 1024, seed: 2 }]);
     const scan = await scanLog(path);
-    const map = lastWriters(scan, 2);
+    const map = scanState(scan, 2);
     expect(Array.from(map.writers)).toEqual([0]);
     expect([map.starts[0], map.ends[0]]).toEqual([0, 4096]);
-    const all = lastWriters(scan);
+    const all = scanState(scan);
     expect(Array.from(all.writers)).toEqual([2, 0]);
     expect(Array.from(all.starts)).toEqual([0, 1024]);
   });
@@ -94,7 +94,7 @@ describe("diffStates", () => {
           await writeTestLog(pa, SA, ea);
           await writeTestLog(pb, SB, eb);
           const [a, b] = [await scanLog(pa), await scanLog(pb)];
-          const d = diffStates(a, lastWriters(a), b, lastWriters(b));
+          const d = diffStates(a, scanState(a), b, scanState(b));
           const expected = differingRanges(paint(ea, DISK), paint(eb, DISK), Math.min(SA, SB));
           expect(spans(d.ranges)).toEqual(expected);
           expect(d.identical).toBe(expected.length === 0);
@@ -113,11 +113,11 @@ describe("diffStates", () => {
     await writeTestLog(pa, 512, [{ w: 4096, bytes: data }]);
     await writeTestLog(pb, 4096, [{ w: 8192, bytes: data.subarray(4096) }, { f: true }, { w: 4096, bytes: data.subarray(0, 4096) }]);
     const [a, b] = [await scanLog(pa), await scanLog(pb)];
-    const d = diffStates(a, lastWriters(a), b, lastWriters(b));
+    const d = diffStates(a, scanState(a), b, scanState(b));
     expect(d.identical).toBe(true);
     expect(d.comparedByRead).toBe(8192);
     // A log against itself needs no read at all: every piece is the same entry.
-    const self = diffStates(a, lastWriters(a), a, lastWriters(a));
+    const self = diffStates(a, scanState(a), a, scanState(a));
     expect(self).toMatchObject({ identical: true, comparedByRead: 0, equalByHash: 8192 });
   });
 
@@ -131,11 +131,11 @@ describe("diffStates", () => {
     await writeTestLog(pb, 512, [{ w: 0, bytes: new Uint8Array(4096) }]);
     const [a, b] = [await scanLog(pa), await scanLog(pb)];
     // On zeros: A wrote random bytes at 8192 that B did not.
-    const onZeros = diffStates(a, lastWriters(a), b, lastWriters(b));
+    const onZeros = diffStates(a, scanState(a), b, scanState(b));
     expect(spans(onZeros.ranges)).toEqual([{ start: 8192, end: 12288 }]);
     expect(onZeros.ranges[0]).toMatchObject({ a: [1], b: [-1] });
     // On the base image, A rewrote what was already there: the same disk.
-    const onBase = diffStates(a, lastWriters(a), b, lastWriters(b), { base });
+    const onBase = diffStates(a, scanState(a), b, scanState(b), { base });
     expect(onBase.identical).toBe(true);
   });
 });

@@ -1,149 +1,35 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { LogFile, LogRangeError, ErrorCodes, ioError } from "@lwlog/codec/core";
+import { lastWriters, type StateMap } from "@lwlog/state";
 import { KIND, type LogScan } from "./scan.js";
 
 /**
- * The state of a disk after a prefix of a log, as an interval map: sorted, disjoint byte
- * ranges `[starts[k], ends[k])`, each with the entry that last wrote it (`writers[k]`). A
- * write's bytes come from its data; a discard's are zeros. Bytes in no range hold the base
- * image (zeros unless told otherwise).
+ * The state of a disk after entries `[0, until)` of a scanned log: the shared last-writer
+ * map (`@lwlog/state`) whose writers are entry indexes. A write's bytes come from its data;
+ * a discard's are zeros. Bytes in no range hold the base image (zeros unless told otherwise).
  */
-export interface StateMap {
-  starts: Float64Array;
-  ends: Float64Array;
-  writers: Int32Array;
-  /** Ranges in the map. */
-  count: number;
+export interface ScanState extends StateMap {
   /** Entries `[0, until)` were applied. */
   until: number;
 }
 
 /**
- * Builds the last-writer map of entries `[0, until)` of a scan with one sweep over the
- * writes and discards sorted by start: a max-heap of the entries covering the sweep
- * position (keyed by entry index, stale ones dropped lazily) says which one wrote last.
- * O(n log n) time, O(n) memory, exact in bytes for any overlap.
+ * The last-writer map of entries `[0, until)` of a scan: its writes and discards (each one
+ * whole piece, ids = entry indexes, in log order) through `@lwlog/state`'s `lastWriters`.
  */
-export function lastWriters(s: LogScan, until = s.count): StateMap {
+export function scanState(s: LogScan, until = s.count): ScanState {
   let n = 0;
   for (let i = 0; i < until; i++) {
     const k = s.kinds[i];
-    if ((k === KIND.write || k === KIND.discard) && s.lengths[i]! > 0) n++;
+    if (k === KIND.write || k === KIND.discard) n++;
   }
   const ids = new Uint32Array(n);
   n = 0;
   for (let i = 0; i < until; i++) {
     const k = s.kinds[i];
-    if ((k === KIND.write || k === KIND.discard) && s.lengths[i]! > 0) ids[n++] = i;
+    if (k === KIND.write || k === KIND.discard) ids[n++] = i;
   }
-  const byStart = sortByOffset(ids, s.offsets);
-  const offsets = s.offsets;
-  const lengths = s.lengths;
-  const heap = new MaxHeap();
-  // At most one range starts at each start or end of an entry.
-  const starts = new Float64Array(2 * n + 1);
-  const ends = new Float64Array(2 * n + 1);
-  const writers = new Int32Array(2 * n + 1);
-  let count = 0;
-  let cur = -1;
-  let curStart = 0;
-  let next = 0;
-  for (;;) {
-    const nextStart = next < n ? offsets[byStart[next]!]! : Infinity;
-    let top = heap.size > 0 ? heap.top() : -1;
-    const topEnd = top >= 0 ? offsets[top]! + lengths[top]! : Infinity;
-    const p = nextStart < topEnd ? nextStart : topEnd;
-    if (p === Infinity) break;
-    while (next < n && offsets[byStart[next]!] === p) heap.push(byStart[next++]!);
-    for (top = heap.size > 0 ? heap.top() : -1; top >= 0 && offsets[top]! + lengths[top]! <= p; top = heap.size > 0 ? heap.top() : -1) heap.pop();
-    const w = heap.size > 0 ? heap.top() : -1;
-    if (w !== cur) {
-      if (cur >= 0 && p > curStart) {
-        starts[count] = curStart;
-        ends[count] = p;
-        writers[count] = cur;
-        count++;
-      }
-      cur = w;
-      curStart = p;
-    }
-  }
-  return { starts: starts.subarray(0, count), ends: ends.subarray(0, count), writers: writers.subarray(0, count), count, until };
-}
-
-/**
- * `ids` ordered by `offsets[id]`, ties in id order: a stable LSD radix sort on the offsets
- * (whole numbers below 2^53) in 16-bit digits, as many as the largest offset needs, with the
- * keys moved along with the ids so that every pass reads them in order. Linear, where a
- * comparison sort of a million entries takes most of a second.
- */
-function sortByOffset(ids: Uint32Array, offsets: Float64Array): Uint32Array {
-  const n = ids.length;
-  let src: Uint32Array = ids;
-  let dst: Uint32Array = new Uint32Array(n);
-  let keys = new Float64Array(n);
-  let keysDst = new Float64Array(n);
-  let max = 0;
-  for (let j = 0; j < n; j++) {
-    const k = offsets[ids[j]!]!;
-    keys[j] = k;
-    if (k > max) max = k;
-  }
-  const counts = new Uint32Array(65537);
-  // Digit d of a whole number k < 2^53: ToUint32 takes k modulo 2^32 for the low two.
-  const digit = (k: number, d: number) => (d === 0 ? k & 0xffff : d === 1 ? (k >>> 16) & 0xffff : d === 2 ? (k / 4294967296) & 0xffff : (k / 281474976710656) & 0xffff);
-  for (let d = 0, scale = 1; d < 4 && scale <= max; d++, scale *= 65536) {
-    counts.fill(0);
-    for (let j = 0; j < n; j++) counts[digit(keys[j]!, d) + 1]!++;
-    for (let c = 1; c <= 65536; c++) counts[c]! += counts[c - 1]!;
-    for (let j = 0; j < n; j++) {
-      const at = counts[digit(keys[j]!, d)]!++;
-      dst[at] = src[j]!;
-      keysDst[at] = keys[j]!;
-    }
-    [src, dst] = [dst, src];
-    [keys, keysDst] = [keysDst, keys];
-  }
-  return src;
-}
-
-/** A max-heap of entry indexes. */
-class MaxHeap {
-  private a: number[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  top(): number {
-    return this.a[0]!;
-  }
-  push(v: number): void {
-    const a = this.a;
-    a.push(v);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! >= v) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = v;
-  }
-  pop(): void {
-    const a = this.a;
-    const last = a.pop()!;
-    if (a.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= a.length) break;
-      const r = l + 1;
-      const c = r < a.length && a[r]! > a[l]! ? r : l;
-      if (a[c]! <= last) break;
-      a[i] = a[c]!;
-      i = c;
-    }
-    a[i] = last;
-  }
+  return { ...lastWriters(s.offsets, s.lengths, ids), until };
 }
 
 /**
@@ -213,7 +99,7 @@ interface Source {
  * and compared block by block, so two logs that wrote the same bytes through different
  * entries compare equal. Differing blocks are merged into byte ranges.
  */
-export function diffStates(a: LogScan, ma: StateMap, b: LogScan, mb: StateMap, options: StateDiffOptions = {}): StateDiff {
+export function diffStates(a: LogScan, ma: ScanState, b: LogScan, mb: ScanState, options: StateDiffOptions = {}): StateDiff {
   const g = Math.min(a.sectorSize, b.sectorSize);
   const base = options.base === undefined ? undefined : openBase(options.base);
   const logA = LogFile.openSync(a.path);

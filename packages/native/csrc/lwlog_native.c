@@ -380,6 +380,38 @@ static napi_value BlockDeviceSize(napi_env env, napi_callback_info info) {
   return make_number(env, size);
 }
 
+/*
+ * seek(fd, offset, whence): lseek(2) with SEEK_DATA or SEEK_HOLE. -1 when there is no data at
+ * or after `offset` (ENXIO: also an offset at or past the end). A file system without
+ * SEEK_DATA support treats the whole file as data, as lseek(2) documents.
+ */
+static napi_value seek_whence(napi_env env, napi_callback_info info, int whence, const char* name) {
+  napi_value argv[2];
+  int fd;
+  uint64_t offset;
+  if (!get_args(env, info, 2, argv) || !get_fd(env, argv[0], &fd) || !get_whole(env, argv[1], MAX_SAFE, "offset", &offset)) return NULL;
+  off_t at = lseek(fd, (off_t)offset, whence);
+  if (at < 0) {
+    if (errno == ENXIO) {
+      napi_value minus;
+      napi_create_int32(env, -1, &minus);
+      return minus;
+    }
+    return throw_errno(env, errno, name);
+  }
+  return make_number(env, (uint64_t)at);
+}
+
+/* seekData(fd, offset) -> the first byte of data at or after offset, or -1. */
+static napi_value SeekData(napi_env env, napi_callback_info info) {
+  return seek_whence(env, info, SEEK_DATA, "lseek(SEEK_DATA)");
+}
+
+/* seekHole(fd, offset) -> the first byte of a hole at or after offset (the end of the file counts as one), or -1. */
+static napi_value SeekHole(napi_env env, napi_callback_info info) {
+  return seek_whence(env, info, SEEK_HOLE, "lseek(SEEK_HOLE)");
+}
+
 /* ---- hashing ----------------------------------------------------------------------- */
 
 /*
@@ -499,6 +531,8 @@ NAPI_MODULE_INIT() {
       {"blockDiscard", NULL, BlockDiscard, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockDeviceSize", NULL, BlockDeviceSize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"xxh64Into", NULL, Xxh64Into, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seekData", NULL, SeekData, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seekHole", NULL, SeekHole, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   return exports;

@@ -20,9 +20,11 @@ interface Addon {
   blockDiscard(fd: number, offset: number, length: number): boolean;
   blockDeviceSize(fd: number): number;
   xxh64Into(data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number): void;
+  seekData(fd: number, offset: number): number;
+  seekHole(fd: number, offset: number): number;
 }
 
-const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into"] as const;
+const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into", "seekData", "seekHole"] as const;
 /** madvise(2) MADV_SEQUENTIAL: read ahead further, and the pages behind may go sooner. */
 const MADV_SEQUENTIAL = 2;
 
@@ -91,10 +93,21 @@ export function openAddon(options: { path?: string; mmap?: boolean } = {}): Linu
         throw toNativeError(err, "blockDeviceSize");
       }
     },
+    seekData: (fd, offset) => seekCall(addon.seekData, "seekData", fd, offset),
+    seekHole: (fd, offset) => seekCall(addon.seekHole, "seekHole", fd, offset),
     // Called once an entry by a diff: no wrapper (the addon checks its arguments and throws
     // a RangeError with code LWLOG_RANGE, which is what NativeRangeError would carry).
     xxh64Into: addon.xxh64Into,
   };
+}
+
+function seekCall(fn: (fd: number, offset: number) => number, op: string, fd: number, offset: number): number {
+  checkRange(op, fd, offset, 0);
+  try {
+    return fn(fd, offset);
+  } catch (err) {
+    throw toNativeError(err, op);
+  }
 }
 
 function rangeCall(fn: (fd: number, offset: number, length: number) => boolean, op: string, fd: number, offset: number, length: number): boolean {

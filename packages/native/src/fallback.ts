@@ -94,6 +94,15 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
     zeroRange: (fd, offset, length) => unsupported("zeroRange", fd, offset, length),
     blockZeroOut: (fd, offset, length) => unsupported("blockZeroOut", fd, offset, length),
     blockDiscard: (fd, offset, length) => unsupported("blockDiscard", fd, offset, length),
+    seekData(fd, offset) {
+      checkRange("seekData", fd, offset, 0);
+      return offset < sizeOf("seekData", fd) ? offset : -1;
+    },
+    seekHole(fd, offset) {
+      checkRange("seekHole", fd, offset, 0);
+      const size = sizeOf("seekHole", fd);
+      return offset <= size ? size : -1;
+    },
     blockDeviceSize(fd) {
       checkFd("blockDeviceSize", fd);
       const st = stat("blockDeviceSize", fd);
@@ -104,6 +113,12 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
     },
     xxh64Into: undefined,
   };
+}
+
+/** Size of a regular file or block device open as `fd` (0 for anything else). */
+function sizeOf(op: string, fd: number): number {
+  const st = stat(op, fd);
+  return st.isFile() ? st.size : st.isBlockDevice() ? sysfsDeviceSize(op, st) : 0;
 }
 
 /** `mapRange` without mapping: a copy of the range, with the same checks. */

@@ -71,6 +71,18 @@ export interface LinuxIo {
    * depends on the device: use `blockZeroOut` to get zeros. False as for `blockZeroOut`.
    */
   blockDiscard(fd: number, offset: number, length: number): boolean;
+  /**
+   * The first byte of data at or after `offset` (lseek SEEK_DATA), or -1 when only a hole or
+   * the end follows. With `seekHole`, it walks a sparse file's allocated ranges. The fallback
+   * (and a file system without SEEK_DATA) treats the whole file as data: `offset` itself
+   * while it is before the end of the file.
+   */
+  seekData(fd: number, offset: number): number;
+  /**
+   * The first byte of a hole at or after `offset` (lseek SEEK_HOLE; the end of the file
+   * counts as one), or -1 when `offset` is past the end. The fallback returns the file's size.
+   */
+  seekHole(fd: number, offset: number): number;
   /** Size in bytes of the block device open as `fd` (BLKGETSIZE64); `NativeIoError` ENOTTY for anything else. */
   blockDeviceSize(fd: number): number;
   /**

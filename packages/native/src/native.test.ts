@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { makeTempDir, randomBytes, run } from "@lwlog/testkit";
@@ -51,6 +51,10 @@ function closedFd(): number {
 }
 
 const zeros = (length: number) => new Uint8Array(length);
+
+function writeSyncAt(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+}
 
 describe("loading", () => {
   it("uses the addon when it is built, and CI must exercise it (a silent fallback there would hide a broken build)", () => {
@@ -216,6 +220,38 @@ describe.each(impls)("%s", (name, io) => {
         withFd(out, "r", (notWritable) => expect(catchError(() => io.copyFileRange(ro, 0, notWritable, 0, 100))).toMatchObject({ code: "LWLOG_IO", errno: "EBADF" }));
         expect(catchError(() => io.copyFileRange(ro, 0, closedFd(), 0, 100))).toBeInstanceOf(NativeIoError);
       });
+    });
+  });
+
+  describe("seekData and seekHole", () => {
+    it("walk a sparse file's data ranges (the addon); the fallbacks call the whole file data", () => {
+      // Data at 1 MiB..1 MiB + 4 KiB and at 3 MiB..3 MiB + 8 KiB of an 8 MiB file.
+      const file = path("sparse");
+      writeFileSync(file, new Uint8Array(0));
+      withFd(file, "r+", (fd) => {
+        const one = randomBytes(4096, 3);
+        const two = randomBytes(8192, 4);
+        writeSyncAt(fd, one, MiB);
+        writeSyncAt(fd, two, 3 * MiB);
+        ftruncateSync(fd, 8 * MiB);
+      });
+      const ranges = withFd(file, "r", (fd) => {
+        const found: [number, number][] = [];
+        for (let at = io.seekData(fd, 0); at >= 0; at = io.seekData(fd, found[found.length - 1]![1])) {
+          const end = io.seekHole(fd, at);
+          found.push([at, end]);
+          if (end >= 8 * MiB) break;
+        }
+        return found;
+      });
+      if (isAddon) expect(ranges).toEqual([[MiB, MiB + 4096], [3 * MiB, 3 * MiB + 8192]]);
+      else expect(ranges).toEqual([[0, 8 * MiB]]);
+      withFd(file, "r", (fd) => {
+        expect(io.seekData(fd, 8 * MiB)).toBe(-1);
+        expect(io.seekHole(fd, 8 * MiB + 1)).toBe(-1);
+        expect(() => io.seekData(fd, 2n as unknown as number)).toThrow(NativeRangeError);
+      });
+      expect(() => io.seekData(closedFd(), 0)).toThrow(NativeIoError);
     });
   });
 

@@ -107,7 +107,7 @@ export class FileBackend implements NbdBackend {
 }
 
 /** Size of a regular file, or of a block device (from sysfs: fstat says 0 for those). */
-function sizeOfStat(stat: Stats, path: string): number {
+export function sizeOfStat(stat: Stats, path: string): number {
   if (stat.isBlockDevice()) {
     const major = Math.floor(stat.rdev / 256) & 0xfff;
     const minor = (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, openSync, readSync, closeSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, rmSync, openSync, readSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,16 @@ export function sha256File(path: string): string {
   } finally {
     closeSync(fd);
   }
+  return h.digest("hex");
+}
+
+/**
+ * sha256 of a whole file, read without blocking the event loop: for a file this process
+ * serves itself (an overlay view through nbdfuse), where `sha256File` would deadlock.
+ */
+export async function sha256FileAsync(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest("hex");
 }
 

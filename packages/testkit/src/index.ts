@@ -9,3 +9,4 @@ export * from "./qemu.js";
 export * from "./kernel-logs.js";
 export * from "./fs-workload.js";
 export * from "./recorded-logs.js";
+export * from "./mounts.js";

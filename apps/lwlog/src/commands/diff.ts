@@ -73,7 +73,7 @@ export async function runDiff(ctx: CommandContext, pathA: string, pathB: string,
 }
 
 async function diffCommand(ctx: CommandContext, pathA: string, pathB: string, opts: DiffCommandOptions): Promise<number> {
-  const { diffLogs, diffStates, entriesUntil, lastWriters, proveWithImages } = await import("@lwlog/diff");
+  const { diffLogs, diffStates, entriesUntil, scanState, proveWithImages } = await import("@lwlog/diff");
   const images = opts.images === true || opts.imagesDir !== undefined;
   const wantState = opts.state === true || opts.stateAtMark !== undefined || images;
   if (opts.plot !== undefined && !opts.force) {
@@ -88,7 +88,7 @@ async function diffCommand(ctx: CommandContext, pathA: string, pathB: string, op
   if (wantState) {
     const ua = entriesUntil(diff.a, opts.stateAtMark);
     const ub = entriesUntil(diff.b, opts.stateAtMark);
-    state = diffStates(diff.a, lastWriters(diff.a, ua), diff.b, lastWriters(diff.b, ub), opts.base !== undefined ? { base: opts.base } : {});
+    state = diffStates(diff.a, scanState(diff.a, ua), diff.b, scanState(diff.b, ub), opts.base !== undefined ? { base: opts.base } : {});
     if (images) {
       proof = await proveWithImages(diff.a, diff.b, state, {
         tail: opts.tail ?? false,
