@@ -7,12 +7,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogFile, LogFlags } from "@lwlog/codec/core";
 import { defaultFsWorkload, fsWorkloadLog, makeTempDir, runAsync, sha256File, type FsWorkloadLog } from "@lwlog/testkit";
+import { runLwlog } from "../testing.js";
 import { builtCli } from "./test-record.js";
 
 const tmp = makeTempDir("lwlog-proof-ext4-");
 afterAll(() => tmp.cleanup());
 const lwlogArgv = [process.execPath, builtCli];
-const lwlog = (...args: string[]) => runAsync(process.execPath, [builtCli, ...args], { check: false });
+const lwlog = (...args: string[]) => runLwlog(args);
 const SIZE = 64 << 20;
 
 /** Every process's command line, from /proc. */
@@ -39,12 +40,12 @@ beforeAll(async () => {
 describe("an ext4 workload recorded through lwlog record", () => {
   it("is a valid log with the workload's marks; replayed to each mark it is the served image at that mark", async () => {
     expect(rec.marks.map((m) => m.name)).toEqual(["mkfs", ...defaultFsWorkload().map((s) => s.mark), "umount", "lwlog-end"]);
-    expect((await lwlog("check", rec.log)).status).toBe(0);
+    expect((await lwlog("check", rec.log)).code).toBe(0);
     const image = join(tmp.path, "marks.img");
     let prev: string | undefined;
     for (const m of rec.marks) {
       const r = await lwlog("replay", rec.log, "--to", image, "--size", String(SIZE), ...(prev ? ["--from-mark", prev] : []), "--until-mark", m.name);
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(sha256File(image), `image at mark ${m.name}`).toBe(m.sha256);
       prev = m.name;
     }
@@ -85,7 +86,7 @@ describe("an ext4 workload recorded through lwlog record", () => {
     let prev: string | undefined;
     for (const [mark, paths] of byMark) {
       const leg = await lwlog("replay", rec.log, "--to", image, "--size", String(SIZE), ...(prev ? ["--from-mark", prev] : []), "--until-mark", mark);
-      expect(leg.status, leg.stderr).toBe(0);
+      expect(leg.code, leg.stderr).toBe(0);
       prev = mark;
       // One debugfs session dumps every file of the mark.
       const out = join(tmp.path, `dumped-${mark}`);
@@ -95,6 +96,15 @@ describe("an ext4 workload recorded through lwlog record", () => {
       await runAsync("debugfs", ["-f", script, image]);
       paths.forEach((path, i) => expect(sha256File(join(out, String(i))), `${path} at ${mark}`).toBe(rec.files.get(mark)!.get(path)!.sha256));
     }
+  });
+
+  it("lwlog crashes --fs ext4: sampled crash states pass after journal recovery, with every --persisted file intact", async () => {
+    const list = join(tmp.path, "live.persisted");
+    writeFileSync(list, rec.persisted.join("\n") + "\n");
+    const r = await runLwlog(["crashes", rec.log, "--from-mark", "mkfs", "--fs", "ext4", "--persisted", list, "--samples", "8", "--json", "-q"]);
+    const s = JSON.parse(r.stdout) as { states: number; passed: number; failures: { id: string; output: string[] }[] };
+    expect(r.code, s.failures.map((f) => `${f.id}: ${f.output.join("\n")}`).join("\n")).toBe(0);
+    expect([s.states, s.passed]).toEqual([8, 8]);
   });
 
   it("a workload that fails is reported with its step, and leaves no mount, loop device, FUSE mount or process", async () => {
