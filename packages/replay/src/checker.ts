@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
+import { runProcess, type ViewStrategy } from "@lwlog/scratch";
 
-/** Where a checkpoint is: the entry just applied, and what the checker is told. */
+/** Where a checkpoint is: the entry just applied, and the scratch view the checker is given. */
 export interface Checkpoint {
-  /** Index of the entry after which the checkpoint runs (it has been applied and the target synced). */
+  /** Index of the entry after which the checkpoint runs (it has been applied to the target). */
   entry: number;
   /** 1-based number of this checkpoint in the replay. */
   ordinal: number;
@@ -10,15 +10,31 @@ export interface Checkpoint {
   mark?: string;
   /** Flag names of the entry (`FLUSH`, `FUA`, …). */
   flags: string[];
+  /**
+   * The id of the state judged (`LWLOG_STATE`). At a replay checkpoint the state is the log's
+   * prefix up to `entry`, and its id is that entry index in decimal.
+   */
+  state: string;
   /** Path of the log. */
   log: string;
-  /** Path of the target. */
+  /**
+   * Path of the checkpoint's scratch view: a copy-on-write view of the target's state, which
+   * the checker may mount, recover and repair; the target itself is never handed out.
+   */
   image: string;
+  /** The view as an NBD URI (`nbd+unix:///view?socket=…`), when asked for (`check.nbd`). */
+  nbd?: string;
+  /** How the view was made: `reflink`, `overlay` or `copy`. */
+  view: ViewStrategy;
+  /** Path of the replay target (the state's origin; for messages, never to be written). */
+  target: string;
 }
 
 /** What a checker said about a checkpoint. */
 export interface CheckOutcome {
   ok: boolean;
+  /** One line saying why it failed (or what passed), when the checker has more to say than an exit status. */
+  summary?: string;
   /** The command's exit status (null when it was killed by a signal). */
   exitCode?: number | null;
   signal?: string | null;
@@ -26,8 +42,14 @@ export interface CheckOutcome {
   output?: string;
 }
 
-/** Something that checks the target at a checkpoint: `execChecker` runs a shell command. */
-export type Checker = (point: Checkpoint) => Promise<CheckOutcome> | CheckOutcome;
+/** What a checker is given besides the checkpoint. */
+export interface CheckContext {
+  /** Aborted when the user interrupts: stop at once (kill what runs); the checkpoint then counts as interrupted, never as failed. */
+  signal?: AbortSignal;
+}
+
+/** Something that checks the state at a checkpoint: `execChecker` runs a shell command. */
+export type Checker = (point: Checkpoint, context: CheckContext) => Promise<CheckOutcome> | CheckOutcome;
 
 /** Bytes of a checker's output kept for the report (the end of it). */
 const OUTPUT_KEEP = 16 << 10;
@@ -37,38 +59,65 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** True when `command` uses the NBD URI (`{nbd}` or `$LWLOG_NBD`): views are then served over NBD too. */
+export function usesNbd(command: string): boolean {
+  return command.includes("{nbd}") || /\$\{?LWLOG_NBD\b/.test(command);
+}
+
 /**
- * A checker that runs `command` with `sh -c` at each checkpoint: `{image}` in it becomes the
- * target's path (quoted for the shell, so do not quote it again), `{entry}` the entry index,
- * and the environment gets `LWLOG_ENTRY`, `LWLOG_CHECKPOINT`, `LWLOG_FLAGS`, `LWLOG_LOG`,
- * `LWLOG_IMAGE` and, at a mark, `LWLOG_MARK`. Exit status 0 passes; anything else fails.
- * The command's output is kept (its last 16 KiB) for the report, not printed.
+ * A checker that runs `command` with `sh -c` at each checkpoint, on the checkpoint's scratch
+ * view: `{image}` in it becomes the view's path and `{nbd}` its NBD URI (quoted for the
+ * shell, so do not quote them again), `{entry}` the entry index; the environment gets
+ * `LWLOG_ENTRY`, `LWLOG_STATE`, `LWLOG_CHECKPOINT`, `LWLOG_FLAGS`, `LWLOG_LOG`, `LWLOG_IMAGE`,
+ * `LWLOG_VIEW`, `LWLOG_TARGET`, and `LWLOG_MARK` at a mark, `LWLOG_NBD` when served. Exit
+ * status 0 passes; anything else fails. The command runs in its own process group: whatever
+ * it leaves running is killed when it exits, and all of it when the context's signal aborts.
+ * Its output is kept (its last 16 KiB) for the report, not printed.
  */
 export function execChecker(command: string, options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Checker {
-  return (point) =>
-    new Promise<CheckOutcome>((resolve) => {
-      const cmd = command.replaceAll("{image}", shellQuote(point.image)).replaceAll("{entry}", String(point.entry));
-      const env: Record<string, string | undefined> = {
-        ...(options.env ?? process.env),
-        LWLOG_ENTRY: String(point.entry),
-        LWLOG_CHECKPOINT: String(point.ordinal),
-        LWLOG_FLAGS: point.flags.join("|"),
-        LWLOG_LOG: point.log,
-        LWLOG_IMAGE: point.image,
-      };
-      if (point.mark !== undefined) env.LWLOG_MARK = point.mark;
-      else delete env.LWLOG_MARK;
-      const child = spawn("/bin/sh", ["-c", cmd], { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      const keep = (chunk: Buffer) => {
-        out += chunk.toString("utf8");
-        if (out.length > 2 * OUTPUT_KEEP) out = out.slice(-OUTPUT_KEEP);
-      };
-      child.stdout.on("data", keep);
-      child.stderr.on("data", keep);
-      child.on("error", (err) => resolve({ ok: false, exitCode: null, signal: null, output: `cannot run /bin/sh: ${err.message}` }));
-      child.on("close", (code, signal) => {
-        resolve({ ok: code === 0, exitCode: code, signal, output: out.length > OUTPUT_KEEP ? out.slice(-OUTPUT_KEEP) : out });
-      });
+  return async (point, context) => {
+    const cmd = command
+      .replaceAll("{image}", shellQuote(point.image))
+      .replaceAll("{nbd}", point.nbd !== undefined ? shellQuote(point.nbd) : "''")
+      .replaceAll("{entry}", String(point.entry));
+    const env: Record<string, string | undefined> = {
+      ...(options.env ?? process.env),
+      LWLOG_ENTRY: String(point.entry),
+      LWLOG_STATE: point.state,
+      LWLOG_CHECKPOINT: String(point.ordinal),
+      LWLOG_FLAGS: point.flags.join("|"),
+      LWLOG_LOG: point.log,
+      LWLOG_IMAGE: point.image,
+      LWLOG_VIEW: point.view,
+      LWLOG_TARGET: point.target,
+    };
+    if (point.mark !== undefined) env.LWLOG_MARK = point.mark;
+    else delete env.LWLOG_MARK;
+    if (point.nbd !== undefined) env.LWLOG_NBD = point.nbd;
+    else delete env.LWLOG_NBD;
+    const r = await runProcess("/bin/sh", ["-c", cmd], {
+      env,
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(context.signal ? { signal: context.signal } : {}),
+      keep: OUTPUT_KEEP,
     });
+    if (r.error !== undefined) return { ok: false, exitCode: null, signal: null, output: `cannot run /bin/sh: ${r.error.message}` };
+    return { ok: r.code === 0, exitCode: r.code, signal: r.signal, output: r.output };
+  };
+}
+
+/**
+ * Runs checkers one after the other on the same checkpoint (a file system judge, then a
+ * command on the recovered view), stopping at the first that fails; the outcome is that one's,
+ * or the last one's.
+ */
+export function sequenceCheckers(checkers: readonly Checker[]): Checker {
+  return async (point, context) => {
+    let last: CheckOutcome = { ok: true };
+    for (const check of checkers) {
+      last = await check(point, context);
+      if (!last.ok || context.signal?.aborted) return last;
+    }
+    return last;
+  };
 }

@@ -17,7 +17,8 @@ export {
   type ReplayProgress,
   type CheckRule,
   type CheckpointResult,
+  type CheckCounts,
 } from "./replay.js";
 export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange } from "./plan.js";
-export { execChecker, shellQuote, type Checker, type Checkpoint, type CheckOutcome } from "./checker.js";
+export { execChecker, sequenceCheckers, shellQuote, usesNbd, type Checker, type Checkpoint, type CheckOutcome, type CheckContext } from "./checker.js";
 export { ReplayErrorCodes, TargetError, PointNotFoundError, ReplayInterruptedError } from "./errors.js";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { kernelLogs, makeTempDir, sha256File } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, sha256File, sha256FileAsync } from "@lwlog/testkit";
 import { ImageTarget, replayLog } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-kernel-");
@@ -68,7 +68,7 @@ describe("syncing the target", () => {
   async function syncsDuring(options: Partial<Parameters<typeof replayLog>[0]>): Promise<number> {
     const spy = vi.spyOn(ImageTarget.prototype, "sync");
     try {
-      await replayLog({ log: k.path, target: join(tmp.path, `s${Math.random()}.img`), size: "auto", ...options });
+      await replayLog({ log: k.path, target: join(tmp.path, `s${Math.random()}.img`), size: "auto", ...options } as Parameters<typeof replayLog>[0]);
       return spy.mock.calls.length;
     } finally {
       spy.mockRestore();
@@ -81,13 +81,28 @@ describe("syncing the target", () => {
     expect(await syncsDuring({ sync: true })).toBe(1);
   });
 
-  it("happens before every checker run, whatever sync says", async () => {
-    const seen: number[] = [];
+  it("is not needed by checkpoints: each checker gets a scratch view of the state (never the target), made from the page cache", async () => {
+    const seen: { entry: number; image: string; target: string; state: string; hash: string }[] = [];
+    const target = join(tmp.path, "views.img");
     const n = await syncsDuring({
+      target,
       until: { mark: "files" },
-      check: { rules: ["mark"], run: async (cp) => (seen.push(cp.entry), { ok: true, exitCode: 0, signal: null, output: "" }) },
+      check: {
+        rules: ["mark"],
+        run: async (cp) => {
+          seen.push({ entry: cp.entry, image: cp.image, target: cp.target, state: cp.state, hash: await sha256FileAsync(cp.image) });
+          return { ok: true };
+        },
+      },
     });
-    expect(seen).toEqual([38, 256]);
-    expect(n).toBe(2);
+    expect(n).toBe(0);
+    expect(seen.map((s) => s.entry)).toEqual([38, 256]);
+    for (const s of seen) {
+      expect(s.image).not.toBe(target);
+      expect(s.target).toBe(target);
+      expect(s.state).toBe(String(s.entry));
+    }
+    // The view at the last checkpoint holds the state at mark "files" (the ground truth's hash).
+    expect(seen[1]!.hash).toBe(k.marks.find((m) => m.name === "files")!.sha256);
   });
 });

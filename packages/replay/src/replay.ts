@@ -1,4 +1,5 @@
 import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
+import { ScratchSpace, type ScratchOptions, type ScratchView, type ViewStrategy } from "@lwlog/scratch";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
@@ -31,12 +32,25 @@ export interface ReplayOptions {
    * start to the stop are read. `log` must then be the `LogFile` the index was built on.
    */
   index?: LogIndex;
-  /** Checkpoints: after each entry matching a rule, the target is synced and `run` is called. */
+  /**
+   * Checkpoints: after each entry matching a rule, a scratch view of the target's state is
+   * made and `run` is called on it (never on the target: the checker may mount, recover and
+   * repair the view, and the replay goes on from the untouched state). A checkpoint the
+   * signal interrupts throws `ReplayInterruptedError`; it is never counted as failed.
+   */
   check?: {
     rules: CheckRule[];
     run: Checker;
     /** Go on after a failed checkpoint (default: stop at the first). */
     keepGoing?: boolean;
+    /**
+     * Where the views are made: an open `ScratchSpace` (left open), or options to open one for
+     * this replay (closed at its end). Default `{ near: target }`: a reflink beside the target
+     * where its file system can clone, else an overlay or a copy in the temporary directory.
+     */
+    scratch?: ScratchSpace | ScratchOptions;
+    /** Also serve each view over NBD (`Checkpoint.nbd`); default false. */
+    nbd?: boolean;
   };
   /** Called about ten times a second, and once at the end. */
   onProgress?: (progress: ReplayProgress) => void;
@@ -69,6 +83,15 @@ export interface CheckpointResult extends CheckOutcome {
   entry: number;
   ordinal: number;
   mark?: string;
+}
+
+/** What the replayed entries held that checkpoint rules can match. */
+export interface CheckCounts {
+  entries: number;
+  flush: number;
+  fua: number;
+  mark: number;
+  discard: number;
 }
 
 /** What a replay did. */
@@ -105,6 +128,13 @@ export interface ReplaySummary {
     lastGood: number | null;
     /** Entry of the first checkpoint that failed, or null. */
     firstBad: number | null;
+    /** How many checkpoints' views each strategy made (`reflink`, `overlay`, `copy`). */
+    views: Partial<Record<ViewStrategy, number>>;
+    /**
+     * Set when checkpoints were asked for and none ran (the rules matched no entry replayed):
+     * what the replayed entries hold, for a hint. A check that checked nothing is not a pass.
+     */
+    unmatched?: CheckCounts;
   };
   /** The target's size in bytes, whether the replay created it, and its kind. */
   targetSize: number;
@@ -130,6 +160,20 @@ export interface ReplaySummary {
  * instead of two.
  */
 export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
+  if (options.check !== undefined && !(options.check.scratch instanceof ScratchSpace)) {
+    // The checkpoints' views live in a scratch space of this replay's own.
+    const near = typeof options.target === "string" ? options.target : options.target.path;
+    const scratch = await ScratchSpace.open({ near, ...options.check.scratch });
+    let summary: ReplaySummary | undefined;
+    try {
+      summary = await replayLog({ ...options, check: { ...options.check, scratch } });
+    } finally {
+      // A failure to clean up is reported unless another error is already on its way.
+      if (summary === undefined) await scratch.close().catch(() => undefined);
+    }
+    await scratch.close();
+    return summary;
+  }
   const began = process.hrtime.bigint();
   const log = typeof options.log === "string" ? await LogFile.open(options.log) : options.log;
   let target: ImageTarget | undefined;
@@ -172,7 +216,9 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       target = options.target;
       target.require(plan.needBytes);
     }
-    return await runPlan(log, target, plan, options, began);
+    const summary = await runPlan(log, target, plan, options, began);
+    if (options.check !== undefined && summary.checkpoints.run === 0) summary.checkpoints.unmatched = countMatchable(log, plan.start, plan.startOffset, summary.last);
+    return summary;
   } finally {
     if (typeof options.target === "string") target?.close();
     if (typeof options.log === "string") log.close();
@@ -269,7 +315,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     declared: plan.declared,
     tailEntries: plan.tailEntries,
     tailReplayed: 0,
-    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null },
+    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
     targetSize: target.size,
     targetCreated: target.created,
     targetKind: target.kind,
@@ -422,6 +468,21 @@ function isCheckpoint(flags: number, kind: string, rules: CheckRule[], ordinal: 
   return false;
 }
 
+/** Counts what rules can match among entries `start..last` (one pass over their headers). */
+function countMatchable(log: LogFile, start: number, startOffset: number, last: number): CheckCounts {
+  const counts: CheckCounts = { entries: 0, flush: 0, fua: 0, mark: 0, discard: 0 };
+  if (last < start) return counts;
+  const cursor = log.cursor({ start: { index: start, offset: startOffset }, tail: true });
+  for (let it = cursor.skim(); it !== undefined && it.index <= last; it = cursor.skim()) {
+    counts.entries += 1;
+    if ((it.knownFlags & FLUSH) !== 0) counts.flush += 1;
+    if ((it.knownFlags & FUA) !== 0) counts.fua += 1;
+    if (it.kind === "mark") counts.mark += 1;
+    if (it.kind === "discard") counts.discard += 1;
+  }
+  return counts;
+}
+
 async function runCheckpoint(
   index: number,
   flags: bigint,
@@ -431,18 +492,38 @@ async function runCheckpoint(
   options: ReplayOptions,
   summary: ReplaySummary,
 ): Promise<boolean> {
-  target.sync();
+  const check = options.check!;
+  const scratch = check.scratch as ScratchSpace;
   const cp = summary.checkpoints;
-  const point: Checkpoint = { entry: index, ordinal: cp.run + 1, flags: flagNames(flags), log: log.path, image: target.path };
-  if (mark !== undefined) point.mark = mark;
+  const signal = options.signal;
+  let view: ScratchView | undefined;
   let outcome: CheckOutcome;
+  const point = { entry: index, ordinal: cp.run + 1 } as Checkpoint;
   try {
-    outcome = await options.check!.run(point);
-  } catch (err) {
-    if (err instanceof LwlogError) throw err;
-    outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+    view = await scratch.view(target.path, { size: target.size });
+    const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
+    Object.assign(point, { flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path });
+    if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
+    if (mark !== undefined) point.mark = mark;
+    try {
+      outcome = await check.run(point, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof LwlogError) throw err;
+      outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+    }
+  } finally {
+    await view?.dispose();
+  }
+  if (signal?.aborted) {
+    if (options.sync) target.sync();
+    throw new ReplayInterruptedError(
+      `interrupted during the checkpoint after entry ${index} (it is not counted): entries ${summary.start}..${index} have been applied to ${target.path}`,
+      index,
+      { file: log.path },
+    );
   }
   cp.run += 1;
+  cp.views[point.view] = (cp.views[point.view] ?? 0) + 1;
   const result: CheckpointResult = { ...outcome, entry: index, ordinal: point.ordinal };
   if (point.mark !== undefined) result.mark = point.mark;
   if (outcome.ok) {

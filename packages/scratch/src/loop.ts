@@ -11,14 +11,25 @@ const TOOL_TIMEOUT_MS = 120_000;
  * `mount` and `umount` are needed.
  */
 export function mountSupport(): { ok: true } | { ok: false; reason: string } {
-  if (typeof process.geteuid === "function" && process.geteuid() !== 0) {
-    return { ok: false, reason: "mounting a view needs root (loop devices and mount(2)); run as root" };
+  if (!hasSysAdmin()) {
+    return { ok: false, reason: "attaching loop devices and mounting need root (CAP_SYS_ADMIN), which this process lacks; run as root" };
   }
   if (!existsSync("/dev/loop-control")) return { ok: false, reason: "there is no /dev/loop-control: this system (or container) has no loop devices" };
   for (const tool of ["losetup", "mount", "umount"]) {
     if (findProgram(tool) === undefined) return { ok: false, reason: `${tool} is not installed (Debian: apt-get install mount)` };
   }
   return { ok: true };
+}
+
+/** CAP_SYS_ADMIN in this process's effective set (from /proc/self/status; else: is it root). */
+function hasSysAdmin(): boolean {
+  try {
+    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    if (hex !== undefined) return ((BigInt(`0x${hex}`) >> 21n) & 1n) === 1n;
+  } catch {
+    // no /proc: fall back to the user id
+  }
+  return typeof process.geteuid !== "function" || process.geteuid() === 0;
 }
 
 /** Throws `ScratchError` (LWLOG_NOT_PERMITTED) unless `mountSupport()` says yes. */

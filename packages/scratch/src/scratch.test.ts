@@ -202,6 +202,14 @@ describe("ScratchSpace", () => {
     expect(dirs()).toBe(before);
   });
 
+  it("refuses a reflink strategy whose scratch directory is on another file system than the base, before any view", async () => {
+    const err = await ScratchSpace.open({ dir: xfs.path, near: join(tmp.path, "on-ext4.img"), strategy: "reflink" }).catch((e: unknown) => e);
+    expect((err as ScratchError).code).toBe("LWLOG_VIEW_UNSUPPORTED");
+    expect((err as Error).message).toMatch(/same file system/);
+    const ok = await ScratchSpace.open({ dir: xfs.path, near: join(xfs.path, "on-xfs.img"), strategy: "reflink" });
+    await ok.close();
+  });
+
   it("close() disposes the views still alive (an overlay with its FUSE mount included)", async () => {
     const { space, base } = await spaceFor("overlay", "close");
     const view = await space.view(base);

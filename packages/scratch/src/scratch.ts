@@ -27,11 +27,12 @@ export interface ScratchOptions {
 
 /**
  * With `auto` and no reflink, bases with at most this many allocated bytes are copied rather
- * than overlaid. An overlay costs a FUSE mount and unmount (nbdfuse: 0.1–0.3 s on a busy
- * 2-core machine) plus slower reads through FUSE; a copy costs about 1–3 ms per MiB
- * allocated (bench/src/views.ts measures both).
+ * than overlaid. Measured on a busy 2-core VM (bench/src/scenarios/views.ts): an overlay view
+ * costs a FUSE mount and unmount, 0.15–0.5 s whatever the base; a copy about 2.7 ms per MiB
+ * allocated (0.15 s for 32 MiB, 0.63 s for 226 MiB). They cross near 130 MiB, and an overlay
+ * also sends every read of the checker through FUSE and lwlog's NBD server.
  */
-export const DEFAULT_COPY_LIMIT = 64 << 20;
+export const DEFAULT_COPY_LIMIT = 128 << 20;
 
 /** Why a view of a base gets the strategy it gets (see `ScratchSpace.choose`). */
 export interface StrategyChoice {
@@ -78,7 +79,7 @@ export class ScratchSpace {
     const copyLimit = options.copyLimit ?? DEFAULT_COPY_LIMIT;
     let dir: string | undefined;
     let canClone = false;
-    if (options.dir === undefined && options.near !== undefined && strategy !== "overlay" && strategy !== "copy") {
+    if (options.dir === undefined && options.near !== undefined && strategy !== "overlay" && strategy !== "copy" && maybeFile(options.near)) {
       // Beside the base, in a hidden directory: kept only when that file system can clone.
       const near = resolve(options.near);
       try {
@@ -110,6 +111,13 @@ export class ScratchSpace {
         `the file system of ${where} cannot clone files (FICLONE): reflink views need xfs (mkfs.xfs -m reflink=1) or btrfs; give a scratch directory there, or another view strategy (overlay, copy)`,
       );
     }
+    if (strategy === "reflink" && options.near !== undefined && sameDevice(dirname(resolve(options.near)), dir) === false) {
+      await space.close();
+      throw new ScratchError(
+        ScratchErrorCodes.UNSUPPORTED,
+        `cannot clone ${options.near} into ${options.dir ?? dir}: a reflink needs the scratch directory on the same file system; give one there, or another view strategy (overlay, copy)`,
+      );
+    }
     if (strategy === "overlay" && !fuse.ok) {
       await space.close();
       throw new ScratchError(ScratchErrorCodes.UNSUPPORTED, `overlay views cannot be shown as files: ${fuse.reason}; use another view strategy (reflink, copy)`);
@@ -125,6 +133,10 @@ export class ScratchSpace {
 
   /** The strategy a view of `base` gets, and why. */
   choose(base: string): StrategyChoice {
+    return this.pick(base, this.canClone);
+  }
+
+  private pick(base: string, clone: boolean): StrategyChoice {
     const st = statBase(base);
     const sameFs = st.isFile() && st.dev === this.dev;
     if (this.strategy === "reflink") {
@@ -132,7 +144,7 @@ export class ScratchSpace {
       return { strategy: "reflink", reason: "asked for" };
     }
     if (this.strategy !== "auto") return { strategy: this.strategy, reason: "asked for" };
-    if (this.canClone && sameFs) return { strategy: "reflink", reason: "the base's file system can clone files" };
+    if (clone && sameFs) return { strategy: "reflink", reason: "the base's file system can clone files" };
     const allocated = st.isFile() ? st.blocks * 512 : Number.POSITIVE_INFINITY;
     if (allocated <= this.copyLimit) return { strategy: "copy", reason: `no reflink here, and the base has only ${allocated} bytes allocated (copy limit ${this.copyLimit})` };
     if (this.canFuse) return { strategy: "overlay", reason: st.isFile() ? `no reflink here, and the base has ${allocated} bytes allocated (copy limit ${this.copyLimit})` : "the base is a block device" };
@@ -146,8 +158,21 @@ export class ScratchSpace {
   async view(base: string, options: { size?: number; strategy?: ViewStrategy } = {}): Promise<ScratchView> {
     if (this.closed) throw new ScratchError(ScratchErrorCodes.VIEW_FAILED, `the scratch space ${this.dir} is closed`);
     const strategy = options.strategy ?? this.choose(base).strategy;
+    if (strategy === "reflink" && options.strategy === undefined && this.strategy === "auto") {
+      // The probe said this file system clones; should this base still refuse (another
+      // mount of it, a file with other attributes), auto goes on without reflink.
+      try {
+        return await this.make(base, "reflink", options.size);
+      } catch {
+        return this.make(base, this.pick(base, false).strategy, options.size);
+      }
+    }
+    return this.make(base, strategy, options.size);
+  }
+
+  private async make(base: string, strategy: ViewStrategy, wanted: number | undefined): Promise<ScratchView> {
     const st = statBase(base);
-    const size = options.size ?? (st.isBlockDevice() ? blockSize(base) : st.size);
+    const size = wanted ?? (st.isBlockDevice() ? blockSize(base) : st.size);
     const dir = join(this.dir, `view-${++this.next}`);
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -202,6 +227,24 @@ function probeClone(dir: string): boolean {
   } finally {
     rmSync(a, { force: true });
     rmSync(b, { force: true });
+  }
+}
+
+/** Whether two paths are on one file system (undefined when one cannot be looked at). */
+function sameDevice(a: string, b: string): boolean | undefined {
+  try {
+    return statSync(a).dev === statSync(b).dev;
+  } catch {
+    return undefined;
+  }
+}
+
+/** False when `path` exists and is not a regular file (a block device's directory is /dev: no views there). */
+function maybeFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return true; // not made yet: it will be a file
   }
 }
 

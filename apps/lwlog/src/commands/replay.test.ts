@@ -338,11 +338,16 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
   it("bad options: exit 2", async () => {
     const log = await smallLog();
     const cases: [string[], string][] = [
-      [["--check", "flush"], "--check and --exec go together"],
-      [["--exec", "true"], "--check and --exec go together"],
+      [["--check", "flush"], "--check needs a judge: --fs ext4|xfs|btrfs|auto, --exec CMD, or both"],
+      [["--exec", "true"], "--exec needs --check WHEN"],
+      [["--fs", "ext4"], "--fs needs --check WHEN"],
+      [["--check", "flush", "--fs", "zfs"], "--fs is one of ext4, xfs, btrfs, auto"],
+      [["--check", "flush", "--exec", "true", "--view", "snapshot"], "--view is one of auto, reflink, overlay, copy"],
+      [["--view", "copy"], "--view and --scratch need --check"],
+      [["--scratch", "/tmp"], "--view and --scratch need --check"],
       [["--check", "sometimes", "--exec", "true"], "--check takes flush, fua, mark, discard or every:N"],
       [["--check", "every:0", "--exec", "true"], "every:N needs N ≥ 1"],
-      [["--keep-going"], "--keep-going needs --check and --exec"],
+      [["--keep-going"], "--keep-going needs --check"],
       [["--from-mark", "one", "--from-entry", "1"], "give --from-mark or --from-entry, not both"],
       [["--discard", "trim"], "--discard is one of zero, skip"],
       [["--size", "lots"], "--size takes a size"],
@@ -376,21 +381,23 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
 });
 
 describe("lwlog replay: checkpoints", () => {
-  it("runs the command at each checkpoint with the entry, the mark and the paths; {image} is the target", async () => {
+  it("runs the command at each checkpoint with the entry, the state, the mark and the paths; {image} is a scratch view, never the target", async () => {
     const log = await smallLog();
     const img = fresh();
     const out = join(tmp.path, "calls.txt");
     const r = await runLwlog([
       "replay", log, "--to", img, "--size", "64K", "--check", "mark,fua", "--exec",
-      `echo "$LWLOG_ENTRY|\${LWLOG_MARK-none}|$LWLOG_FLAGS|$LWLOG_CHECKPOINT|$(basename $LWLOG_LOG)|$([ "$LWLOG_IMAGE" = {image} ] && echo same)" >> ${out}`,
+      `echo "$LWLOG_ENTRY|$LWLOG_STATE|\${LWLOG_MARK-none}|$LWLOG_FLAGS|$LWLOG_CHECKPOINT|$(basename $LWLOG_LOG)|$([ "$LWLOG_IMAGE" = {image} ] && echo same)|$([ "$LWLOG_TARGET" = ${img} ] && [ {image} != ${img} ] && echo view)|$LWLOG_VIEW" >> ${out}`,
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("3 checkpoints (3 passed, 0 failed)");
+    expect(r.stdout).toContain("3 checkpoints (3 passed, 0 failed) on 3 copy views");
     const name = log.split("/").pop();
-    expect(readFileSync(out, "utf8")).toBe(`5|none|FUA|1|${name}|same\n6|one|MARK|2|${name}|same\n8|two|MARK|3|${name}|same\n`);
+    expect(readFileSync(out, "utf8")).toBe(
+      `5|5|none|FUA|1|${name}|same|view|copy\n6|6|one|MARK|2|${name}|same|view|copy\n8|8|two|MARK|3|${name}|same|view|copy\n`,
+    );
   });
 
-  it("every:N and discard; the target is synced and holds the entry when the command runs", async () => {
+  it("every:N and discard; the view holds the state after the entry when the command runs", async () => {
     const log = await smallLog();
     const img = fresh();
     const out = join(tmp.path, "every.txt");

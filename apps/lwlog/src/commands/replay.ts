@@ -1,6 +1,9 @@
 import { Option, type Command } from "commander";
-import type { LogEntry } from "@lwlog/codec/core";
-import type { CheckRule, CheckpointResult, ReplaySummary } from "@lwlog/replay";
+import { LwlogError, type LogEntry } from "@lwlog/codec/core";
+import type { FsChoice } from "@lwlog/judge";
+import type { CheckCounts, CheckRule, CheckpointResult, ReplaySummary } from "@lwlog/replay";
+import type { ViewStrategy } from "@lwlog/scratch";
+import { buildChecker, FS_CHOICES } from "../checkers.js";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { humanBytes, toJson } from "../format.js";
@@ -25,7 +28,10 @@ export interface ReplayCommandOptions {
   sectors?: SectorRange;
   tail?: boolean;
   check?: CheckRule[];
+  fs?: FsChoice;
   exec?: string;
+  view?: ViewStrategy | "auto";
+  scratch?: string;
   keepGoing?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -51,14 +57,21 @@ export function register(program: Command, ctx: CommandContext): void {
     .addOption(new Option("--discard <mode>", "zero: discarded ranges read back as zeros; skip: ignore discards").default("zero").argParser(parseChoice("--discard", ["zero", "skip"] as const)))
     .option("--sectors <A-B>", "only replay writes and discards that touch sectors A..B (inclusive, log sector units)", parseSectorRange("--sectors"))
     .option("--tail", "also replay the valid entries past the superblock's declared count")
-    .option("--check <when>", "checkpoints: flush, fua, mark, discard or every:N (comma-separated for several); needs --exec", parseCheck)
-    .option("--exec <cmd>", "command run by sh at each checkpoint after an fsync; {image} is replaced by the target path; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_LOG, LWLOG_IMAGE")
+    .option("--check <when>", "checkpoints: flush, fua, mark, discard or every:N (comma-separated for several); needs --fs or --exec", parseCheck)
+    .addOption(new Option("--fs <fs>", "judge each checkpoint's file system as a kernel would after a crash: recovery (journal, log), then the read-only check (ext4, xfs, btrfs, or auto from the superblock)").argParser(parseChoice("--fs", FS_CHOICES)))
+    .option("--exec <cmd>", "command run by sh at each checkpoint, on a scratch view of the state ({image}: its path, {nbd}: its NBD URI); env LWLOG_ENTRY, LWLOG_STATE, LWLOG_MARK, LWLOG_LOG, LWLOG_IMAGE, LWLOG_NBD")
+    .addOption(new Option("--view <strategy>", "how checkpoints' scratch views are made: reflink, overlay, copy, or auto").default("auto").argParser(parseChoice("--view", ["auto", "reflink", "overlay", "copy"] as const)))
+    .option("--scratch <dir>", "where the scratch views are made (default: beside the target where its file system can clone files, else $TMPDIR)")
     .option("--keep-going", "go on after a failed checkpoint and report every failure at the end")
     .option("--sync", "fsync the target when the replay ends (checkpoints always sync before their command)")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar and no summary line (errors are still printed)")
     .option("-v, --verbose", "print every entry walked and what was done with it, on stderr (replay-log's -v and -vv)")
-    .action(ctx.action((log: string, opts: ReplayCommandOptions) => runReplay(ctx, resolvePath(ctx.io, log), { ...opts, to: resolvePath(ctx.io, opts.to) })));
+    .action(
+      ctx.action((log: string, opts: ReplayCommandOptions) =>
+        runReplay(ctx, resolvePath(ctx.io, log), { ...opts, to: resolvePath(ctx.io, opts.to), ...(opts.scratch !== undefined ? { scratch: resolvePath(ctx.io, opts.scratch) } : {}) }),
+      ),
+    );
 }
 
 const VERBS: Record<string, string> = { write: "replayed", discard: "zeroed", skip: "skipped (--discard skip)", none: "passed", filtered: "skipped (--sectors)" };
@@ -87,9 +100,13 @@ function parseCheck(value: string): CheckRule[] {
 /** `lwlog replay`: replays and prints a summary; exit 1 when a checkpoint failed. */
 export async function runReplay(ctx: CommandContext, logPath: string, opts: ReplayCommandOptions): Promise<number> {
   if (opts.fromMark !== undefined && opts.fromEntry !== undefined) throw new UsageError("give --from-mark or --from-entry, not both");
-  if ((opts.check === undefined) !== (opts.exec === undefined)) throw new UsageError("--check and --exec go together: give both");
-  if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check and --exec");
-  const { replayLog, execChecker, BrokenLogError, TargetWriteError, ReplayInterruptedError } = await import("@lwlog/replay");
+  if (opts.check !== undefined && opts.exec === undefined && opts.fs === undefined) throw new UsageError("--check needs a judge: --fs ext4|xfs|btrfs|auto, --exec CMD, or both");
+  if (opts.check === undefined && (opts.exec !== undefined || opts.fs !== undefined)) throw new UsageError(`${opts.fs !== undefined ? "--fs" : "--exec"} needs --check WHEN (flush, fua, mark, discard, every:N)`);
+  if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check");
+  if (opts.check === undefined && ((opts.view !== undefined && opts.view !== "auto") || opts.scratch !== undefined)) throw new UsageError("--view and --scratch need --check");
+  const { replayLog, BrokenLogError, TargetWriteError, ReplayInterruptedError } = await import("@lwlog/replay");
+  // Built before anything is written: a judge that cannot run here (xfs, not root) stops now.
+  const checker = opts.check !== undefined ? await buildChecker({ ...(opts.fs !== undefined ? { fs: opts.fs } : {}), ...(opts.exec !== undefined ? { exec: opts.exec } : {}), env: ctx.io.env, cwd: ctx.io.cwd }) : undefined;
   const { flagNames } = await import("@lwlog/codec/core");
   const io = ctx.io;
   const err = palette(io, io.stderr);
@@ -114,8 +131,16 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
       discard: opts.discard ?? "zero",
       ...(opts.sectors !== undefined ? { sectors: opts.sectors } : {}),
       tail: opts.tail ?? false,
-      ...(opts.check !== undefined && opts.exec !== undefined
-        ? { check: { rules: opts.check, run: execChecker(opts.exec, { env: io.env, cwd: io.cwd }), keepGoing: opts.keepGoing ?? false } }
+      ...(opts.check !== undefined && checker !== undefined
+        ? {
+            check: {
+              rules: opts.check,
+              run: checker.run,
+              keepGoing: opts.keepGoing ?? false,
+              nbd: checker.nbd,
+              scratch: { strategy: opts.view ?? "auto", ...(opts.scratch !== undefined ? { dir: opts.scratch } : {}) },
+            },
+          }
         : {}),
       signal: abort.signal,
       sync: opts.sync ?? false,
@@ -138,12 +163,16 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
         if (!r.ok && !opts.json) {
           bar?.stop();
           bar = undefined;
-          io.stderr.write(`lwlog: ${err.red("checkpoint failed")} after entry ${r.entry}${r.mark !== undefined ? ` (mark ${JSON.stringify(r.mark)})` : ""}: ${exitText(r)}\n${indent(r.output)}`);
+          io.stderr.write(`lwlog: ${err.red("checkpoint failed")} after entry ${r.entry}${r.mark !== undefined ? ` (mark ${JSON.stringify(r.mark)})` : ""}: ${r.summary ?? exitText(r)}\n${indent(r.output)}`);
         }
       },
     });
     bar?.stop();
     report(ctx, summary, opts);
+    if (summary.checkpoints.unmatched !== undefined) {
+      // An error, not a failed checkpoint: exit 1 all the same (a check that checked nothing did not pass).
+      throw new LwlogError("LWLOG_CHECK_MATCHED_NOTHING", unmatchedMessage(opts.check ?? [], summary.checkpoints.unmatched, summary));
+    }
     return summary.checkpoints.failed.length > 0 ? ExitCode.FAILED : ExitCode.OK;
   } catch (e) {
     bar?.stop();
@@ -186,9 +215,27 @@ export function summaryLine(s: ReplaySummary): string {
   ];
   if (s.filtered > 0) parts.push(`${s.filtered} outside --sectors`);
   const cp = s.checkpoints;
-  parts.push(`${cp.run} checkpoints${cp.run > 0 ? ` (${cp.passed} passed, ${cp.failed.length} failed)` : ""}`);
+  const views = Object.entries(cp.views).map(([k, n]) => `${n} ${k}`);
+  parts.push(`${cp.run} checkpoints${cp.run > 0 ? ` (${cp.passed} passed, ${cp.failed.length} failed) on ${views.join(" + ")} views` : ""}`);
   parts.push(`${s.tailEntries} tail entries${s.tailEntries > 0 ? (s.tailReplayed > 0 ? ` (${s.tailReplayed} replayed)` : " (not replayed: --tail)") : ""}`);
   return `replayed ${range} onto ${s.target}: ${parts.join(", ")}, ${s.seconds.toFixed(2)} s`;
+}
+
+/** Says that `--check` matched no entry, what the replayed entries hold, and which rule would have matched. */
+export function unmatchedMessage(rules: CheckRule[], counts: CheckCounts, s: ReplaySummary): string {
+  const asked = rules.map((r) => (typeof r === "object" ? `every:${r.every}` : r)).join(",");
+  if (counts.entries === 0) return `--check ${asked} checked nothing: no entry was replayed`;
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const held = [
+    plural(counts.fua, "FUA entry", "FUA entries"),
+    plural(counts.flush, "flush", "flushes"),
+    plural(counts.mark, "mark", "marks"),
+    plural(counts.discard, "discard", "discards"),
+  ].join(", ");
+  const kinds = (["flush", "fua", "mark", "discard"] as const).filter((k) => counts[k] > 0);
+  const suggest = kinds.length > 0 ? kinds[0]! : `every:${counts.entries}`;
+  const fuaNote = rules.includes("fua") && counts.fua === 0 && counts.flush > 0 ? " (a device without FUA, such as a loop device over a FUSE file, sends flushes instead)" : "";
+  return `--check ${asked} matched none of the ${counts.entries} entries replayed (${s.start}..${s.last}), so nothing was checked: they hold ${held}${fuaNote}; try --check ${suggest}`;
 }
 
 function exitText(r: CheckpointResult): string {
