@@ -22,3 +22,13 @@ export function sizeOf(stat: Stats, fd?: number): number {
   }
   return stat.size;
 }
+
+/**
+ * True when two `stat` results name the same file: the same inode of the same file system
+ * (whatever hard or symbolic link led to it), or for device nodes the same device (`rdev`),
+ * whichever node names it.
+ */
+export function sameFile(a: Stats, b: Stats): boolean {
+  if ((a.isBlockDevice() && b.isBlockDevice()) || (a.isCharacterDevice() && b.isCharacterDevice())) return a.rdev === b.rdev;
+  return a.dev === b.dev && a.ino === b.ino;
+}

@@ -26,6 +26,7 @@ import { native } from "@lwlog/native";
 import { AtomicOutput } from "./atomic.js";
 import { InterruptedError } from "./export.js";
 import { withRepairHint } from "./repair-hint.js";
+import { RepairList, verifyRepaired, type Repair } from "./repairs.js";
 import { entryOf } from "./summary.js";
 import { Yielder } from "./yield.js";
 
@@ -113,6 +114,12 @@ export interface ConvertSummary {
   splitDiscards: number;
   /** False when a base image was given but not needed (not converting up). */
   baseImageUsed: boolean;
+  /**
+   * Bytes of the input the output has as zeros where writers put zeros: a header block's
+   * padding, after a mark's name, after the superblock's fields (the first 1000; `repairsTotal` counts them all).
+   */
+  repairs: Repair[];
+  repairsTotal: number;
 }
 
 /**
@@ -133,7 +140,7 @@ export async function convertLog(source: string, output: string, options: Conver
     if (!isValidSectorSize(T)) {
       throw new ConvertError(ErrorCodes.BAD_SECTOR_SIZE, `invalid sector size ${T}: it must be a power of two from 32 to 8388608`);
     }
-    out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false });
+    out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false, inputs: [source, ...(options.baseImage !== undefined ? [options.baseImage] : [])] });
     // Only converting up can leave partial sectors to complete.
     const useImage = options.baseImage !== undefined && T > S;
     if (useImage) {
@@ -144,6 +151,10 @@ export async function convertLog(source: string, output: string, options: Conver
     const keepTail = options.tail ?? true;
     writer = LogBatchWriter.create(out.temp, { sectorSize: T, superPadding: log.super.padding });
     const conv = new EntryConverter(log, T, options, image, writer);
+    const repairs = new RepairList();
+    repairs.superblock(log.superPadding);
+    // Leniently with --fix-superblock: a declared count past the entries present ends the
+    // walk instead of failing it; a broken entry still fails it (RepairList.entry).
     const cursor = log.cursor({ tail: true, lenient: fixSuper });
     const yielder = new Yielder();
     // Where the data of the entry being converted lies, for `peekData` and `readData`: one
@@ -162,6 +173,9 @@ export async function convertLog(source: string, output: string, options: Conver
       try {
         s = cursor.skim();
       } catch (err) {
+        if (err instanceof LogFormatError && err.code === ErrorCodes.MALFORMED_ENTRY && !fixSuper) {
+          throw new LogFormatError(err.code, `${err.message} (--fix-superblock writes a copy with it zeroed, and lists it)`, { ...(err.file !== undefined ? { file: err.file } : {}), ...(err.entry !== undefined ? { entry: err.entry } : {}), ...(err.offset !== undefined ? { offset: err.offset } : {}) });
+        }
         throw withRepairHint(err, "--fix-superblock converts the entries that are there and declares them");
       }
       if (s === undefined) break;
@@ -173,6 +187,7 @@ export async function convertLog(source: string, output: string, options: Conver
           continue;
         }
       }
+      if (s.entry !== undefined && s.entry.problems.length > 0) repairs.entry(s.entry, log);
       place.dataOffset = s.offset + S;
       place.dataSize = s.dataSize;
       place.nextOffset = s.nextOffset;
@@ -214,7 +229,9 @@ export async function convertLog(source: string, output: string, options: Conver
     await writer.writeSuper(nrOut);
     await writer.close();
     writer = undefined;
-    out.commit();
+    // A repair is kept only if `lwlog check` would call it valid.
+    if (superblockFixed) await verifyRepaired(out.temp, output);
+    await out.commit();
     return {
       source,
       output,
@@ -237,6 +254,8 @@ export async function convertLog(source: string, output: string, options: Conver
       widenedWrites: conv.widenedWrites,
       splitDiscards: conv.splitDiscards,
       baseImageUsed: useImage,
+      repairs: repairs.listed,
+      repairsTotal: repairs.count,
     };
   } catch (err) {
     if (writer) await writer.abort().catch(() => undefined);

@@ -3,7 +3,7 @@
  * without zod and csv-parse (about 100 ms of start-up that `lwlog export` and `lwlog
  * convert` do not need). `@lwlog/convert` exports all of it too.
  */
-export { AtomicOutput } from "./atomic.js";
+export { AtomicOutput, OutputErrorCodes, refuseInputs, type OutputOptions } from "./atomic.js";
 export {
   exportLog,
   entryJsonBody,
@@ -27,3 +27,4 @@ export {
   type TruncatedMark,
 } from "./convert.js";
 export type { DataEncoding } from "./records.js";
+export { RepairErrorCodes, MAX_LISTED_REPAIRS, type Repair } from "./repairs.js";

@@ -95,7 +95,8 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
     }
     const parts =
       format === "ndjson" ? ndjsonParts(text.chunks(), name) : format === "json" ? jsonDocumentParts(text.chunks(), name) : csvParts(Readable.from(text.chunks()), name);
-    const out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false });
+    const inputs = typeof input === "string" ? [input] : input === process.stdin ? [0] : [];
+    const out = AtomicOutput.prepare(output, { overwrite: options.overwrite ?? false, inputs });
     const builder = new LogBuilder(name, out.temp, format, options);
     try {
       if (format === "csv") await builder.start({ line: 0, kind: "super", value: { version: 1, nrEntries: 0, sectorSize: options.sectorSize } });
@@ -110,7 +111,7 @@ export async function importLog(input: string | NodeJS.ReadableStream, output: s
       await yielder.pause();
       if (options.shouldStop?.()) throw new InterruptedError();
       const summary = await builder.finish();
-      out.commit();
+      await out.commit();
       return { ...summary, output };
     } catch (err) {
       await builder.abandon();

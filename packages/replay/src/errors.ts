@@ -10,6 +10,11 @@ export const ReplayErrorCodes = {
   TARGET_IN_USE: "LWLOG_TARGET_IN_USE",
   /** A write or discard reaches past the end of the target. */
   TARGET_TOO_SMALL: "LWLOG_TARGET_TOO_SMALL",
+  /**
+   * The replay needs the file to be larger than its file system (or the process's
+   * RLIMIT_FSIZE, `ulimit -f`) allows: refused before the entry that would need it.
+   */
+  FILE_TOO_LARGE: "LWLOG_FILE_TOO_LARGE",
   /** The target does not exist and no size was given to create it. */
   TARGET_MISSING: "LWLOG_TARGET_MISSING",
   /** The target is neither a regular file nor a block device, or an option does not fit its kind. */

@@ -337,9 +337,12 @@ interface Reaching {
   nrSectors: bigint | number;
 }
 
-/** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
-function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
-  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+/**
+ * One past the last target byte of a write or discard (`sector + nrSectors` in bytes):
+ * past 2^53 a `LogFormatError` naming the log, the entry and its offset (no target can be
+ * written there).
+ */
+export function entryEnd(e: Reaching, log: LogFile): number {
   const S = log.sectorSize;
   let all: number;
   if (typeof e.sector === "bigint" || typeof e.nrSectors === "bigint") {
@@ -351,6 +354,13 @@ function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number
   if (!Number.isSafeInteger(all)) {
     throw new LogFormatError("LWLOG_RANGE", `${e.kind} reaches past target byte 2^53`, { file: log.path, entry: e.index, offset: e.offset });
   }
+  return all;
+}
+
+/** One past the last target byte of a write or discard: `all` for any, `applied` when the replay applies it. */
+function reachOf(e: Reaching, log: LogFile, options: PlanOptions): { all: number; applied: number } | undefined {
+  if (e.kind !== "write" && e.kind !== "discard") return undefined;
+  const all = entryEnd(e, log);
   let applied = all;
   if (e.kind === "discard" && options.skipDiscards) applied = 0;
   if (options.sectors !== undefined && !touches({ sector: BigInt(e.sector), nrSectors: BigInt(e.nrSectors) }, options.sectors)) applied = 0;

@@ -1,8 +1,10 @@
-import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
+import { rmSync } from "node:fs";
+import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import { ScratchSpace, type ScratchOptions, type ScratchView, type ViewStrategy } from "@lwlog/scratch";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
-import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
+import { describeLimit, fileSizeLimit } from "./limits.js";
+import { entryEnd, planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
 
 /** When checkpoints happen: after every entry with a flag, every mark or discard, or every N entries. */
@@ -191,9 +193,14 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
         if (err instanceof LogFormatError) throw nothingToReplay(err, options.target);
         throw err;
       }
-      target = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
-      if (target.kind !== "file") throw new TargetError(ReplayErrorCodes.TARGET_KIND, "is a block device: its size is fixed, so --size does not apply", { file: target.path });
-      return await runPlan(log, target, undefined, options, began);
+      const fresh = ImageTarget.open(options.target, { size: 0, grow: true, log: log.path });
+      if (fresh.created) {
+        target = fresh;
+        return await runPlan(log, target, undefined, options, began);
+      }
+      // An existing image is planned like any other replay, so that what is refused (a size
+      // its file system cannot hold, an entry past 2^53) is refused before it changes.
+      fresh.close();
     }
     const plan = planReplay(log, {
       ...(options.from ? { from: options.from } : {}),
@@ -219,10 +226,71 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
     const summary = await runPlan(log, target, plan, options, began);
     if (options.check !== undefined && summary.checkpoints.run === 0) summary.checkpoints.unmatched = countMatchable(log, plan.start, plan.startOffset, summary.last);
     return summary;
+  } catch (err) {
+    throw typeof options.target === "string" ? settleFailure(err, log, options.target, target, options.tail ?? false) : err;
   } finally {
     if (typeof options.target === "string") target?.close();
     if (typeof options.log === "string") log.close();
   }
+}
+
+/**
+ * What a failed replay onto a target path leaves: an image it created is removed when the
+ * replay was refused (a file larger than its file system allows, an entry past 2^53: the
+ * refusals a plan makes before creating anything) or when no entry was applied to it, so
+ * that no empty image is left behind. A file too large is described by the first entry
+ * that needs it.
+ */
+function settleFailure(err: unknown, log: LogFile, path: string, target: ImageTarget | undefined, tail: boolean): unknown {
+  const tooLarge = err instanceof TargetError && err.code === ReplayErrorCodes.FILE_TOO_LARGE;
+  const refused = tooLarge || (err instanceof LogFormatError && err.code === "LWLOG_RANGE" && !(err instanceof BrokenLogError));
+  const nothingApplied = (err instanceof BrokenLogError || err instanceof TargetWriteError) && err.summary.last < err.summary.start;
+  let removed = false;
+  if (target?.created && (refused || nothingApplied)) {
+    target.close();
+    rmSync(path, { force: true });
+    removed = true;
+  }
+  if (tooLarge) return fileTooLarge(err, log, path, removed, tail);
+  if (removed && err instanceof LwlogError) {
+    const note = `${err.message}; ${path} was not kept (the replay created it and applied nothing to it)`;
+    if (err instanceof TargetWriteError || err instanceof BrokenLogError) err.message = note;
+    else if (refused) err.message = `${err.message}: refused, ${path} was not kept`;
+  }
+  return err;
+}
+
+/**
+ * `LWLOG_FILE_TOO_LARGE` naming the first entry (of those replayed with `tail`) that reaches
+ * past the limit: the entry, its log offset and the highest byte it needs.
+ */
+function fileTooLarge(err: TargetError, log: LogFile, path: string, removed: boolean, tail: boolean): TargetError {
+  const limit = fileSizeLimit(path);
+  if (limit === undefined) return err;
+  let hit: { index: number; offset: number; kind: string; end: number } | undefined;
+  try {
+    const cursor = log.cursor({ tail: true });
+    for (let s = cursor.skim(); s !== undefined && (tail || !s.tail); s = cursor.skim()) {
+      if (s.kind !== "write" && s.kind !== "discard") continue;
+      const end = entryEnd(s.entry ?? s, log);
+      if (end > limit.bytes) {
+        hit = { index: s.index, offset: s.offset, kind: s.kind, end };
+        break;
+      }
+    }
+  } catch {
+    // a broken log is reported as such elsewhere: keep the target's own message
+  }
+  if (hit === undefined) return err;
+  const left = removed ? "the replay was refused and left no image" : "refused before anything was created or changed";
+  const fix = limit.by === "rlimit" ? "raise the limit (ulimit -f unlimited)" : "replay onto a block device or a file system that holds larger files (xfs, btrfs)";
+  // --size auto counts discards even when skipped: the image is the device's size.
+  const hint = hit.kind === "discard" ? `--discard skip with --size BYTES ignores discards, or ${fix}` : fix;
+  return new TargetError(
+    ReplayErrorCodes.FILE_TOO_LARGE,
+    `entry ${hit.index} (log offset ${hit.offset}) of ${log.path} ${hit.kind === "discard" ? "discards" : "writes"} up to byte ${hit.end - 1}, ${describeLimit(limit)}: ${left}; ${hint}`,
+    { file: path, cause: err },
+  );
 }
 
 /** A `LogFormatError` raised when the log breaks before the stop point; the entries before it have been applied. */
@@ -373,8 +441,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       else summary.declared += 1;
       if (it.tail && !options.tail) continue;
       if (ranged) {
-        const end = e !== undefined ? toSafeNumber((e.sector + e.nrSectors) * BigInt(S), `entry ${e.index}'s highest target byte`) : (sum!.sector + sum!.nrSectors) * S;
-        if (!Number.isSafeInteger(end)) throw new LogFormatError("LWLOG_RANGE", `the entry reaches beyond byte 2^53 of the target`, { file: log.path, entry: it.index, offset: it.offset });
+        const end = entryEnd(it, log);
         if (end > extent) extent = end;
       }
     }
@@ -396,6 +463,8 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
       try {
         r = target.applyEntry(it, log, { discard, ...(data ? { data } : {}) });
       } catch (err) {
+        // A file the image's file system cannot hold: refused as a plan would (see replayLog).
+        if (streaming && err instanceof TargetError && err.code === ReplayErrorCodes.FILE_TOO_LARGE) throw err;
         if (err instanceof LogIoError) throw new TargetWriteError(err, it, finish());
         if (err instanceof LogFormatError) {
           const at = new LogFormatError(err.code, err.message, { file: err.file ?? log.path, entry: it.index, ...(err.offset !== undefined ? { offset: err.offset } : {}), cause: err });
@@ -496,13 +565,13 @@ async function runCheckpoint(
   const scratch = check.scratch as ScratchSpace;
   const cp = summary.checkpoints;
   const signal = options.signal;
-  let view: ScratchView | undefined;
+  const ordinal = cp.run + 1;
   let outcome: CheckOutcome;
-  const point = { entry: index, ordinal: cp.run + 1 } as Checkpoint;
+  // The view is of the target as the page cache holds it: no fsync is needed first.
+  const view = await scratch.view(target.path, { size: target.size });
   try {
-    view = await scratch.view(target.path, { size: target.size });
     const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
-    Object.assign(point, { flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path });
+    const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path };
     if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
     if (mark !== undefined) point.mark = mark;
     try {
@@ -512,7 +581,7 @@ async function runCheckpoint(
       outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
     }
   } finally {
-    await view?.dispose();
+    await view.dispose();
   }
   if (signal?.aborted) {
     if (options.sync) target.sync();
@@ -523,9 +592,9 @@ async function runCheckpoint(
     );
   }
   cp.run += 1;
-  cp.views[point.view] = (cp.views[point.view] ?? 0) + 1;
-  const result: CheckpointResult = { ...outcome, entry: index, ordinal: point.ordinal };
-  if (point.mark !== undefined) result.mark = point.mark;
+  cp.views[view.strategy] = (cp.views[view.strategy] ?? 0) + 1;
+  const result: CheckpointResult = { ...outcome, entry: index, ordinal };
+  if (mark !== undefined) result.mark = mark;
   if (outcome.ok) {
     cp.passed += 1;
     if (cp.firstBad === null) cp.lastGood = index;

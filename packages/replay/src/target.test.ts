@@ -1,8 +1,9 @@
-import { closeSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
 import { kernelLogs, makeTempDir, randomBytes, run, sha256File } from "@lwlog/testkit";
+import { fallback, native } from "@lwlog/native";
 import { ImageTarget, replayLog, TargetError } from "./index.js";
 
 const tmp = makeTempDir("lwlog-replay-target-");
@@ -203,5 +204,94 @@ describe("ImageTarget: the incremental API", () => {
     expect([...t.read(990, 20)]).toEqual([...new Uint8Array(10).fill(9), ...new Uint8Array(10)]);
     t.close();
     expect(() => ImageTarget.open("/dev/null")).toThrow(/neither a regular file nor a block device/);
+  });
+});
+
+describe("ImageTarget: a regular file is never cut", () => {
+  it.each([
+    ["the addon (punched)", native],
+    ["the fallbacks (cut and regrown)", fallback],
+  ])("zeroing to the end grows the file first: when growing fails (RLIMIT_FSIZE lowered mid-replay), the file keeps its size and bytes, with %s", (_, io) => {
+    const f = path("limit.img");
+    writeFileSync(f, Buffer.alloc(MiB, 0x42));
+    const t = ImageTarget.open(f, { grow: true, io });
+    try {
+      t.write(MiB, new Uint8Array([7])); // grows: the file's limit is looked up now (none)
+      // Lowered under the open target (as `prlimit --pid` can do to a running replay).
+      run("prlimit", [`--pid=${process.pid}`, `--fsize=${2 * MiB}:unlimited`]);
+      try {
+        expect(() => t.zero(MiB / 2, 4 * MiB)).toThrow(/EFBIG/);
+      } finally {
+        run("prlimit", [`--pid=${process.pid}`, "--fsize=unlimited:unlimited"]);
+      }
+      expect(statSync(f).size).toBe(MiB + 1);
+      expect(t.size).toBe(MiB + 1);
+      expect(allBytes(t, 0, MiB, 0x42)).toBe(true);
+      // Then it works, and leaves zeros to the new end.
+      t.zero(MiB / 2, 4 * MiB);
+      expect(statSync(f).size).toBe(MiB / 2 + 4 * MiB);
+      expect(allBytes(t, 0, MiB / 2, 0x42)).toBe(true);
+      expect(allBytes(t, MiB / 2, 4 * MiB, 0)).toBe(true);
+    } finally {
+      t.close();
+    }
+  });
+
+  it("a size past RLIMIT_FSIZE is refused before anything changes: creating, growing, --truncate, a growing write", () => {
+    const limited = (fn: () => void) => {
+      run("prlimit", [`--pid=${process.pid}`, `--fsize=${2 * MiB}:unlimited`]);
+      try {
+        fn();
+      } finally {
+        run("prlimit", [`--pid=${process.pid}`, "--fsize=unlimited:unlimited"]);
+      }
+    };
+    const fresh = path("new.img");
+    const old = path("old.img");
+    writeFileSync(old, Buffer.alloc(MiB, 0x42));
+    const t = ImageTarget.open(path("grow.img"), { size: 0, grow: true });
+    limited(() => {
+      expect(() => ImageTarget.open(fresh, { size: 4 * MiB })).toThrow(/a 4194304-byte image is past the 2097152-byte file size limit of this process \(RLIMIT_FSIZE, ulimit -f\); nothing was created or changed/);
+      expect(() => ImageTarget.open(old, { size: 4 * MiB })).toThrow(/LWLOG_FILE_TOO_LARGE|past the 2097152-byte file size limit/);
+      expect(() => ImageTarget.open(old, { size: 4 * MiB, truncate: true })).toThrow(/past the 2097152-byte file size limit/);
+      expect(() => ImageTarget.open(old, { grow: true, require: 4 * MiB })).toThrow(/past the 2097152-byte file size limit/);
+      expect(() => t.write(3 * MiB, new Uint8Array(1))).toThrow(/bytes 3145728\.\.3145728: past the 2097152-byte file size limit/);
+      expect(() => t.growTo(3 * MiB)).toThrow(/growing it to 3145728 bytes is past the 2097152-byte file size limit/);
+    });
+    expect(existsSync(fresh)).toBe(false);
+    expect(statSync(old).size).toBe(MiB);
+    expect(sha256File(old)).toBe(sha256File(writeAndName(path("ref.img"), Buffer.alloc(MiB, 0x42))));
+    expect(statSync(t.path).size).toBe(0);
+    t.close();
+  });
+});
+
+function writeAndName(file: string, bytes: Uint8Array): string {
+  writeFileSync(file, bytes);
+  return file;
+}
+
+describe("ImageTarget.applyEntry: an entry past 2^53", () => {
+  it("is refused with the log, the entry and its offset named, before anything is written", async () => {
+    const k = kernelLogs()[0]!;
+    const log = await LogFile.open(k.path);
+    const img = path("far.img");
+    const t = ImageTarget.open(img, { size: 0, grow: true });
+    try {
+      for (const sector of [1n << 62n, 2 ** 60]) {
+        let err: unknown;
+        try {
+          t.applyEntry({ index: 3, kind: "write", sector, nrSectors: 1n, offset: 4096, dataSize: 512 }, log);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toMatchObject({ code: "LWLOG_RANGE", file: k.path, entry: 3, offset: 4096 });
+        expect(String((err as Error).message)).toMatch(/^the write's target byte offset \(\d+ × 512\) is beyond 2\^53/);
+      }
+      expect(statSync(img).size).toBe(0);
+    } finally {
+      t.close();
+      log.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
-import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
-import { byteLength, byteOffset, ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
+import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
 import { native, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
+import { describeLimit, fileSizeLimit, type FileSizeLimit } from "./limits.js";
 
 /** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */
 export type DiscardMode = "zero" | "skip";
@@ -102,7 +103,10 @@ let zeroChunk: Uint8Array | undefined;
  *
  * Invariants: `size` is the target's current size in bytes; no write or zeroing ever
  * reaches past it unless the target was opened with `grow` (then a regular file's size
- * follows the highest byte written). Every I/O position is a safe integer `number`.
+ * follows the highest byte written, and the file on disk is never longer than `size`).
+ * Every I/O position is a safe integer `number`. A regular file is never made shorter than
+ * it was (only `truncate` at open empties it, as asked), and a size past what its file
+ * system or RLIMIT_FSIZE allows is refused before the step that needs it changes anything.
  *
  * A write's data the caller does not hold passes through one reused buffer, or (with the
  * addon, on tmpfs, or when asked: see `TargetOptions.copy`) goes from the log to the target
@@ -125,6 +129,8 @@ export class ImageTarget {
   private readonly io: LinuxIo;
   /** Copy data from the log with copy_file_range (see `TargetOptions.copy`). */
   private readonly kernelCopy: boolean;
+  /** The file size limit where this file is (probed when first needed; `null`: it cannot be told). */
+  private limit: FileSizeLimit | null | undefined;
 
   private constructor(
     path: string,
@@ -163,6 +169,7 @@ export class ImageTarget {
       }
       checkSize(options.size, path);
       if (!options.grow) refuseSmall(path, options.size, options.require, "file");
+      refuseLarge(path, Math.max(options.size, options.require ?? 0));
       let fd: number;
       try {
         fd = openSync(path, "wx+");
@@ -176,7 +183,9 @@ export class ImageTarget {
         try {
           ftruncateSync(fd, options.size);
         } catch (err) {
+          // A file system whose limit could not be probed: the file is ours, leave none.
           closeSync(fd);
+          rmSync(path, { force: true });
           throw ioError(err, path, "size the target");
         }
       }
@@ -221,13 +230,14 @@ export class ImageTarget {
     }
     try {
       let size = sizeOf(fstatSync(fd), fd);
-      if (!readOnly && !(options.grow && kind === "file")) {
-        const will = kind === "device" ? size : options.truncate ? (options.size ?? size) : Math.max(size, options.size ?? 0);
-        refuseSmall(path, will, options.require, kind);
-      }
+      const will = kind === "device" ? size : options.truncate ? (options.size ?? size) : Math.max(size, options.size ?? 0);
+      if (!readOnly && !(options.grow && kind === "file")) refuseSmall(path, will, options.require, kind);
       if (kind === "file" && !readOnly) {
+        if (Math.max(will, options.require ?? 0) > size) refuseLarge(path, Math.max(will, options.require ?? 0));
         if (options.truncate) {
           const keep = options.size ?? size;
+          // Grown first: a size the file system refuses fails here, with the file as it was.
+          if (keep > size) ftruncateSync(fd, keep);
           ftruncateSync(fd, 0);
           ftruncateSync(fd, keep);
           size = keep;
@@ -253,6 +263,7 @@ export class ImageTarget {
   growTo(bytes: number): void {
     if (this.kind !== "file" || bytes <= this.bytes) return;
     checkPosition(bytes, 0, this.path);
+    this.refuseLarge(bytes, `growing it to ${bytes} bytes is`);
     try {
       ftruncateSync(this.fd, bytes);
     } catch (err) {
@@ -275,7 +286,7 @@ export class ImageTarget {
   applyEntry(entry: EntryToApply, log: LogFile, options: { discard?: DiscardMode; data?: Uint8Array } = {}): ApplyResult {
     const S = log.sectorSize;
     if (entry.kind === "write") {
-      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset", log);
       const length = entry.dataSize;
       const dataOffset = entry.dataOffset ?? entry.offset + S;
       this.ensureRoom(offset, length, entry);
@@ -298,11 +309,10 @@ export class ImageTarget {
       return { action: "write", offset, bytes: length };
     }
     if (entry.kind === "discard") {
-      const offset = targetBytes(entry.sector, S, entry, "target byte offset");
-      const length = targetBytes(entry.nrSectors, S, entry, "target byte length");
+      const offset = targetBytes(entry.sector, S, entry, "target byte offset", log);
+      const length = targetBytes(entry.nrSectors, S, entry, "target byte length", log);
       if ((options.discard ?? "zero") === "skip") return { action: "skip", offset, bytes: 0 };
-      this.ensureRoom(offset, length, entry);
-      this.zero(offset, length);
+      this.zero(offset, length, entry);
       return { action: "discard", offset, bytes: length };
     }
     return { action: "none", offset: 0, bytes: 0 };
@@ -342,22 +352,23 @@ export class ImageTarget {
 
   /**
    * Makes `[offset, offset + length)` read back as zeros, whatever its size. A regular
-   * file's range that reaches its end is cut off and regrown (a hole); from 1 MiB up, a
+   * file's range that reaches its end becomes a hole (the file grown first, then the old
+   * bytes punched out, or cut off and regrown where punching is not supported); from 1 MiB up, a
    * range in the middle of a file is punched (fallocate PUNCH_HOLE, else ZERO_RANGE) and
    * on a device zeroed with BLKZEROOUT; anything else, or what the kernel or file system
    * cannot do, is written with zeros in 1 MiB chunks from one shared buffer, so no size
    * allocates its size (and a large range of a file is read first: chunks that are zeros
    * already, holes included, are not written).
    */
-  zero(offset: number, length: number): void {
-    this.ensureRoom(offset, length);
+  zero(offset: number, length: number, entry?: EntryToApply): void {
+    const before = this.bytes;
+    this.ensureRoom(offset, length, entry);
     if (length === 0) return;
     if (this.kind === "file" && offset + length >= this.bytes) {
       try {
-        ftruncateSync(this.fd, offset);
-        ftruncateSync(this.fd, this.bytes);
-        return;
+        if (this.zeroToEnd(offset, offset + length)) return;
       } catch (err) {
+        this.bytes = before;
         throw ioError(err, this.path, `zero ${length} bytes at offset ${offset} of the target`);
       }
     }
@@ -424,16 +435,43 @@ export class ImageTarget {
     closeSync(this.fd);
   }
 
+  /**
+   * Zeroes `[offset, end)` of a regular file whose size is at most `end` (so the range runs
+   * to its end); false when the file is larger (then the range is in its middle). The file
+   * is grown to `end` first, so a size the file system refuses fails before anything changed;
+   * the bytes that held data are then punched out, or, where punching is not supported, cut
+   * off and regrown to the size the file just had. A file is never left shorter.
+   */
+  private zeroToEnd(offset: number, end: number): boolean {
+    const had = fstatSync(this.fd).size;
+    if (had > end) return false;
+    if (had < end) ftruncateSync(this.fd, end);
+    if (had <= offset) return true; // the range was past the old end: zeros already
+    if (this.io.punchHole(this.fd, offset, had - offset)) return true;
+    ftruncateSync(this.fd, offset);
+    ftruncateSync(this.fd, end);
+    return true;
+  }
+
+  /** Throws `LWLOG_FILE_TOO_LARGE` when a regular file cannot be `bytes` long; `what` says who needs it. */
+  private refuseLarge(bytes: number, what: string): void {
+    if (this.kind !== "file") return;
+    if (this.limit === undefined) this.limit = fileSizeLimit(this.path) ?? null;
+    if (this.limit === null || bytes <= this.limit.bytes) return;
+    throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `${what} ${describeLimit(this.limit)}; nothing of it was written`, { file: this.path });
+  }
+
   private ensureRoom(offset: number, length: number, entry?: EntryToApply): void {
     if (this.readOnly) throw new TargetError(ReplayErrorCodes.TARGET_READ_ONLY, "was opened read-only", { file: this.path });
     checkPosition(offset, length, this.path);
     const end = offset + length;
     if (end <= this.bytes) return;
+    const what = entry ? `entry ${entry.index} ${entry.kind === "discard" ? "discards" : "writes"} bytes` : "bytes";
     if (this.grow) {
+      this.refuseLarge(end, `${what} ${offset}..${end - 1}${entry ? ` (log offset ${entry.offset})` : ""}:`);
       this.bytes = end;
       return;
     }
-    const what = entry ? `entry ${entry.index} ${entry.kind === "discard" ? "discards" : "writes"} bytes` : "bytes";
     throw new TargetError(
       ReplayErrorCodes.TARGET_TOO_SMALL,
       `is too small: ${what} ${offset}..${end - 1}, the target has ${this.bytes} bytes${this.kind === "file" ? " (give --size to grow it)" : ""}`,
@@ -452,15 +490,17 @@ export class ImageTarget {
   }
 }
 
-/** `units × S` as a checked byte count (`sector` or `nrSectors` of an entry, bigint or number). */
-function targetBytes(units: bigint | number, S: number, entry: EntryToApply, what: string): number {
-  if (typeof units === "bigint") return what === "target byte length" ? byteLength({ nrSectors: units }, S) : byteOffset({ sector: units }, S);
-  const bytes = units * S;
-  if (!Number.isSafeInteger(units) || units < 0 || !Number.isSafeInteger(bytes)) {
-    throw new LogRangeError(ErrorCodes.RANGE, `entry ${entry.index}: ${what} (${units} × ${S}) is beyond 2^53 and cannot be used`);
+/** `units × S` as a checked byte count (`sector` or `nrSectors` of an entry, bigint or number); past 2^53 an error naming the log, entry and offset. */
+function targetBytes(units: bigint | number, S: number, entry: EntryToApply, what: string, log: LogFile): number {
+  const bytes = typeof units === "bigint" ? units * BigInt(S) : units * S;
+  const ok = typeof bytes === "bigint" ? bytes >= 0n && bytes <= MAX_SAFE : Number.isSafeInteger(units) && (units as number) >= 0 && Number.isSafeInteger(bytes);
+  if (!ok) {
+    throw new LogRangeError(ErrorCodes.RANGE, `the ${entry.kind}'s ${what} (${units} × ${S}) is beyond 2^53 and cannot be used`, { file: log.path, entry: entry.index, offset: entry.offset });
   }
-  return bytes;
+  return Number(bytes);
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Refuses a target that is the log: the same inode, or the same block device. */
 function refuseLog(path: string, stat: Stats, logPath: string): void {
@@ -470,8 +510,7 @@ function refuseLog(path: string, stat: Stats, logPath: string): void {
   } catch {
     return; // the log's own open reports that
   }
-  const same = stat.isBlockDevice() ? logStat.isBlockDevice() && logStat.rdev === stat.rdev : stat.dev === logStat.dev && stat.ino === logStat.ino;
-  if (same) {
+  if (sameFile(stat, logStat)) {
     throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `is the log itself (${logPath}); replaying onto it would destroy the log`, { file: path });
   }
 }
@@ -485,6 +524,13 @@ function deviceIsReadOnly(stat: Stats): boolean {
   } catch {
     return false; // no sysfs entry: the open or the first write reports it
   }
+}
+
+/** Refuses (`LWLOG_FILE_TOO_LARGE`) a regular file of `bytes` bytes where the file system or RLIMIT_FSIZE does not allow one. */
+function refuseLarge(path: string, bytes: number): void {
+  const limit = bytes > 0 ? fileSizeLimit(path) : undefined;
+  if (limit === undefined || bytes <= limit.bytes) return;
+  throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `a ${bytes}-byte image is ${describeLimit(limit)}; nothing was created or changed`, { file: path });
 }
 
 function refuseSmall(path: string, size: number, need: number | undefined, kind: "file" | "device"): void {

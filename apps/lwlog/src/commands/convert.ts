@@ -117,5 +117,7 @@ export function summaryLines(s: ConvertSummary, opts: { baseImage?: string } = {
   if (s.splitDiscards > 0) lines.push(`  ${s.splitDiscards} discards split into partial-sector writes and an aligned discard`);
   if (!s.baseImageUsed && opts.baseImage !== undefined) lines.push("  --base-image not used: only converting to a larger sector size needs it");
   if (s.trailingBytes > 0) lines.push(`  ${humanBytes(s.trailingBytes)} after the last entry not copied (${s.end.reason})`);
+  for (const r of s.repairs.slice(0, 10)) lines.push(`  ${r.entry !== undefined ? `entry ${r.entry} (offset ${r.offset})` : "superblock"}: ${r.message} [${r.code}]`);
+  if (s.repairsTotal > 10) lines.push(`  … and ${s.repairsTotal - 10} more such changes (--json lists the first ${s.repairs.length})`);
   return lines;
 }

@@ -273,7 +273,7 @@ describe("lwlog diff --plot", () => {
     expect(svg).toContain("aligned position (time)");
     const again = await runLwlog(["diff", "--plot", out, ext4.path, ext44k.path]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/diff\.svg already exists \(use --force to replace it\)/);
+    expect(again.stderr).toMatch(/diff\.svg: already exists \(refusing to overwrite it; pass --force to replace it\) \[LWLOG_EXISTS\]/);
     expect((await runLwlog(["diff", "--plot", out, "--force", ext4.path, ext4.path])).code).toBe(0);
   });
 });

@@ -76,10 +76,8 @@ async function diffCommand(ctx: CommandContext, pathA: string, pathB: string, op
   const { diffLogs, diffStates, entriesUntil, scanState, proveWithImages } = await import("@lwlog/diff");
   const images = opts.images === true || opts.imagesDir !== undefined;
   const wantState = opts.state === true || opts.stateAtMark !== undefined || images;
-  if (opts.plot !== undefined && !opts.force) {
-    const { existsSync } = await import("node:fs");
-    if (existsSync(opts.plot)) throw new UsageError(`${opts.plot} already exists (use --force to replace it)`);
-  }
+  // The picture's path is checked before the work (an existing file needs --force; a log or a directory is refused).
+  const plotOut = opts.plot === undefined ? undefined : await (await import("./plot.js")).prepareOutput(opts.plot, opts.force, [pathA, pathB]);
   const diff = await diffLogs(pathA, pathB, { epochs: opts.epochs ?? false, tail: opts.tail ?? false });
   for (const s of [diff.a, diff.b]) noteUnreadTail(ctx, s);
 
@@ -98,9 +96,9 @@ async function diffCommand(ctx: CommandContext, pathA: string, pathB: string, op
     }
   }
 
-  if (opts.plot !== undefined) {
+  if (plotOut !== undefined) {
     const { renderDiffPlot } = await import("./plot.js");
-    await renderDiffPlot(diff, opts.plot);
+    await renderDiffPlot(diff, plotOut);
   }
 
   const at = opts.stateAtMark === undefined ? undefined : { mark: opts.stateAtMark };

@@ -71,17 +71,21 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
   if (opts.target !== undefined && (/\s/.test(opts.target) || opts.target.length > 255)) {
     throw new UsageError(`--target: fio iolog file names have no spaces and at most 255 characters, not ${JSON.stringify(opts.target)}`);
   }
-  const { exportLog, AtomicOutput, InterruptedError } = await import("@lwlog/convert/core");
+  const { exportLog, AtomicOutput, InterruptedError, refuseInputs } = await import("@lwlog/convert/core");
   const { LogFile, ioError } = await import("@lwlog/codec/core");
   const io = ctx.io;
+  const fioTarget = opts.target !== undefined ? resolvePath(io, opts.target) : undefined;
+  // fio writes to its target: never the log being exported.
+  if (fioTarget !== undefined) refuseInputs(fioTarget, [logPath]);
+  const output = opts.output === undefined ? undefined : resolvePath(io, opts.output);
+  // Checked before the log is opened: nothing to release when the output is refused.
+  const atomic = output === undefined ? undefined : AtomicOutput.prepare(output, { overwrite: opts.force ?? false, inputs: [logPath] });
   const log = await LogFile.open(logPath);
   let interrupted = false;
   const unhook = io.onInterrupt?.(() => {
     interrupted = true;
   });
   const bar = startProgress(io, { total: log.size, label: "export", bytes: true, quiet: opts.quiet === true || opts.output === undefined });
-  const output = opts.output === undefined ? undefined : resolvePath(io, opts.output);
-  const atomic = output === undefined ? undefined : AtomicOutput.prepare(output, { overwrite: opts.force ?? false });
   let fd: number | undefined;
   try {
     let sink: ExportSink;
@@ -108,7 +112,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
         data: opts.data,
         tail: !opts.declaredOnly,
         source: basename(logPath),
-        ...(opts.target !== undefined ? { fioTarget: resolvePath(io, opts.target) } : {}),
+        ...(fioTarget !== undefined ? { fioTarget } : {}),
         shouldStop: () => interrupted,
         onProgress: (offset) => bar.update(offset),
       });
@@ -121,7 +125,7 @@ export async function runExport(ctx: CommandContext, logPath: string, opts: Expo
     if (fd !== undefined) {
       closeSync(fd);
       fd = undefined;
-      atomic!.commit();
+      await atomic!.commit();
     }
     if (atomic !== undefined && !opts.quiet) io.stderr.write(summaryLine(summary, atomic.target) + "\n");
     return ExitCode.OK;

@@ -40,7 +40,7 @@ describe("lwlog plot", () => {
     writeFileSync(out, "mine");
     const r = await runLwlog(["plot", raw.path, "-o", out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/exists\.svg already exists \(use --force to replace it\)/);
+    expect(r.stderr).toMatch(/exists\.svg: already exists \(refusing to overwrite it; pass --force to replace it\) \[LWLOG_EXISTS\]/);
     expect(readFileSync(out, "utf8")).toBe("mine");
     expect((await runLwlog(["plot", raw.path, "-o", out, "--force"])).code).toBe(0);
     expect(readFileSync(out, "utf8").startsWith("<svg")).toBe(true);
@@ -62,7 +62,7 @@ describe("lwlog plot", () => {
     for (const args of [["plot", raw.path, "-o", dir], ["plot", raw.path, "-o", dir, "--force"], ["diff", "--plot", dir, "--force", raw.path, raw.path]]) {
       const r = await runLwlog(args);
       expect(r.code, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(/pictures is a directory: give the picture a file name/);
+      expect(r.stderr).toMatch(/pictures: is a directory; give a file name for the output \[LWLOG_IS_DIRECTORY\]/);
     }
     expect(readdirSync(dir)).toEqual([]);
   });

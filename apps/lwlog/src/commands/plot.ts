@@ -1,7 +1,8 @@
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { ioError } from "@lwlog/codec/core";
+import type { AtomicOutput } from "@lwlog/convert/core";
 import type { LogDiff } from "@lwlog/diff";
 import type { PlotOptions, PlotResult, PlotSeries } from "@lwlog/plot";
 import type { CommandContext } from "../context.js";
@@ -39,11 +40,12 @@ export function register(program: Command, ctx: CommandContext): void {
 /** `lwlog plot`: renders the picture and writes it atomically (or to stdout). */
 export async function runPlot(ctx: CommandContext, path: string, opts: PlotCommandOptions): Promise<number> {
   if (opts.output === "-" && opts.json) throw new UsageError("--json and --output - both want stdout: give a file to --output");
-  refuseExisting(opts.output, opts.force);
+  const out = opts.output === "-" ? undefined : await prepareOutput(opts.output, opts.force, [path]);
   const { readPlotSeries, plotLogs } = await import("@lwlog/plot");
   const series = await readPlotSeries(path, { tail: opts.tail ?? false, label: basename(path) });
   const result = await plotLogs([series], plotOptions(opts, `lwlog plot ${basename(path)}`));
-  writeOutput(ctx, opts.output, result.svg);
+  if (out === undefined) ctx.io.stdout.write(result.svg + "\n");
+  else await writeOutput(out, result.svg);
   if (opts.json) {
     ctx.io.stdout.write(toJson(summary(opts.output, result, [series])) + "\n");
   } else if (opts.output !== "-") {
@@ -52,8 +54,17 @@ export async function runPlot(ctx: CommandContext, path: string, opts: PlotComma
   return 0;
 }
 
+/**
+ * Checks the picture's path before any work (see `AtomicOutput.prepare`: an existing file
+ * needs `force`; an input, a directory or a socket is refused even with it).
+ */
+export async function prepareOutput(path: string, force: boolean | undefined, inputs: string[]): Promise<AtomicOutput> {
+  const { AtomicOutput } = await import("@lwlog/convert/core");
+  return AtomicOutput.prepare(path, { overwrite: force ?? false, inputs });
+}
+
 /** `lwlog diff --plot`: both logs on one time axis (the alignment), differing entries highlighted. */
-export async function renderDiffPlot(diff: LogDiff, output: string, options: PlotOptions = {}): Promise<PlotResult> {
+export async function renderDiffPlot(diff: LogDiff, output: AtomicOutput, options: PlotOptions = {}): Promise<PlotResult> {
   const { plotLogs } = await import("@lwlog/plot");
   const [sa, sb] = diffSeries(diff);
   const result = await plotLogs([sa, sb], {
@@ -62,7 +73,7 @@ export async function renderDiffPlot(diff: LogDiff, output: string, options: Plo
     height: 240,
     ...options,
   });
-  writeAtomic(output, result.svg);
+  await writeOutput(output, result.svg);
   return result;
 }
 
@@ -143,31 +154,13 @@ function round(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(2);
 }
 
-function refuseExisting(path: string, force: boolean | undefined): void {
-  if (path === "-") return;
-  refuseDirectory(path);
-  if (!force && existsSync(path)) throw new UsageError(`${path} already exists (use --force to replace it)`);
-}
-
-/** A directory named as the picture is a usage error (even with --force: it is never replaced). */
-function refuseDirectory(path: string): void {
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${path} is a directory: give the picture a file name`);
-}
-
-function writeOutput(ctx: CommandContext, path: string, svg: string): void {
-  if (path === "-") ctx.io.stdout.write(svg + "\n");
-  else writeAtomic(path, svg);
-}
-
-/** Writes through a temporary file in the same directory, renamed over `path`: never a half-written picture. */
-export function writeAtomic(path: string, text: string): void {
-  refuseDirectory(path);
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+/** Writes the picture through the output's temporary file, then puts it in place: never a half-written picture. */
+async function writeOutput(out: AtomicOutput, svg: string): Promise<void> {
   try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
+    writeFileSync(out.temp, svg, { flag: "wx" });
   } catch (err) {
-    rmSync(tmp, { force: true });
-    throw ioError(err, path, "write the picture");
+    out.abort();
+    throw ioError(err, out.target, "write the picture");
   }
+  await out.commit();
 }

@@ -293,7 +293,7 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${broken}: entry 3: offset ${offset}: malformed entry`);
     expect(r.stderr).toContain(`the replay stopped there: entries 0..2 have been applied to ${img}`);
-    expect(r.stdout).toContain("replayed entries 0..2 (3)");
+    expect(r.stdout).toBe(""); // no summary on an error: the message says what was applied
     const expected = fresh();
     await runLwlog(["replay", log, "--to", expected, "--size", "64K", "--until-entry", "2"]);
     expect(sha256File(img)).toBe(sha256File(expected));
@@ -474,7 +474,7 @@ describe("lwlog replay: a write that fails mid-way", () => {
       expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${img}: .*ENOSPC.*; the replay stopped at entry (\\d+) \\(log offset \\d+\\): entries 0\\.\\.(\\d+) have been applied \\[LWLOG_IO\\]\\n$`));
       const [, entry, last] = /stopped at entry (\d+).*entries 0\.\.(\d+)/.exec(r.stderr)!;
       expect(Number(last)).toBe(Number(entry) - 1);
-      expect(r.stdout).toContain(`replayed entries 0..${last} (${Number(last) + 1}) onto ${img}`);
+      expect(r.stdout).toBe("");
     } finally {
       run("umount", [mnt]);
     }

@@ -104,7 +104,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
   if (opts.check === undefined && (opts.exec !== undefined || opts.fs !== undefined)) throw new UsageError(`${opts.fs !== undefined ? "--fs" : "--exec"} needs --check WHEN (flush, fua, mark, discard, every:N)`);
   if (opts.keepGoing && opts.check === undefined) throw new UsageError("--keep-going needs --check");
   if (opts.check === undefined && ((opts.view !== undefined && opts.view !== "auto") || opts.scratch !== undefined)) throw new UsageError("--view and --scratch need --check");
-  const { replayLog, BrokenLogError, TargetWriteError, ReplayInterruptedError } = await import("@lwlog/replay");
+  const { replayLog, ReplayInterruptedError } = await import("@lwlog/replay");
   // Built before anything is written: a judge that cannot run here (xfs, not root) stops now.
   const checker = opts.check !== undefined ? await buildChecker({ ...(opts.fs !== undefined ? { fs: opts.fs } : {}), ...(opts.exec !== undefined ? { exec: opts.exec } : {}), env: ctx.io.env, cwd: ctx.io.cwd }) : undefined;
   const { flagNames } = await import("@lwlog/codec/core");
@@ -176,10 +176,7 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
     return summary.checkpoints.failed.length > 0 ? ExitCode.FAILED : ExitCode.OK;
   } catch (e) {
     bar?.stop();
-    if (e instanceof BrokenLogError || e instanceof TargetWriteError) {
-      report(ctx, e.summary, opts);
-      throw e;
-    }
+    // No summary on an error (no partial output): the message says which entries were applied.
     if (e instanceof ReplayInterruptedError) throw new CommandFailure(e.message, ExitCode.INTERRUPTED, e.code);
     throw e;
   } finally {
