@@ -35,6 +35,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   git: "git",
   setpriv: "util-linux",
   strace: "strace",
+  fsfreeze: "util-linux",
+  sync: "coreutils",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

@@ -1,0 +1,373 @@
+import { statSync } from "node:fs";
+import { Option, type Command } from "commander";
+import type { CrashLog, CrashPlan, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
+import type { CommandContext } from "../context.js";
+import { CommandFailure, ExitCode, UsageError } from "../errors.js";
+import { toJson } from "../format.js";
+import { Output, palette } from "../io.js";
+import { parseChoice, parseCount, parsePositive, parseSize } from "../options.js";
+import { resolvePath } from "../paths.js";
+import { startProgress, type Progress } from "../progress.js";
+import { planLines, reportJson, reportText, stateLines, type RunFacts } from "./crashes-report.js";
+
+/** Options of `lwlog crashes`. */
+export interface CrashesCommandOptions {
+  points?: PointRule[];
+  fromMark?: string;
+  untilMark?: string;
+  tail?: boolean;
+  torn?: boolean;
+  maxExhaustive?: number;
+  samples?: number;
+  seed?: number;
+  size?: number | "auto";
+  fs?: "ext4" | "xfs" | "btrfs" | "auto";
+  exec?: string;
+  persisted?: string;
+  minimise?: number;
+  state?: string;
+  to?: string;
+  force?: boolean;
+  scratch?: string;
+  view?: "reflink" | "overlay" | "copy" | "auto";
+  dryRun?: boolean;
+  json?: boolean;
+  ndjson?: boolean;
+  quiet?: boolean;
+}
+
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command("crashes")
+    .description("check the states a power cut could leave: the durable prefix plus any subset of the writes since the last flush, at each crash point")
+    .argument("<log>", "the log file (or device)")
+    .option("--points <rules>", "crash points: flush (before each FLUSH entry, the default), fua (after each FUA write), mark (after each mark), every:N, all; comma-separated", parsePoints)
+    .option("--from-mark <name>", "only crash points after the first mark of this name (e.g. the end of mkfs)")
+    .option("--until-mark <name>", "only crash points up to the first mark of this name after the start")
+    .option("--tail", "also use the valid entries past the superblock's declared count")
+    .option("--torn", "also tear multi-sector writes: a kept write may hold only some of its sectors")
+    .addOption(new Option("--max-exhaustive <n>", "a crash point with at most N states gets every one; one with more gets N, sampled").default(1024).argParser(parsePositive("--max-exhaustive")))
+    .option("--samples <n>", "the whole run's budget of states, spread over the crash points (the prefix state of each first)", parsePositive("--samples"))
+    .addOption(new Option("--seed <s>", "seed of the sampling (same seed, same states)").default(1).argParser(parseSeed))
+    .option("--size <bytes|auto>", "size of the disk the states are built on (default auto: the log's highest byte)", parseTargetSize)
+    .option("--fs <type>", "judge each state as a kernel would find it: recovery (ext4 journal replay with e2fsck; xfs and btrfs: mount and unmount through a loop device, as root), then the read-only check (e2fsck -fn, xfs_repair -n, btrfs check --readonly); auto: from the superblock", parseChoice("--fs", ["ext4", "xfs", "btrfs", "auto"] as const))
+    .option("--exec <cmd>", "judge each state with this command, run by sh on a scratch copy-on-write view: {image} is the view's file, {nbd} an NBD URI of it; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_STATE, LWLOG_LOG, LWLOG_IMAGE; exit status 0 passes")
+    .option("--persisted <file>", "the data judge: lines MARK: PATH (fsynced: dir/a.txt); in every state after that mark and up to the next, the file must be as it was at the mark")
+    .addOption(new Option("--minimise <checks>", "states a failing state's minimisation may judge (0: none)").default(200).argParser(parseCount("--minimise")))
+    .option("--state <id>", "just this state (an id printed by lwlog crashes): describe it, write it with --to, judge it with --exec")
+    .option("--to <image>", "with --state: write the state to this new image file")
+    .option("-f, --force", "let --to replace an existing regular file")
+    .option("--scratch <dir>", "where the durable image and the scratch views go (default: the system's temporary directory); on xfs or btrfs views are reflink clones")
+    .addOption(new Option("--view <strategy>", "how scratch views are made: reflink (a clone: xfs, btrfs), overlay (lwlog's NBD server with a copy-on-write overlay, shown as a file by nbdfuse), copy (a sparse copy), auto").default("auto").argParser(parseChoice("--view", ["reflink", "overlay", "copy", "auto"] as const)))
+    .option("--dry-run", "print the plan (crash points and states) without judging anything; with --ndjson, every planned state")
+    .option("--json", "print one JSON document at the end (schema in docs/cli.md)")
+    .option("--ndjson", "print one JSON record a state, as each is judged")
+    .option("-q, --quiet", "no progress bar and no plan lines (the report is still printed)")
+    .action(
+      ctx.action((log: string, opts: CrashesCommandOptions) =>
+        runCrashes(ctx, resolvePath(ctx.io, log), {
+          ...opts,
+          ...(opts.to !== undefined ? { to: resolvePath(ctx.io, opts.to) } : {}),
+          ...(opts.persisted !== undefined ? { persisted: resolvePath(ctx.io, opts.persisted) } : {}),
+          ...(opts.scratch !== undefined ? { scratch: resolvePath(ctx.io, opts.scratch) } : {}),
+        }),
+      ),
+    );
+}
+
+function parseTargetSize(value: string): number | "auto" {
+  return value === "auto" ? "auto" : parseSize("--size")(value);
+}
+
+function parseSeed(value: string): number {
+  const n = parseCount("--seed")(value);
+  if (n > 0xffffffff) throw new UsageError(`--seed takes a whole number from 0 to 4294967295, not ${value}`);
+  return n;
+}
+
+/** Parses `--points`: flush, fua, mark, all, every:N, comma-separated. */
+export function parsePoints(value: string): PointRule[] {
+  const rules: PointRule[] = [];
+  for (const word of value.split(",").map((s) => s.trim().toLowerCase())) {
+    const every = /^every:([0-9]+)$/.exec(word);
+    if (every) {
+      const n = Number(every[1]);
+      if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--points every:N needs N ≥ 1, not ${JSON.stringify(every[1])}`);
+      rules.push({ every: n });
+    } else if (word === "flush" || word === "fua" || word === "mark" || word === "all") {
+      rules.push(word);
+    } else {
+      throw new UsageError(`--points takes flush, fua, mark, all or every:N (comma-separated), not ${JSON.stringify(word)}`);
+    }
+  }
+  return rules;
+}
+
+/** `lwlog crashes`: exit 0 when every state passes, 1 when one fails, 2 for usage, 130 when interrupted. */
+export async function runCrashes(ctx: CommandContext, logPath: string, opts: CrashesCommandOptions): Promise<number> {
+  checkOptions(opts);
+  const crash = await import("@lwlog/crash");
+  const { LogFile } = await import("@lwlog/codec/core");
+  const file = await LogFile.open(logPath);
+  try {
+    const log = crash.CrashLog.read(file, { tail: opts.tail ?? false });
+    if (opts.state !== undefined) return await runOneState(ctx, log, file, opts);
+    const persisted = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
+    const plan = crash.planCrashes(log, {
+      rules: opts.points ?? ["flush"],
+      ...(opts.fromMark !== undefined ? { fromMark: opts.fromMark } : {}),
+      ...(opts.untilMark !== undefined ? { untilMark: opts.untilMark } : {}),
+      torn: opts.torn ?? false,
+      maxExhaustive: opts.maxExhaustive ?? 1024,
+      ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
+      seed: opts.seed ?? 1,
+    });
+    const merged = plan.points.reduce((n, p) => n + p.merged.length, 0);
+    const facts: RunFacts = { judge: judgeName(opts, persisted?.length), seconds: 0, checks: 0, interrupted: false, merged };
+    if (opts.dryRun) return await printPlan(ctx, log, plan, opts, facts);
+    if (opts.fs === undefined && opts.exec === undefined && persisted === undefined) {
+      throw new UsageError("give a judge: --fs ext4|xfs|btrfs|auto (recovery, then the read-only check), --exec CMD (your checker), --persisted FILE (the data judge), or --dry-run to see the plan");
+    }
+    const pipeline = await makePipeline(ctx, opts);
+    return await judgeAll(ctx, log, file, plan, pipeline, persisted, opts, facts);
+  } finally {
+    file.close();
+  }
+}
+
+function checkOptions(opts: CrashesCommandOptions): void {
+  const formats = [opts.json, opts.ndjson].filter(Boolean).length;
+  if (formats > 1) throw new UsageError("choose one of --json and --ndjson");
+  if (opts.to !== undefined && opts.state === undefined) throw new UsageError("--to writes one state: give its id with --state ID");
+  if (opts.force && opts.to === undefined) throw new UsageError("--force goes with --to");
+  if (opts.state !== undefined && (opts.dryRun || opts.samples !== undefined || opts.points !== undefined || opts.torn || opts.fromMark !== undefined || opts.untilMark !== undefined)) {
+    throw new UsageError("--state takes one state by its id: --points, --from-mark, --until-mark, --torn, --samples and --dry-run do not apply");
+  }
+}
+
+/** The states, judged in one forward pass, reported as text, JSON or NDJSON. */
+async function judgeAll(
+  ctx: CommandContext,
+  log: CrashLog,
+  file: import("@lwlog/codec/core").LogFile,
+  plan: CrashPlan,
+  pipeline: Pipeline,
+  persisted: PersistedWindow[] | undefined,
+  opts: CrashesCommandOptions,
+  facts: RunFacts,
+): Promise<number> {
+  const crash = await import("@lwlog/crash");
+  const io = ctx.io;
+  const out = new Output(io.stdout);
+  const err = palette(io, io.stderr);
+  const space = await openScratch(opts);
+  facts.views = `${opts.view ?? "auto"} in ${space.dir} (${space.canClone ? "reflink clones possible" : "no reflink here"}${space.canFuse ? "" : ", no FUSE for overlays"})`;
+  if (!opts.quiet && !opts.json && !opts.ndjson) for (const l of planLines(plan, facts)) io.stderr.write(`${l}\n`);
+  const abort = new AbortController();
+  const unhook = io.onInterrupt?.(() => abort.abort());
+  const views: ViewMaker = (base, size) => space.view(base, { size });
+  const kept: StateRecord[] = [];
+  let bar: Progress | undefined;
+  const began = process.hrtime.bigint();
+  try {
+    try {
+      const summary = await crash.runCrashStates({
+        log,
+        file,
+        plan,
+        durablePath: space.path("durable.img"),
+        ...(opts.size !== undefined && opts.size !== "auto" ? { size: opts.size } : {}),
+        views,
+        judge: pipeline.judge,
+        ...(persisted !== undefined ? { persisted: { windows: persisted, expect: pipeline.expect } } : {}),
+        minimise: opts.minimise ?? 200,
+        signal: abort.signal,
+        onProgress: (p) => {
+          bar ??= startProgress(io, { total: Math.max(p.total, 1), label: "crashes", quiet: opts.quiet === true || opts.json === true || opts.ndjson === true });
+          bar.update(p.done, { extra: ` states | ${p.failed} failed | entry ${p.point}${p.phase === "minimise" ? ` | minimising (${p.checks} checks)` : ""}` });
+        },
+        onRecord: async (r) => {
+          // Passed states are kept as stubs: a run of a million states must not hold a million records.
+          kept.push(r.verdict === "failed" ? r : ({ type: "state", ordinal: r.ordinal, verdict: "passed", point: r.point } as StateRecord));
+          if (opts.ndjson) await out.line(JSON.stringify(r));
+          else if (r.verdict === "failed" && !opts.json && !opts.quiet) {
+            bar?.stop();
+            bar = undefined;
+            io.stderr.write(`lwlog: ${err.red("state failed")}: ${r.id} (crash before entry ${r.point}, ${r.dropped.length} dropped, ${r.torn.length} torn)\n`);
+          }
+        },
+      });
+      facts.checks = summary.checks;
+    } catch (e) {
+      if (!(e instanceof crash.CrashInterruptedError)) throw e;
+      facts.interrupted = true;
+    }
+    bar?.stop();
+    facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
+    const report = crash.mergeRecords(plan, log, kept);
+    if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
+    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, log.path));
+    await out.flush();
+    if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+    return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
+  } finally {
+    bar?.stop();
+    unhook?.();
+    await space.close();
+  }
+}
+
+/** The judges the options ask for (`--persisted` without `--fs` judges with `--fs auto`: files are read after its recovery). */
+async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
+  const crash = await import("@lwlog/crash");
+  const fsChoice = opts.fs ?? (opts.persisted !== undefined ? "auto" : undefined);
+  let fs: import("@lwlog/crash").FsCheck | undefined;
+  let readFiles: import("@lwlog/crash").FileLister | undefined;
+  if (fsChoice !== undefined) {
+    const judge = await import("@lwlog/judge");
+    fs = judge.fsJudge(fsChoice);
+    readFiles = judge.readFiles;
+  }
+  return crash.judgePipeline({
+    ...(fs !== undefined ? { fs } : {}),
+    ...(readFiles !== undefined ? { readFiles } : {}),
+    ...(opts.exec !== undefined ? { exec: crash.execJudge(opts.exec, ctx.io.env, ctx.io.cwd) } : {}),
+  });
+}
+
+/** The judges in words. */
+function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
+  const parts: string[] = [];
+  const fs = opts.fs ?? (windows !== undefined ? "auto" : undefined);
+  if (fs === "ext4") parts.push("ext4 (journal replay by e2fsck -E journal_only, then e2fsck -fn)");
+  else if (fs === "xfs") parts.push("xfs (log recovery by a loop mount, then xfs_repair -n)");
+  else if (fs === "btrfs") parts.push("btrfs (log replay by a loop mount, then btrfs check --readonly)");
+  else if (fs === "auto") parts.push("the file system's own (auto: from the superblock of each state)");
+  if (windows !== undefined) parts.push(`the data judge (${windows} ${windows === 1 ? "mark" : "marks"} of the --persisted list)`);
+  if (opts.exec !== undefined) parts.push(`--exec ${opts.exec}`);
+  return parts.join(", then ");
+}
+
+/** The scratch space of a run: where the durable image and the views live. */
+async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
+  const { ScratchSpace } = await import("@lwlog/scratch");
+  return ScratchSpace.open({ ...(opts.scratch !== undefined ? { dir: opts.scratch } : {}), strategy: opts.view ?? "auto" });
+}
+
+/** `--dry-run`: the plan, point by point (and with --ndjson, every planned state's id). */
+async function printPlan(ctx: CommandContext, log: CrashLog, plan: CrashPlan, opts: CrashesCommandOptions, facts: RunFacts): Promise<number> {
+  const crash = await import("@lwlog/crash");
+  const out = new Output(ctx.io.stdout);
+  const pointJson = (p: PlannedPoint) => ({ position: p.position, kinds: p.kinds, flush: p.flush, candidates: p.candidates, units: p.units, forced: p.forced, bits: p.bits, exhaustive: p.exhaustive, first: p.first, count: p.count, merged: p.merged });
+  if (opts.ndjson) {
+    for (const p of plan.points) {
+      for (const s of crash.pointStates(log, plan, p)) await out.line(JSON.stringify({ type: "planned", ordinal: s.ordinal, id: s.id, point: p.position, source: s.source.kind, dropped: s.state.dropped.length, torn: s.state.torn.length }));
+    }
+  } else if (opts.json) {
+    await out.line(toJson({ log: plan.log, sectorSize: plan.sectorSize, entries: plan.entries, options: plan.options, states: plan.states, unsampledPoints: plan.unsampled, points: plan.points.map(pointJson) }));
+  } else {
+    for (const l of planLines(plan, facts)) await out.line(l);
+    await out.line("");
+    await out.line("  POINT  FLUSH  CANDIDATES  STATES  HOW");
+    for (const p of plan.points) {
+      const how = p.exhaustive ? "every state" : `sampled from 2^${p.bits}`;
+      await out.line(`  ${String(p.position).padStart(5)}  ${String(p.flush).padStart(5)}  ${String(p.candidates).padStart(10)}  ${String(p.count).padStart(6)}  ${how}${p.kinds.includes("end") ? " (end)" : ""}`);
+    }
+  }
+  await out.flush();
+  return ExitCode.OK;
+}
+
+/** `--state ID`: describe one state, write it with `--to`, judge it with `--exec`. */
+async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lwlog/codec/core").LogFile, opts: CrashesCommandOptions): Promise<number> {
+  const crash = await import("@lwlog/crash");
+  const io = ctx.io;
+  const resolved = crash.resolveStateId(log, opts.state!);
+  const size = opts.size !== undefined && opts.size !== "auto" ? opts.size : Math.max(log.extent, log.sectorSize);
+  const before = log.markBefore(resolved.state.position - 1);
+  const after = log.markAfter(resolved.state.position);
+  const marks = { ...(before ? { before } : {}), ...(after ? { after } : {}) };
+  let written: string | undefined;
+  if (opts.to !== undefined) {
+    await writeStateImage(log, file, resolved, opts.to, size, opts.force ?? false);
+    written = opts.to;
+  }
+  let verdict: import("@lwlog/crash").Verdict | undefined;
+  if (opts.exec !== undefined || opts.fs !== undefined || opts.persisted !== undefined) {
+    const pipeline = await makePipeline(ctx, opts);
+    const windows = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
+    const space = await openScratch(opts);
+    const abort = new AbortController();
+    const unhook = io.onInterrupt?.(() => abort.abort());
+    try {
+      ({ verdict } = await crash.judgeOneState({
+        log,
+        file,
+        id: resolved.id,
+        state: resolved.state,
+        durablePath: space.path("durable.img"),
+        size,
+        views: (base, bytes) => space.view(base, { size: bytes }),
+        judge: pipeline.judge,
+        ...(windows !== undefined ? { persisted: { windows, expect: pipeline.expect } } : {}),
+        signal: abort.signal,
+      }));
+    } catch (e) {
+      if (e instanceof crash.CrashInterruptedError) throw new CommandFailure("interrupted while the judge ran", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+      throw e;
+    } finally {
+      unhook?.();
+      await space.close();
+    }
+  }
+  if (opts.json || opts.ndjson) {
+    const doc: Record<string, unknown> = { id: resolved.id, point: resolved.state.position, flush: resolved.flush, dropped: resolved.dropped, torn: resolved.torn, entries: resolved.entries, marks };
+    if (written !== undefined) doc.image = written;
+    if (verdict !== undefined) doc.verdict = { ...crash.verdictFields(verdict), ...(verdict.ok ? {} : { output: crash.firstLines(verdict.output) }) };
+    io.stdout.write((opts.json ? toJson(doc) : JSON.stringify(doc)) + "\n");
+  } else {
+    const lines = stateLines(resolved, marks);
+    if (written !== undefined) lines.push(`  written to ${written} (${size} bytes)`);
+    if (verdict !== undefined) {
+      lines.push(`  ${verdict.ok ? "passed" : "FAILED"}: ${verdict.judge ?? "judge"} ${verdict.signal ? `killed by ${verdict.signal}` : `exit status ${verdict.exit ?? "none"}`}`);
+      if (!verdict.ok) for (const l of crash.firstLines(verdict.output, 20)) lines.push(`    ${l}`);
+    }
+    io.stdout.write(lines.join("\n") + "\n");
+  }
+  return verdict !== undefined && !verdict.ok ? ExitCode.FAILED : ExitCode.OK;
+}
+
+/**
+ * Writes a state to a new image file, atomically (a temporary file renamed over it at the
+ * end): an existing regular file only with `force`; never the log, a directory or a device.
+ */
+async function writeStateImage(log: CrashLog, file: import("@lwlog/codec/core").LogFile, resolved: import("@lwlog/crash").ResolvedState, to: string, size: number, force: boolean): Promise<void> {
+  const crash = await import("@lwlog/crash");
+  const { AtomicOutput } = await import("@lwlog/convert/core");
+  const { ImageTarget } = await import("@lwlog/replay");
+  const { LogIoError } = await import("@lwlog/codec/core");
+  let st: import("node:fs").Stats | undefined;
+  try {
+    st = statSync(to);
+  } catch {
+    // a new file
+  }
+  if (st !== undefined) {
+    const logSt = statSync(log.path);
+    if (st.ino === logSt.ino && st.dev === logSt.dev) throw new LogIoError("LWLOG_TARGET_IS_LOG", `is the log itself (${log.path}); writing a state onto it would destroy the log`, { file: to });
+    if (!st.isFile() && !st.isDirectory()) throw new LogIoError("LWLOG_TARGET_KIND", "is not a regular file: --to writes a new image file (even with --force)", { file: to });
+  }
+  const output = AtomicOutput.prepare(to, { overwrite: force });
+  try {
+    const target = ImageTarget.open(output.temp, { size });
+    try {
+      await crash.writeState(log, file, resolved, target);
+    } finally {
+      target.close();
+    }
+    output.commit();
+  } catch (e) {
+    output.abort();
+    throw output.named(e);
+  }
+}

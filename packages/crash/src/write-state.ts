@@ -1,0 +1,44 @@
+import type { LogFile } from "@lwlog/codec/core";
+import { ImageTarget } from "@lwlog/replay";
+import { applyPieces, piecesOf, type ApplyStats } from "./apply.js";
+import { decodeStateId } from "./id.js";
+import type { CrashLog } from "./log-table.js";
+import { shapeOf } from "./plan.js";
+import { flushBefore } from "./points.js";
+import { describeState, type EntryRecord, type TornRecord } from "./records.js";
+import type { CrashState } from "./state.js";
+
+/** A state id decoded against its log, with what it drops and tears. */
+export interface ResolvedState {
+  id: string;
+  state: CrashState;
+  /** The point's last FLUSH entry (entries before it are durable). */
+  flush: number;
+  candidates: Int32Array;
+  dropped: number[];
+  torn: TornRecord[];
+  entries: EntryRecord[];
+}
+
+/** Decodes `id` on `log` (see `decodeStateId` for the errors) and says what the state holds. */
+export function resolveStateId(log: CrashLog, id: string): ResolvedState {
+  const decoded = decodeStateId(id, log, (p) => shapeOf(log, { flush: flushBefore(log, p), position: p }, true).shape.units);
+  const flush = flushBefore(log, decoded.position);
+  const { candidates } = shapeOf(log, { flush, position: decoded.position }, true);
+  const d = describeState(log, candidates, decoded.state);
+  return { id: id.trim(), state: decoded.state, flush, candidates, dropped: d.dropped, torn: d.torn, entries: d.entries };
+}
+
+/**
+ * Writes exactly the state to `target` (an `ImageTarget` holding zeros, of the image's size):
+ * the durable prefix in log order, then the state's own pieces.
+ */
+export async function writeState(log: CrashLog, file: LogFile, resolved: ResolvedState, target: ImageTarget): Promise<ApplyStats> {
+  const S = log.sectorSize;
+  for (let i = 0; i < resolved.flush; i++) {
+    if (!log.isRanged(i)) continue;
+    const isWrite = log.kinds[i] === 0;
+    target.applyEntry({ index: i, kind: isWrite ? "write" : "discard", sector: log.offsets[i]! / S, nrSectors: log.lengths[i]! / S, offset: log.headers[i]!, dataSize: isWrite ? log.lengths[i]! : 0 }, file);
+  }
+  return applyPieces(log, file, piecesOf(log, resolved.flush, resolved.state), target);
+}
