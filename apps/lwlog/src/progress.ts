@@ -5,10 +5,12 @@ import { humanBytes } from "./format.js";
 /** A progress display; every method is a no-op when stderr is not a terminal. */
 export interface Progress {
   update(done: number, payload?: Record<string, unknown>): void;
+  /** Changes the total (a count first estimated, then known). */
+  setTotal(total: number): void;
   stop(): void;
 }
 
-const NONE: Progress = { update() {}, stop() {} };
+const NONE: Progress = { update() {}, setTotal() {}, stop() {} };
 
 // cli-progress (~50 ms to load) is loaded only when a bar is drawn on a terminal.
 const require = createRequire(import.meta.url);
@@ -36,6 +38,9 @@ export function startProgress(io: CliIo, options: { total: number; label: string
   return {
     update(done, payload) {
       bar.update(done, payload ?? {});
+    },
+    setTotal(total) {
+      bar.setTotal(total);
     },
     stop() {
       bar.stop();

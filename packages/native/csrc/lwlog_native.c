@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The largest mapping one call makes (1 GiB and room to align it): windows, not whole files. */
@@ -38,15 +39,28 @@
 #define MAX_SAFE ((uint64_t)9007199254740991ULL)
 /* Bytes copied through user space at a time when copy_file_range cannot be used. */
 #define COPY_BUFFER_BYTES ((size_t)1 << 20)
+/* copyRanges: bytes gathered before each pwritev, the iovecs one pwritev takes at most, the
+ * zeros an iovec of a zero range points at, how far past one range's input the next one's may
+ * start and still be read with it in one pread, and the size from which a range is copied with
+ * copy_file_range while the kernel can. */
+#define GATHER_BYTES ((size_t)8 << 20)
+#define GATHER_IOVECS 1024
+#define ZERO_BYTES ((size_t)1 << 20)
+#define READ_GAP ((uint64_t)64 << 10)
+#define KERNEL_COPY_MIN ((uint64_t)1 << 20)
 
 typedef struct {
   void* addr; /* NULL once unmapped */
   size_t length;
 } mapping;
 
-/* Per-environment state (each worker thread has its own): the copy fallback's buffer. */
+/* Per-environment state (each worker thread has its own): the copy fallback's buffer, and
+ * copyRanges' gather buffer, iovecs and zeros (allocated when first needed). */
 typedef struct {
   uint8_t* copy_buffer;
+  uint8_t* gather_buffer;
+  struct iovec* iovecs;
+  uint8_t* zeros;
 } instance;
 
 static const napi_type_tag MAPPING_TAG = {0x6c776c6f676d6170ULL, 0x6e61746976650001ULL};
@@ -251,17 +265,56 @@ static bool same_file(int a, int b) {
   return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* errno values of copy_file_range that mean "not between these two files": copy otherwise. */
+static bool no_kernel_copy(int err) {
+  return err == EXDEV || err == ENOSYS || err == EINVAL || err == EOPNOTSUPP;
+}
+
 /*
- * copyFileRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied (fewer than `length`
- * only when the input ends first). copy_file_range(2) in a loop; where the kernel cannot
- * (another file system, a block device, an old kernel) the rest goes through pread/pwrite
- * and one buffer per environment, still without a copy into JS.
+ * The optional copy state argument: an Int32Array whose element 0 says whether the kernel
+ * may be asked to copy (non-zero) and is set to 0 once it says it cannot, so that a caller
+ * copying many ranges between the same two files asks once. NULL when not given.
+ */
+static bool get_copy_state(napi_env env, napi_value value, int32_t** state) {
+  napi_valuetype vt;
+  if (napi_typeof(env, value, &vt) != napi_ok) return false;
+  if (vt == napi_undefined) {
+    *state = NULL;
+    return true;
+  }
+  bool is_typed;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array || length < 1) {
+    throw_range(env, "the copy state must be an Int32Array of at least one element");
+    return false;
+  }
+  *state = data;
+  return true;
+}
+
+/*
+ * copyFileRange(fdIn, offIn, fdOut, offOut, length[, state]) -> bytes copied (fewer than
+ * `length` only when the input ends first). copy_file_range(2) in a loop; where the kernel
+ * cannot (another file system, a block device, an old kernel) the rest goes through
+ * pread/pwrite and one buffer per environment, still without a copy into JS. With `state`
+ * (see get_copy_state) the kernel is not asked when state[0] is 0, and state[0] is cleared
+ * when it refuses.
  */
 static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
+  size_t argc = 6;
   int in_fd, out_fd;
   uint64_t in_off, out_off, length;
-  if (!get_args(env, info, 5, argv) || !get_fd(env, argv[0], &in_fd) ||
+  int32_t* state = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 5) {
+    napi_throw_type_error(env, "LWLOG_RANGE", "missing arguments");
+    return NULL;
+  }
+  if ((argc >= 6 && !get_copy_state(env, argv[5], &state)) || !get_fd(env, argv[0], &in_fd) ||
       !get_whole(env, argv[1], MAX_SAFE, "input offset", &in_off) || !get_fd(env, argv[2], &out_fd) ||
       !get_whole(env, argv[3], MAX_SAFE, "output offset", &out_off) ||
       !get_whole(env, argv[4], MAX_SAFE, "length", &length)) {
@@ -269,7 +322,7 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
   }
   if (in_off + length > MAX_SAFE || out_off + length > MAX_SAFE) return throw_range(env, "offset + length must stay below 2^53");
   uint64_t done = 0;
-  bool in_kernel = true;
+  bool in_kernel = state == NULL || state[0] != 0;
   uint8_t* buffer = NULL;
   while (done < length) {
     uint64_t left = length - done;
@@ -284,12 +337,13 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
       if (n == 0) break; /* the input ends here */
       int err = errno;
       if (err == EINTR) continue;
-      if (err != EXDEV && err != ENOSYS && err != EINVAL && err != EOPNOTSUPP) return throw_errno(env, err, "copy_file_range");
+      if (!no_kernel_copy(err)) return throw_errno(env, err, "copy_file_range");
       // EINVAL also means overlapping ranges of one file, which a forward copy would corrupt.
       if (err == EINVAL && same_file(in_fd, out_fd) && in_off + done < out_off + length && out_off + done < in_off + length) {
         return throw_errno(env, EINVAL, "copy_file_range");
       }
       in_kernel = false;
+      if (state != NULL) state[0] = 0;
     }
     if (buffer == NULL) {
       instance* inst = NULL;
@@ -313,6 +367,293 @@ static napi_value CopyFileRange(napi_env env, napi_callback_info info) {
     done += (uint64_t)got;
   }
   return make_number(env, done);
+}
+
+/*
+ * copyRanges' work: ranges gathered into runs (output ranges that follow each other), each
+ * run written with one pwritev of iovecs into the gather buffer (data) or the zeros. Input
+ * ranges that follow each other closely (at most READ_GAP apart, forward) are read with one
+ * pread, the gap included. Invariants: `used` bytes of the buffer are taken; the iovecs
+ * [0, niov) hold the run [run_dst, run_dst + run_len); the open span (input [span_src,
+ * span_end) into buf + span_at, its iovecs from span_iov on, its first range span_first)
+ * is not read yet: it is read when a new span opens or the run is written.
+ */
+typedef struct {
+  int in_fd, out_fd;
+  uint8_t* buf;
+  size_t used;
+  struct iovec* iov;
+  int niov;
+  uint64_t run_dst, run_len;
+  bool span_open;
+  uint64_t span_src, span_end;
+  size_t span_at;
+  int span_iov;
+  uint64_t span_first;
+  const uint8_t* zeros;
+  /* Set on failure: errno and the call, or short_input when the input ended. */
+  int err;
+  const char* failed;
+  bool short_input;
+} gather;
+
+/* Reads the open span; false on a failure or when the input ends first. */
+static bool gather_read(gather* g) {
+  if (!g->span_open) return true;
+  size_t want = (size_t)(g->span_end - g->span_src);
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = pread(g->in_fd, g->buf + g->span_at + got, want - got, (off_t)(g->span_src + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      g->err = errno;
+      g->failed = "pread";
+      return false;
+    }
+    if (n == 0) {
+      g->short_input = true;
+      return false;
+    }
+    got += (size_t)n;
+  }
+  g->span_open = false;
+  return true;
+}
+
+/* Writes iovecs [0, count) at run_dst (retrying short writes); false on a failure. */
+static bool gather_pwritev(gather* g, int count) {
+  struct iovec* iov = g->iov;
+  uint64_t at = g->run_dst;
+  while (count > 0) {
+    ssize_t n = pwritev(g->out_fd, iov, count, (off_t)at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      g->err = n < 0 ? errno : EIO;
+      g->failed = "pwritev";
+      return false;
+    }
+    at += (uint64_t)n;
+    size_t left = (size_t)n;
+    while (count > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      iov++;
+      count--;
+    }
+    if (count > 0) {
+      iov->iov_base = (uint8_t*)iov->iov_base + left;
+      iov->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+/* Reads what is pending and writes the run; false on a failure. */
+static bool gather_flush(gather* g) {
+  if (g->niov > 0) {
+    if (!gather_read(g)) return false;
+    if (!gather_pwritev(g, g->niov)) return false;
+  }
+  g->niov = 0;
+  g->used = 0;
+  g->run_len = 0;
+  return true;
+}
+
+/* Starts or continues the run with `len` bytes at `dst`: flushes first when they do not follow it or it is full. */
+static bool gather_place(gather* g, uint64_t dst) {
+  if (g->niov > 0 && (dst != g->run_dst + g->run_len || g->niov == GATHER_IOVECS)) {
+    if (!gather_flush(g)) return false;
+  }
+  if (g->niov == 0) g->run_dst = dst;
+  return true;
+}
+
+/* Adds range `index`: `len` bytes of input at `src` for the output at `dst`. */
+static bool gather_data(gather* g, uint64_t index, uint64_t dst, uint64_t src, uint64_t len) {
+  while (len > 0) {
+    if (!gather_place(g, dst)) return false;
+    uint8_t* p;
+    size_t take;
+    bool extend = g->span_open && src >= g->span_end && src - g->span_end <= READ_GAP && g->span_at + (size_t)(src - g->span_src) < GATHER_BYTES;
+    if (extend) {
+      size_t at = g->span_at + (size_t)(src - g->span_src);
+      take = len < GATHER_BYTES - at ? (size_t)len : GATHER_BYTES - at;
+      p = g->buf + at;
+      g->span_end = src + take;
+      g->used = at + take;
+    } else {
+      if (!gather_read(g)) return false;
+      if (g->used == GATHER_BYTES) {
+        if (!gather_flush(g)) return false;
+        continue;
+      }
+      take = len < GATHER_BYTES - g->used ? (size_t)len : GATHER_BYTES - g->used;
+      g->span_open = true;
+      g->span_src = src;
+      g->span_end = src + take;
+      g->span_at = g->used;
+      g->span_iov = g->niov;
+      g->span_first = index;
+      p = g->buf + g->used;
+      g->used += take;
+    }
+    /* One iovec for input that follows on within a span (never across two: see the short-input case). */
+    struct iovec* last = extend && g->niov > g->span_iov ? &g->iov[g->niov - 1] : NULL;
+    if (last != NULL && (uint8_t*)last->iov_base + last->iov_len == p) {
+      last->iov_len += take;
+    } else {
+      g->iov[g->niov].iov_base = p;
+      g->iov[g->niov].iov_len = take;
+      g->niov++;
+    }
+    g->run_len += take;
+    dst += take;
+    src += take;
+    len -= take;
+  }
+  return true;
+}
+
+/* Adds a zero range of `len` bytes at `dst`. */
+static bool gather_zeros(gather* g, uint64_t dst, uint64_t len) {
+  while (len > 0) {
+    if (!gather_place(g, dst)) return false;
+    size_t take = len < ZERO_BYTES ? (size_t)len : ZERO_BYTES;
+    g->iov[g->niov].iov_base = (void*)g->zeros;
+    g->iov[g->niov].iov_len = take;
+    g->niov++;
+    g->run_len += take;
+    dst += take;
+    len -= take;
+  }
+  return true;
+}
+
+/*
+ * Copies a large range with copy_file_range. Returns the bytes it did not copy (0 when done):
+ * the kernel refused (then state[0] is cleared, and the caller copies the rest) or the input
+ * ended (short_input set); false-ish failures set err.
+ */
+static uint64_t kernel_copy(gather* g, int32_t* state, uint64_t dst, uint64_t src, uint64_t len) {
+  while (len > 0) {
+    loff_t from = (loff_t)src, to = (loff_t)dst;
+    size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
+    ssize_t n = syscall(SYS_copy_file_range, g->in_fd, &from, g->out_fd, &to, want, 0);
+    if (n > 0) {
+      src += (uint64_t)n;
+      dst += (uint64_t)n;
+      len -= (uint64_t)n;
+      continue;
+    }
+    if (n == 0) {
+      g->short_input = true;
+      return len;
+    }
+    if (errno == EINTR) continue;
+    if (no_kernel_copy(errno)) {
+      state[0] = 0;
+      return len;
+    }
+    g->err = errno;
+    g->failed = "copy_file_range";
+    return len;
+  }
+  return 0;
+}
+
+/* A whole number in [0, MAX_SAFE] held in a double (-1 allowed when `zero_ok`). */
+static bool whole_double(double d, bool zero_ok) {
+  if (zero_ok && d == -1) return true;
+  return isfinite(d) && d >= 0 && d == floor(d) && d <= (double)MAX_SAFE;
+}
+
+/*
+ * copyRanges(fdIn, fdOut, ranges, count, state) -> ranges copied. `ranges` is a Float64Array
+ * of `count` triples [dst, src, len]: `len` bytes of fdIn at `src` to fdOut at `dst`, or
+ * zeros when `src` is -1; in ascending `dst` order they are written as a few large pwritev
+ * calls (see `gather`). Ranges of KERNEL_COPY_MIN bytes or more go through copy_file_range
+ * while state[0] (an Int32Array) is non-zero; it is cleared when the kernel refuses. Returns
+ * `count`, or fewer when the input ends before a range's end: the ranges before the returned
+ * index have been written, not the ones from it on (or only partly).
+ */
+static napi_value CopyRanges(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  int in_fd, out_fd;
+  uint64_t count;
+  int32_t* state = NULL;
+  if (!get_args(env, info, 5, argv) || !get_fd(env, argv[0], &in_fd) || !get_fd(env, argv[1], &out_fd) ||
+      !get_whole(env, argv[3], MAX_SAFE, "count", &count) || !get_copy_state(env, argv[4], &state)) {
+    return NULL;
+  }
+  bool is_typed;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    return throw_range(env, "copyRanges: ranges must be a Float64Array");
+  }
+  if (count > length / 3) return throw_range(env, "copyRanges: count is more than the ranges hold");
+  const double* r = data;
+  for (uint64_t i = 0; i < count; i++) {
+    double dst = r[3 * i], src = r[3 * i + 1], len = r[3 * i + 2];
+    if (!whole_double(dst, false) || !whole_double(src, true) || !whole_double(len, false) || dst + len > (double)MAX_SAFE ||
+        (src >= 0 && src + len > (double)MAX_SAFE)) {
+      char text[160];
+      snprintf(text, sizeof text, "copyRanges: range %llu is not whole numbers of bytes below 2^53 (src -1 for zeros)", (unsigned long long)i);
+      return throw_range(env, text);
+    }
+  }
+  if (count == 0) return make_number(env, 0);
+  instance* inst = NULL;
+  if (napi_get_instance_data(env, (void**)&inst) != napi_ok || inst == NULL) return throw_errno(env, EFAULT, "napi_get_instance_data");
+  if (inst->gather_buffer == NULL && (inst->gather_buffer = malloc(GATHER_BYTES)) == NULL) return throw_errno(env, ENOMEM, "malloc");
+  if (inst->iovecs == NULL && (inst->iovecs = malloc(GATHER_IOVECS * sizeof(struct iovec))) == NULL) return throw_errno(env, ENOMEM, "malloc");
+  if (inst->zeros == NULL && (inst->zeros = calloc(1, ZERO_BYTES)) == NULL) return throw_errno(env, ENOMEM, "calloc");
+  gather g = {0};
+  g.in_fd = in_fd;
+  g.out_fd = out_fd;
+  g.buf = inst->gather_buffer;
+  g.iov = inst->iovecs;
+  g.zeros = inst->zeros;
+  /* The range being copied when something failed. */
+  uint64_t at = count;
+  for (uint64_t i = 0; i < count && at == count; i++) {
+    uint64_t dst = (uint64_t)r[3 * i], len = (uint64_t)r[3 * i + 2];
+    if (len == 0) continue;
+    if (r[3 * i + 1] < 0) {
+      if (!gather_zeros(&g, dst, len)) at = i;
+      continue;
+    }
+    uint64_t src = (uint64_t)r[3 * i + 1];
+    if (state != NULL && state[0] != 0 && len >= KERNEL_COPY_MIN) {
+      if (!gather_flush(&g)) {
+        at = i;
+        break;
+      }
+      uint64_t left = kernel_copy(&g, state, dst, src, len);
+      if (g.err != 0 || g.short_input) {
+        at = i;
+        break;
+      }
+      dst += len - left;
+      src += len - left;
+      len = left;
+    }
+    if (!gather_data(&g, i, dst, src, len)) at = i;
+  }
+  if (at == count && gather_flush(&g)) return make_number(env, (double)count);
+  if (g.short_input) {
+    /* What was gathered before the span that came up short is written; the rest is not. */
+    uint64_t first = at;
+    if (g.span_open) {
+      first = g.span_first;
+      g.span_open = false;
+      if (g.span_iov > 0 && !gather_pwritev(&g, g.span_iov)) return throw_errno(env, g.err, g.failed);
+    }
+    return make_number(env, (double)first);
+  }
+  return throw_errno(env, g.err, g.failed);
 }
 
 /* ---- zeroing ----------------------------------------------------------------------- */
@@ -508,6 +849,9 @@ static napi_value Xxh64Into(napi_env env, napi_callback_info info) {
 static void finalize_instance(napi_env env, void* data, void* hint) {
   instance* inst = data;
   free(inst->copy_buffer);
+  free(inst->gather_buffer);
+  free(inst->iovecs);
+  free(inst->zeros);
   free(inst);
 }
 
@@ -525,6 +869,7 @@ NAPI_MODULE_INIT() {
       {"map", NULL, Map, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmap", NULL, Unmap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"copyFileRange", NULL, CopyFileRange, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyRanges", NULL, CopyRanges, NULL, NULL, NULL, napi_enumerable, NULL},
       {"punchHole", NULL, PunchHole, NULL, NULL, NULL, napi_enumerable, NULL},
       {"zeroRange", NULL, ZeroRange, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},

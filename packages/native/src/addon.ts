@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { NativeRangeError, toNativeError } from "./errors.js";
 import { mapCopy, releaseCopy } from "./fallback.js";
-import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, type LinuxIo } from "./io.js";
+import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type CopyState, type LinuxIo } from "./io.js";
 
 /** Where `npm run build` (node-gyp) puts the addon, from `src/` and from `dist/` alike. */
 export const addonPath = fileURLToPath(new URL("../build/Release/lwlog_native.node", import.meta.url));
@@ -13,7 +13,8 @@ interface Addon {
   pageSize: number;
   map(fd: number, offset: number, length: number, advice: number): Uint8Array;
   unmap(buffer: ArrayBufferLike): boolean;
-  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): number;
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number, state?: Int32Array): number;
+  copyRanges(fdIn: number, fdOut: number, ranges: Float64Array, count: number, state: Int32Array): number;
   punchHole(fd: number, offset: number, length: number): boolean;
   zeroRange(fd: number, offset: number, length: number): boolean;
   blockZeroOut(fd: number, offset: number, length: number): boolean;
@@ -24,7 +25,7 @@ interface Addon {
   seekHole(fd: number, offset: number): number;
 }
 
-const FUNCTIONS = ["map", "unmap", "copyFileRange", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into", "seekData", "seekHole"] as const;
+const FUNCTIONS = ["map", "unmap", "copyFileRange", "copyRanges", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into", "seekData", "seekHole"] as const;
 /** madvise(2) MADV_SEQUENTIAL: read ahead further, and the pages behind may go sooner. */
 const MADV_SEQUENTIAL = 2;
 
@@ -72,13 +73,27 @@ export function openAddon(options: { path?: string; mmap?: boolean } = {}): Linu
           }
         }
       : releaseCopy,
-    copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length) {
+    copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length, state) {
       checkCopy(fdIn, offsetIn, fdOut, offsetOut, length);
       if (length === 0) return 0;
+      const flag = stateIn(state);
       try {
-        return addon.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length);
+        return addon.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length, flag);
       } catch (err) {
         throw toNativeError(err, "copyFileRange");
+      } finally {
+        stateOut(state, flag);
+      }
+    },
+    copyRanges(fdIn, fdOut, ranges, count, state) {
+      checkRanges(fdIn, fdOut, ranges, count);
+      const flag = stateIn(state) ?? noKernel;
+      try {
+        return addon.copyRanges(fdIn, fdOut, ranges, count, flag);
+      } catch (err) {
+        throw toNativeError(err, "copyRanges");
+      } finally {
+        stateOut(state, flag);
       }
     },
     punchHole: (fd, offset, length) => rangeCall(addon.punchHole, "punchHole", fd, offset, length),
@@ -108,6 +123,21 @@ function seekCall(fn: (fd: number, offset: number) => number, op: string, fd: nu
   } catch (err) {
     throw toNativeError(err, op);
   }
+}
+
+/** The addon's form of a `CopyState`: one shared Int32Array (calls are synchronous). */
+const kernelFlag = new Int32Array(1);
+/** The flag passed when no state is given to `copyRanges`: the kernel is not asked. */
+const noKernel = new Int32Array(1);
+
+function stateIn(state: CopyState | undefined): Int32Array | undefined {
+  if (state === undefined) return undefined;
+  kernelFlag[0] = state.kernel ? 1 : 0;
+  return kernelFlag;
+}
+
+function stateOut(state: CopyState | undefined, flag: Int32Array | undefined): void {
+  if (state !== undefined && flag !== undefined) state.kernel = flag[0] !== 0;
 }
 
 function rangeCall(fn: (fd: number, offset: number, length: number) => boolean, op: string, fd: number, offset: number, length: number): boolean {

@@ -1,10 +1,14 @@
 import { fstatSync, readFileSync, readSync, writeSync, type Stats } from "node:fs";
 import { NativeIoError, NativeRangeError, toNativeError } from "./errors.js";
-import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, type LinuxIo } from "./io.js";
+import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type LinuxIo } from "./io.js";
 
 /** Bytes `copyFileRange` moves at a time through its one buffer. */
 const COPY_CHUNK = 1 << 20;
 let copyBuffer: Uint8Array | undefined;
+/** Bytes `copyRanges` gathers before each write, and how far apart two inputs may be and still be read at once. */
+const GATHER_BYTES = 4 << 20;
+const READ_GAP = 64 << 10;
+let gatherBuffer: Uint8Array | undefined;
 /** The copies `mapRange` handed out and `unmap` has not released (only these may be detached). */
 const copies = new WeakSet<ArrayBuffer>();
 
@@ -77,8 +81,9 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
     pageSize: 4096,
     mapRange: mapCopy,
     unmap: releaseCopy,
-    copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length) {
+    copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length, state) {
       checkCopy(fdIn, offsetIn, fdOut, offsetOut, length);
+      if (state !== undefined) state.kernel = false;
       const buf = (copyBuffer ??= new Uint8Array(COPY_CHUNK));
       let done = 0;
       while (done < length) {
@@ -89,6 +94,11 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
         if (got < view.length) break;
       }
       return done;
+    },
+    copyRanges(fdIn, fdOut, ranges, count, state) {
+      checkRanges(fdIn, fdOut, ranges, count);
+      if (state !== undefined) state.kernel = false;
+      return copyRangesJs(fdIn, fdOut, ranges, count);
     },
     punchHole: (fd, offset, length) => unsupported("punchHole", fd, offset, length),
     zeroRange: (fd, offset, length) => unsupported("zeroRange", fd, offset, length),
@@ -146,4 +156,85 @@ export function releaseCopy(view: Uint8Array): boolean {
   copies.delete(buf);
   structuredClone(buf, { transfer: [buf] });
   return true;
+}
+
+/** Throws unless the range's numbers are whole byte counts below 2^53 (`src` -1 for zeros). */
+function checkTriple(i: number, dst: number, src: number, len: number): void {
+  const whole = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  if (!whole(dst) || !(src === -1 || whole(src)) || !whole(len) || !Number.isSafeInteger(dst + len) || (src >= 0 && !Number.isSafeInteger(src + len))) {
+    throw new NativeRangeError(`copyRanges: range ${i} is not whole numbers of bytes below 2^53 (src -1 for zeros)`);
+  }
+}
+
+/**
+ * `copyRanges` in JS, the addon's way: output ranges that follow each other gathered in one
+ * buffer and written at once, inputs that lie close together forward read at once (the gap
+ * read too, then left out). Invariants: the buffer's `[0, used)` holds the run that starts at
+ * output byte `runDst`; the pending read `[spanSrc, spanEnd)` goes to `spanAt` of a second
+ * buffer region and is copied into the run when it closes.
+ */
+function copyRangesJs(fdIn: number, fdOut: number, ranges: Float64Array, count: number): number {
+  for (let i = 0; i < count; i++) checkTriple(i, ranges[3 * i]!, ranges[3 * i + 1]!, ranges[3 * i + 2]!);
+  const buf = (gatherBuffer ??= new Uint8Array(GATHER_BYTES));
+  let used = 0;
+  let runDst = 0;
+  const flush = () => {
+    if (used > 0) writeFully("copyRanges", fdOut, buf.subarray(0, used), runDst);
+    used = 0;
+  };
+  for (let i = 0; i < count; i++) {
+    let dst = ranges[3 * i]!;
+    let src = ranges[3 * i + 1]!;
+    let len = ranges[3 * i + 2]!;
+    while (len > 0) {
+      if (used > 0 && (dst !== runDst + used || used === buf.length)) flush();
+      if (used === 0) runDst = dst;
+      const take = Math.min(len, buf.length - used);
+      const view = buf.subarray(used, used + take);
+      if (src < 0) view.fill(0);
+      else {
+        // Input that follows on closely (the next ranges' too) is read in this one read when it fits.
+        let end = src + take;
+        let j = i + 1;
+        while (j < count && ranges[3 * j + 1]! >= end && ranges[3 * j + 1]! - end <= READ_GAP && ranges[3 * j]! === ranges[3 * (j - 1)]! + ranges[3 * (j - 1) + 2]!) {
+          const next = ranges[3 * j + 1]! + ranges[3 * j + 2]!;
+          if (used + (next - src) > buf.length) break;
+          end = next;
+          j++;
+        }
+        if (j === i + 1 || take < len) {
+          if (readFully("copyRanges", fdIn, view, src) < take) {
+            flush();
+            return i;
+          }
+        } else {
+          // Read [src, end) at `used`, then move each range's bytes down over the gaps.
+          const span = buf.subarray(used, used + (end - src));
+          const got = readFully("copyRanges", fdIn, span, src);
+          let at = used;
+          for (let k = i; k < j; k++) {
+            // Range i may be what is left of it after the buffer filled up.
+            const s = k === i ? src : ranges[3 * k + 1]!;
+            const n = k === i ? len : ranges[3 * k + 2]!;
+            if (s + n - src > got) {
+              used = at;
+              flush();
+              return k;
+            }
+            buf.copyWithin(at, used + (s - src), used + (s - src) + n);
+            at += n;
+          }
+          used = at;
+          i = j - 1;
+          break;
+        }
+      }
+      used += take;
+      dst += take;
+      src = src < 0 ? src : src + take;
+      len -= take;
+    }
+  }
+  flush();
+  return count;
 }

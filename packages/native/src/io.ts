@@ -47,9 +47,24 @@ export interface LinuxIo {
    * passing them through JS: copy_file_range(2), and pread/pwrite through one reused buffer
    * where the kernel cannot (another file system, a block device, EXDEV, ENOSYS, EINVAL,
    * EOPNOTSUPP). Returns the bytes copied: fewer than `length` only when the input ends
-   * first. The two ranges must not overlap when they are in the same file.
+   * first. The two ranges must not overlap when they are in the same file. With `state`, the
+   * kernel is not asked while `state.kernel` is false, and `state.kernel` turns false when it
+   * refuses (so that many copies between the same two files ask it once).
    */
-  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): number;
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number, state?: CopyState): number;
+  /**
+   * Copies many ranges from `fdIn` to `fdOut` in one call: `ranges` holds `count` triples
+   * `[dst, src, len]` (`len` bytes of `fdIn` at `src` go to `fdOut` at `dst`; `src` -1 writes
+   * `len` zeros). Given in ascending `dst` order, ranges that follow each other on the output
+   * are written together (the addon: one `pwritev` of up to 8 MiB; the fallback: one write of
+   * its buffer), and input ranges that lie close together forward are read with one read.
+   * Ranges of 1 MiB or more go through copy_file_range while `state.kernel` is true (the
+   * addon only), and `state.kernel` turns false when the kernel refuses (EXDEV, EOPNOTSUPP…),
+   * so later calls do not ask again. Returns `count`, or fewer when the input ends before a
+   * range's end: the ranges before the returned index have been written, those from it on not,
+   * or only partly.
+   */
+  copyRanges(fdIn: number, fdOut: number, ranges: Float64Array, count: number, state?: CopyState): number;
   /**
    * Deallocates the range of a file so it reads as zeros (fallocate PUNCH_HOLE|KEEP_SIZE;
    * the size is kept). False when the file system or kernel cannot: then write zeros.
@@ -94,6 +109,23 @@ export interface LinuxIo {
    * xxhash-wasm then. A bad argument throws a RangeError with code `LWLOG_RANGE`.
    */
   readonly xxh64Into: ((data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number) => void) | undefined;
+}
+
+/**
+ * Whether copies may still ask the kernel (copy_file_range) between two files: pass one
+ * object to every copy between the same pair; the first refusal clears `kernel`.
+ */
+export interface CopyState {
+  kernel: boolean;
+}
+
+/** Checks the arguments of `copyRanges` (the values of the ranges are checked as they are used). */
+export function checkRanges(fdIn: unknown, fdOut: unknown, ranges: unknown, count: unknown): void {
+  checkFd("copyRanges", fdIn);
+  checkFd("copyRanges", fdOut);
+  if (!(ranges instanceof Float64Array)) throw new NativeRangeError("copyRanges: ranges must be a Float64Array");
+  checkWhole("copyRanges", "count", count);
+  if (count > Math.floor(ranges.length / 3)) throw new NativeRangeError(`copyRanges: count ${count} is more than the ${Math.floor(ranges.length / 3)} ranges given`);
 }
 
 /** The most one `mapRange` maps: Node 20's typed arrays stop near 4 GiB, and windows are the point. */

@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { makeTempDir, randomBytes, run } from "@lwlog/testkit";
 import { addonPath, fallback, native, NativeIoError, NativeRangeError, openAddon, type LinuxIo } from "./index.js";
@@ -194,8 +195,11 @@ describe.each(impls)("%s", (name, io) => {
     it("copies across file systems (EXDEV) and onto a block device (EINVAL): pread/pwrite then", () => {
       const { file: src, bytes } = randomFile("copy-xdev", 2 * MiB + 512, 6, shm ?? tmp.path);
       const dst = path("copy-xdev-dst");
-      withFd(src, "r", (fin) => withFd(dst, "w+", (fout) => expect(io.copyFileRange(fin, 512, fout, 0, 2 * MiB)).toBe(2 * MiB)));
+      // With a state: the refusal is remembered (and without the addon the kernel is never asked).
+      const state = { kernel: true };
+      withFd(src, "r", (fin) => withFd(dst, "w+", (fout) => expect(io.copyFileRange(fin, 512, fout, 0, 2 * MiB, state)).toBe(2 * MiB)));
       expect(Buffer.from(readFileSync(dst)).equals(Buffer.from(bytes.subarray(512)))).toBe(true);
+      expect(state.kernel).toBe(shm === undefined && isAddon);
       const backing = path("copy-dev-backing");
       writeFileSync(backing, zeros(4 * MiB));
       withLoop(backing, (dev) => {
@@ -252,6 +256,128 @@ describe.each(impls)("%s", (name, io) => {
         expect(() => io.seekData(fd, 2n as unknown as number)).toThrow(NativeRangeError);
       });
       expect(() => io.seekData(closedFd(), 0)).toThrow(NativeIoError);
+    });
+  });
+
+  describe("copyRanges", () => {
+    const IN = 2 * MiB;
+    const OUT = 2 * MiB;
+    /** Ranges in ascending output order: runs of touching ones, inputs often just past the previous one's (a log's data between headers). */
+    const rangesArb = fc
+      .array(
+        fc.record({
+          gap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 70_000 })),
+          len: fc.oneof(fc.integer({ min: 1, max: 9000 }), fc.integer({ min: 0, max: 300_000 })),
+          zero: fc.boolean().map((b) => b && Math.random() < 0.3),
+          src: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: IN })),
+          follow: fc.integer({ min: 0, max: 70_000 }),
+        }),
+        { maxLength: 60 },
+      )
+      .map((specs) => {
+        const out: number[] = [];
+        let dst = 0;
+        let lastSrcEnd = 0;
+        for (const r of specs) {
+          dst += r.gap;
+          const len = Math.min(r.len, OUT - dst);
+          if (len < 0) break;
+          // -1: follow the previous input closely (forward), else anywhere.
+          let src = r.zero ? -1 : r.src < 0 ? lastSrcEnd + r.follow : r.src;
+          if (src >= 0 && src + len > IN) src = IN - len;
+          out.push(dst, src, len);
+          if (src >= 0) lastSrcEnd = src + len;
+          dst += len;
+        }
+        return Float64Array.from(out);
+      });
+
+    it("writes each range's input (or zeros) at its place, like one pwrite a range, in runs and shared reads", () => {
+      const { file: src, bytes } = randomFile("ranges-src", IN, 11);
+      const dst = path("ranges-dst");
+      fc.assert(
+        fc.property(rangesArb, (ranges) => {
+          const model = new Uint8Array(OUT).fill(0xee);
+          const count = ranges.length / 3;
+          for (let i = 0; i < count; i++) {
+            const [d, s, n] = [ranges[3 * i]!, ranges[3 * i + 1]!, ranges[3 * i + 2]!];
+            if (s < 0) model.fill(0, d, d + n);
+            else model.set(bytes.subarray(s, s + n), d);
+          }
+          writeFileSync(dst, new Uint8Array(OUT).fill(0xee));
+          const state = { kernel: false };
+          withFd(src, "r", (fin) => withFd(dst, "r+", (fout) => expect(io.copyRanges(fin, fout, ranges, count, state)).toBe(count)));
+          expect(Buffer.from(readFileSync(dst)).equals(Buffer.from(model))).toBe(true);
+        }),
+        { numRuns: 40 },
+      );
+    });
+
+    it("runs longer than the gather buffer, large ranges through the kernel while it can (the state remembers a refusal)", () => {
+      const { file: src, bytes } = randomFile("ranges-big", 12 * MiB, 12);
+      const ranges = Float64Array.of(0, 5, 9 * MiB, 9 * MiB, -1, 3 * MiB, 12 * MiB, 100, 2 * MiB, 14 * MiB + 7, 9 * MiB, 10);
+      const model = new Uint8Array(14 * MiB + 17);
+      model.set(bytes.subarray(5, 5 + 9 * MiB), 0);
+      model.set(bytes.subarray(100, 100 + 2 * MiB), 12 * MiB);
+      model.set(bytes.subarray(9 * MiB, 9 * MiB + 10), 14 * MiB + 7);
+      // Same file system (ext4 copies in the kernel), then onto tmpfs (EXDEV).
+      for (const dir of [tmp.path, ...(shm ? [shm] : [])]) {
+        const dst = path("ranges-big-dst", dir);
+        writeFileSync(dst, "");
+        const state = { kernel: true };
+        withFd(src, "r", (fin) => withFd(dst, "r+", (fout) => expect(io.copyRanges(fin, fout, ranges, 4, state)).toBe(4)));
+        expect(Buffer.from(readFileSync(dst)).equals(Buffer.from(model))).toBe(true);
+        expect(state.kernel).toBe(isAddon && dir === tmp.path);
+      }
+    });
+
+    it("a run of ranges whose inputs follow each other (a log's data between headers), past the buffer's end", () => {
+      // One small range first, so that the buffer fills up in the middle of a range that is read together with the next ones.
+      const { file: src, bytes } = randomFile("ranges-train", 12 * MiB, 15);
+      const list = [0, 7 * MiB, 1000];
+      for (let k = 0; k < 10; k++) list.push(1000 + k * MiB, k * (MiB + 512), MiB);
+      const ranges = Float64Array.from(list);
+      const model = new Uint8Array(1000 + 10 * MiB);
+      model.set(bytes.subarray(7 * MiB, 7 * MiB + 1000), 0);
+      for (let k = 0; k < 10; k++) model.set(bytes.subarray(k * (MiB + 512), k * (MiB + 512) + MiB), 1000 + k * MiB);
+      const dst = path("ranges-train-dst");
+      writeFileSync(dst, "");
+      withFd(src, "r", (fin) => withFd(dst, "r+", (fout) => expect(io.copyRanges(fin, fout, ranges, 11)).toBe(11)));
+      expect(Buffer.from(readFileSync(dst)).equals(Buffer.from(model))).toBe(true);
+    });
+
+    it("stops where the input ends: the count says where, and the ranges before it are written", () => {
+      const { file: src, bytes } = randomFile("ranges-short", 64 << 10, 13);
+      const dst = path("ranges-short-dst");
+      // Range 1 touches range 0 and reads on past the end of the input; range 2 would be fine.
+      // The addon reads ranges 0 and 1 with one pread, so it may report range 0 as not written.
+      const ranges = Float64Array.of(0, 0, 4096, 4096, 8192, 60 << 10, 100_000, 0, 10);
+      for (const [state, far] of [[undefined, 0], [{ kernel: true }, 0], [undefined, 1 << 20]] as const) {
+        ranges[4] = 8192 + far;
+        writeFileSync(dst, new Uint8Array(128 << 10).fill(0xee));
+        const done = withFd(src, "r", (fin) => withFd(dst, "r+", (fout) => io.copyRanges(fin, fout, ranges, 3, state)));
+        // Read apart (input 1 MiB away), range 0 is written whatever the implementation.
+        expect(done).toBe(far > 0 || !isAddon ? 1 : done);
+        expect([0, 1]).toContain(done);
+        const out = new Uint8Array(readFileSync(dst));
+        if (done === 1) expect(Buffer.from(out.subarray(0, 4096)).equals(Buffer.from(bytes.subarray(0, 4096)))).toBe(true);
+        expect(out.subarray(100_000, 100_010).every((b) => b === 0xee)).toBe(true);
+      }
+    });
+
+    it("refuses what is not a Float64Array of whole byte numbers, a count past the ranges; I/O errors are NativeIoErrors", () => {
+      const { file } = randomFile("ranges-bad", 8192, 14);
+      withFd(file, "r", (fd) => {
+        expect(() => io.copyRanges(fd, fd, [0, 0, 1] as unknown as Float64Array, 1)).toThrow(NativeRangeError);
+        expect(() => io.copyRanges(fd, fd, Float64Array.of(0, 0, 1), 2)).toThrow(NativeRangeError);
+        expect(() => io.copyRanges(fd, fd, Float64Array.of(0.5, 0, 1), 1)).toThrow(NativeRangeError);
+        expect(() => io.copyRanges(fd, fd, Float64Array.of(0, -2, 1), 1)).toThrow(NativeRangeError);
+        expect(() => io.copyRanges(fd, fd, Float64Array.of(2 ** 53, 0, 1), 1)).toThrow(NativeRangeError);
+        expect(io.copyRanges(fd, fd, new Float64Array(0), 0)).toBe(0);
+        // Writing to a descriptor open for reading only.
+        expect(catchError(() => io.copyRanges(fd, fd, Float64Array.of(0, -1, 10), 1))).toMatchObject({ code: "LWLOG_IO", errno: "EBADF" });
+        expect(catchError(() => io.copyRanges(fd, closedFd(), Float64Array.of(0, 0, 10), 1))).toBeInstanceOf(NativeIoError);
+      });
     });
   });
 

@@ -1,4 +1,4 @@
-import { LogFlags, LogFormatError, type LogEntry, type LogFile, type LogIndex } from "@lwlog/codec/core";
+import { LogFlags, LogFormatError, type EntrySummary, type LogFile, type LogIndex, type ReadEnd } from "@lwlog/codec/core";
 import { PointNotFoundError } from "./errors.js";
 
 /** Where a replay starts: after a mark, or at an entry (default: the first entry). */
@@ -43,6 +43,12 @@ export interface PlanOptions {
   /** Discards are skipped rather than zeroed (they then need no room on the target). */
   skipDiscards?: boolean;
   /**
+   * Walk every header to the end of the log, past the stop point (default false: the walk
+   * ends at the stop point). Needed for `logExtent` over the whole log (`size: "auto"`) and
+   * for `declared` and `tailEntries`, which are `null` in a plan that stopped early.
+   */
+  walkAll?: boolean;
+  /**
    * An index of the log (`LogIndex.build`): start and stop points are then lookups, and only
    * the headers from the start to the stop are read, not every header from the first. For
    * callers that replay one log many times.
@@ -69,11 +75,15 @@ export interface ReplayPlan {
   logBytes: number;
   /** One past the highest target byte the replay writes or zeroes (0 when none). */
   needBytes: number;
-  /** One past the highest target byte any write or discard of the log reaches (declared entries, plus the tail with `tail`): `--size auto`. */
+  /**
+   * One past the highest target byte any write or discard walked reaches (0 when none): of
+   * the whole log (declared entries, plus the tail with `tail`) when it was walked to its end
+   * (`walkAll`, or no stop point), for `--size auto`.
+   */
   logExtent: number;
-  /** Valid entries within the declared count, and past it. */
-  declared: number;
-  tailEntries: number;
+  /** Valid entries within the declared count, and past it; `null` when the walk stopped before the end. */
+  declared: number | null;
+  tailEntries: number | null;
   /** Where the log turns out broken, when it does at or before the stop point: entries before it are replayed, then this is raised. */
   broken?: LogFormatError;
 }
@@ -82,127 +92,193 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const FLUSH = Number(LogFlags.FLUSH);
 const FUA = Number(LogFlags.FUA);
 
+/** What `PlanWalk.feed` says of an entry. */
+export const FED = {
+  /** Not replayed: before the start, past the stop, in the tail without `tail`, or broken. */
+  out: 0,
+  /** Replayed. */
+  in: 1,
+  /** Replayed, and the stop point: the last entry replayed. */
+  stop: 2,
+} as const;
+
 /**
- * Walks every header of the log once (never its data) and works out the replay: the start
- * entry and its offset (so the replay itself seeks straight there), the stop entry, the room
- * the target needs, and the tail. Start and stop points that do not exist are errors raised
- * here, before anything is written. Memory stays constant whatever the log's size.
+ * The planning of a replay, one entry at a time, so that a caller walking the headers for its
+ * own reasons (the compacting replay records each entry's effect as it goes) plans in the same
+ * pass. Invariants: entries are fed in log order from entry 0 (all of them, tail included);
+ * `done` turns true at the stop point (unless `walkAll`) or at a broken entry, and then the
+ * walk may end; nothing is decided about a missing point until `finish`.
  */
-export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan {
-  if (options.index !== undefined) return planWithIndex(log, options.index, options);
-  const from = options.from ?? {};
-  const until = options.until ?? {};
-  const tailWanted = options.tail ?? false;
-  if (from.mark !== undefined && from.entry !== undefined) throw new RangeError("give a start mark or a start entry, not both");
-  let start: number | undefined = from.mark === undefined ? (from.entry ?? 0) : undefined;
-  let startOffset = -1;
-  // The first entry meeting each stop condition, with the room needed and the log offset after it.
-  const hits = new Map<StopReason, Candidate>();
-  let lastIndex = -1;
-  let lastNext = -1;
-  let lastNeed = 0;
-  let untilMarkBefore = -1;
-  let untilMarkInTail = false;
-  let need = 0;
-  let extent = 0;
-  let declared = 0;
-  let tailEntries = 0;
-  let broken: LogFormatError | undefined;
-  // skim(): no LogEntry is built for plain entries; marks and entries with problems come whole.
-  const cursor = log.cursor({ tail: true, lenient: true });
-  for (let sum = cursor.skim(); sum !== undefined; sum = cursor.skim()) {
+export class PlanWalk {
+  /** True when the walk may end: the stop point was fed (and not `walkAll`), or a broken entry. */
+  done = false;
+  private readonly log: LogFile;
+  private readonly options: PlanOptions;
+  private readonly from: StartPoint;
+  private readonly until: StopPoints;
+  private readonly tailWanted: boolean;
+  private start: number | undefined;
+  private startOffset = -1;
+  private stopAt: Candidate | undefined;
+  private stopReason: StopReason = "end";
+  private last: Candidate | undefined;
+  private untilMarkBefore = -1;
+  private untilMarkInTail = false;
+  private need = 0;
+  private extent = 0;
+  private declared = 0;
+  private tailEntries = 0;
+  private broken: LogFormatError | undefined;
+
+  constructor(log: LogFile, options: PlanOptions = {}) {
+    this.log = log;
+    this.options = options;
+    this.from = options.from ?? {};
+    this.until = options.until ?? {};
+    this.tailWanted = options.tail ?? false;
+    if (this.from.mark !== undefined && this.from.entry !== undefined) throw new RangeError("give a start mark or a start entry, not both");
+    this.start = this.from.mark === undefined ? (this.from.entry ?? 0) : undefined;
+    if (this.start !== undefined) this.checkStopAfterStart(this.start);
+  }
+
+  /**
+   * Takes the next entry of the walk (a summary from `LogCursor.skim` on a lenient cursor,
+   * with its `entry` for marks and entries with problems) and says whether it is replayed.
+   */
+  feed(sum: EntrySummary): number {
     const e = sum.entry;
     const bad = e?.problems.find((p) => p.severity === "error");
     if (bad !== undefined) {
-      broken = new LogFormatError(bad.code, bad.message, { file: log.path, entry: sum.index, offset: sum.offset });
-      break;
+      this.broken = new LogFormatError(bad.code, bad.message, { file: this.log.path, entry: sum.index, offset: sum.offset });
+      this.done = true;
+      return FED.out;
     }
     const mark = e?.mark;
-    if (sum.tail) tailEntries += 1;
-    else declared += 1;
-    const eligible = !sum.tail || tailWanted;
-    if (!eligible) {
-      if (until.mark !== undefined && mark === until.mark) untilMarkInTail = true;
-      continue;
+    const until = this.until;
+    if (sum.tail) this.tailEntries += 1;
+    else this.declared += 1;
+    if (sum.tail && !this.tailWanted) {
+      if (until.mark !== undefined && mark === until.mark) this.untilMarkInTail = true;
+      return FED.out;
     }
-    const reach = reachOf(e ?? sum, log, options);
-    if (reach !== undefined && reach.all > extent) extent = reach.all;
-    if (start === undefined) {
-      if (until.mark !== undefined && mark === until.mark && untilMarkBefore < 0) untilMarkBefore = sum.index;
-      if (mark !== undefined && mark === from.mark) start = sum.index + 1;
-      continue;
+    const reach = reachOf(e ?? sum, this.log, this.options);
+    if (reach !== undefined && reach.all > this.extent) this.extent = reach.all;
+    if (this.stopAt !== undefined) return FED.out;
+    if (this.start === undefined) {
+      if (until.mark !== undefined && mark === until.mark && this.untilMarkBefore < 0) this.untilMarkBefore = sum.index;
+      if (mark !== undefined && mark === this.from.mark) {
+        this.start = sum.index + 1;
+        this.checkStopAfterStart(this.start);
+      }
+      return FED.out;
     }
-    if (sum.index < start) {
-      if (until.mark !== undefined && mark === until.mark && untilMarkBefore < 0) untilMarkBefore = sum.index;
-      continue;
+    if (sum.index < this.start) {
+      if (until.mark !== undefined && mark === until.mark && this.untilMarkBefore < 0) this.untilMarkBefore = sum.index;
+      return FED.out;
     }
-    if (startOffset < 0) startOffset = sum.offset;
-    if (reach !== undefined && reach.applied > need) need = reach.applied;
+    if (this.startOffset < 0) this.startOffset = sum.offset;
+    if (reach !== undefined && reach.applied > this.need) this.need = reach.applied;
     const flags = e !== undefined ? Number(e.flags & 0x1fn) : sum.knownFlags;
-    const reasons = stopReasons(sum.index, mark, flags, start, until);
-    lastIndex = sum.index;
-    lastNext = sum.nextOffset;
-    lastNeed = need;
-    for (const reason of reasons) if (!hits.has(reason)) hits.set(reason, { index: sum.index, next: sum.nextOffset, need });
+    this.last = { index: sum.index, next: sum.nextOffset, need: this.need };
+    const reason = stopReason(sum.index, mark, flags, this.start, until);
+    if (reason === undefined) return FED.in;
+    // The first entry that meets a stop condition is the earliest: the stop point.
+    this.stopAt = this.last;
+    this.stopReason = reason;
+    if (!this.options.walkAll) this.done = true;
+    return FED.stop;
   }
-  const last: Candidate | undefined = lastIndex >= 0 ? { index: lastIndex, next: lastNext, need: lastNeed } : undefined;
-  const end = cursor.end;
-  if (broken === undefined && end?.reason === "error" && end.error !== undefined) broken = end.error;
-  const where = broken ? ` (the log is readable only up to entry ${broken.entry}: ${broken.message})` : "";
-  const total = declared + tailEntries;
-  const span = tailWanted ? total : declared;
-  const tailHint = " (it is past the declared entries: add --tail)";
 
-  if (start === undefined) {
-    throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${where}`, { file: log.path });
+  /**
+   * The plan, once the walk has ended: at `done`, or at the end of the log (`end`: the
+   * cursor's, when it got there). Throws `PointNotFoundError` for a start or stop point the
+   * walk did not find.
+   */
+  finish(end: ReadEnd | undefined): ReplayPlan {
+    const log = this.log;
+    const { from, until } = this;
+    let broken = this.broken;
+    if (broken === undefined && end?.reason === "error" && end.error !== undefined) broken = end.error;
+    const complete = end !== undefined || broken !== undefined;
+    const where = broken ? ` (the log is readable only up to entry ${broken.entry}: ${broken.message})` : "";
+    const total = this.declared + this.tailEntries;
+    const span = this.tailWanted ? total : this.declared;
+    const tailHint = " (it is past the declared entries: add --tail)";
+    const start = this.start;
+    if (start === undefined) {
+      throw new PointNotFoundError(`no mark named ${JSON.stringify(from.mark)} to start after${where}`, { file: log.path });
+    }
+    if (this.stopAt === undefined) {
+      // The walk went to the end (or the break) without meeting a stop condition.
+      if (from.entry !== undefined && start >= span) {
+        throw new PointNotFoundError(`no entry ${start} to start at: the log has ${span} entries${start < total ? tailHint : ""}${where}`, { file: log.path });
+      }
+      if (until.mark !== undefined) {
+        const before = this.untilMarkBefore >= 0 ? `; the first one is at entry ${this.untilMarkBefore}, before the start` : "";
+        throw new PointNotFoundError(
+          `no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${this.untilMarkInTail ? tailHint : ""}${before}${where}`,
+          { file: log.path },
+        );
+      }
+      if (until.entry !== undefined) {
+        throw new PointNotFoundError(`no entry ${until.entry} to stop at: the log has ${span} entries${until.entry < total ? tailHint : ""}${where}`, { file: log.path });
+      }
+      const flagAsked = (until.nextFlush ?? false) || (until.nextFua ?? false);
+      if (flagAsked && until.limit === undefined) {
+        const what = [until.nextFlush ? "FLUSH" : "", until.nextFua ? "FUA" : ""].filter(Boolean).join(" or ");
+        throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
+      }
+    }
+    const chosen = this.stopAt ?? this.last;
+    const stopReason: StopReason = this.stopAt !== undefined ? this.stopReason : broken !== undefined ? "broken" : "end";
+    const stop = chosen?.index ?? start - 1;
+    const plan: ReplayPlan = {
+      start,
+      startOffset: this.startOffset >= 0 ? this.startOffset : (end?.offset ?? log.sectorSize),
+      stop,
+      stopReason,
+      entries: Math.max(0, stop - start + 1),
+      logBytes: chosen !== undefined && this.startOffset >= 0 ? chosen.next - this.startOffset : 0,
+      needBytes: chosen?.need ?? 0,
+      logExtent: this.extent,
+      declared: complete ? this.declared : null,
+      tailEntries: complete ? this.tailEntries : null,
+    };
+    if (stopReason === "broken" && broken !== undefined) plan.broken = broken;
+    return plan;
   }
-  if (from.entry !== undefined && start >= span) {
-    throw new PointNotFoundError(`no entry ${start} to start at: the log has ${span} entries${start < total ? tailHint : ""}${where}`, { file: log.path });
-  }
-  if (until.entry !== undefined && until.entry < start) {
-    throw new PointNotFoundError(`stop entry ${until.entry} is before the start entry ${start}`, { file: log.path });
-  }
-  if (until.mark !== undefined && !hits.has("mark")) {
-    const before = untilMarkBefore >= 0 ? `; the first one is at entry ${untilMarkBefore}, before the start` : "";
-    throw new PointNotFoundError(
-      `no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${untilMarkInTail ? tailHint : ""}${before}${where}`,
-      { file: log.path },
-    );
-  }
-  if (until.entry !== undefined && !hits.has("entry")) {
-    throw new PointNotFoundError(`no entry ${until.entry} to stop at: the log has ${span} entries${until.entry < total ? tailHint : ""}${where}`, { file: log.path });
-  }
-  const flagAsked = (until.nextFlush ?? false) || (until.nextFua ?? false);
-  const othersAsked = until.mark !== undefined || until.entry !== undefined || until.limit !== undefined;
-  if (flagAsked && !othersAsked && !hits.has("flush") && !hits.has("fua")) {
-    const what = [until.nextFlush ? "FLUSH" : "", until.nextFua ? "FUA" : ""].filter(Boolean).join(" or ");
-    throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
-  }
-  let stopReason: StopReason = broken !== undefined ? "broken" : "end";
-  let chosen: Candidate | undefined;
-  for (const [reason, c] of hits) {
-    if (chosen === undefined || c.index < chosen.index) {
-      chosen = c;
-      stopReason = reason;
+
+  /** A stop entry before the start is an error as soon as the start is known. */
+  private checkStopAfterStart(start: number): void {
+    const stop = this.until.entry;
+    if (stop !== undefined && stop < start) {
+      throw new PointNotFoundError(`stop entry ${stop} is before the start entry ${start}`, { file: this.log.path });
     }
   }
-  chosen ??= last;
-  const stop = chosen?.index ?? start - 1;
-  if (stopReason !== "broken") broken = undefined;
-  const plan: ReplayPlan = {
-    start,
-    startOffset: startOffset >= 0 ? startOffset : (end?.offset ?? log.sectorSize),
-    stop,
-    stopReason,
-    entries: Math.max(0, stop - start + 1),
-    logBytes: chosen !== undefined && startOffset >= 0 ? chosen.next - startOffset : 0,
-    needBytes: chosen?.need ?? 0,
-    logExtent: extent,
-    declared,
-    tailEntries,
-  };
-  if (broken !== undefined) plan.broken = broken;
-  return plan;
+}
+
+/**
+ * Walks the headers of the log (never its data) and works out the replay: the start entry
+ * and its offset (so the replay itself seeks straight there), the stop entry, the room the
+ * target needs. The walk ends at the stop point: a replay to a mark halfway reads half the
+ * log (`walkAll` walks on to the end, for the log's extent and its tail). Start and stop
+ * points that do not exist are errors raised here, before anything is written. Memory stays
+ * constant whatever the log's size.
+ *
+ * Several stop conditions: the first entry meeting one of them is the stop point, and the
+ * others are not looked for past it; a missing mark or entry is an error only when no other
+ * condition stops the replay first (a missing FLUSH or FUA only when no other was asked).
+ */
+export function planReplay(log: LogFile, options: PlanOptions = {}): ReplayPlan {
+  if (options.index !== undefined) return planWithIndex(log, options.index, options);
+  const walk = new PlanWalk(log, options);
+  // skim(): no LogEntry is built for plain entries; marks and entries with problems come whole.
+  const cursor = log.cursor({ tail: true, lenient: true });
+  for (let sum = cursor.skim(); sum !== undefined; sum = cursor.skim()) {
+    walk.feed(sum);
+    if (walk.done) break;
+  }
+  return walk.finish(cursor.end);
 }
 
 interface Candidate {
@@ -238,43 +314,36 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
     throw new PointNotFoundError(`stop entry ${until.entry} is before the start entry ${start}`, { file: log.path });
   }
   const within = (i: number) => (i >= start && i < span ? i : -1);
+  // Every condition's first entry (-1: none); the earliest is the stop point, and the others
+  // need not exist (as in the header walk, which never looks past the stop point).
   const hits: [StopReason, number][] = [];
-  if (until.mark !== undefined) {
-    const at = within(index.findMark(until.mark, start));
-    if (at < 0) {
-      const anywhere = index.findMark(until.mark);
-      const before = anywhere >= 0 && anywhere < start ? `; the first one is at entry ${anywhere}, before the start` : "";
-      const inTail = index.findMark(until.mark, start) >= span ? tailHint : "";
-      throw new PointNotFoundError(`no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${inTail}${before}${where}`, { file: log.path });
-    }
-    hits.push(["mark", at]);
-  }
-  if (until.entry !== undefined) {
-    if (within(until.entry) < 0) {
-      throw new PointNotFoundError(`no entry ${until.entry} to stop at: the log has ${span} entries${until.entry < index.length ? tailHint : ""}${where}`, { file: log.path });
-    }
-    hits.push(["entry", until.entry]);
-  }
-  if (until.nextFlush) {
-    const at = within(index.findNext(LogFlags.FLUSH, start));
-    if (at >= 0) hits.push(["flush", at]);
-  }
-  if (until.nextFua) {
-    const at = within(index.findNext(LogFlags.FUA, start));
-    if (at >= 0) hits.push(["fua", at]);
-  }
-  if (until.limit !== undefined && start + until.limit - 1 < span) hits.push(["limit", start + until.limit - 1]);
-  if ((until.nextFlush || until.nextFua) && hits.length === 0 && until.limit === undefined) {
-    const what = [until.nextFlush ? "FLUSH" : "", until.nextFua ? "FUA" : ""].filter(Boolean).join(" or ");
-    throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
-  }
+  if (until.mark !== undefined) hits.push(["mark", within(index.findMark(until.mark, start))]);
+  if (until.entry !== undefined) hits.push(["entry", within(until.entry)]);
+  if (until.nextFlush) hits.push(["flush", within(index.findNext(LogFlags.FLUSH, start))]);
+  if (until.nextFua) hits.push(["fua", within(index.findNext(LogFlags.FUA, start))]);
+  if (until.limit !== undefined) hits.push(["limit", start + until.limit - 1 < span ? start + until.limit - 1 : -1]);
   let stop = span - 1;
   let stopReason: StopReason = broken !== undefined ? "broken" : "end";
+  let hit = false;
   for (const [reason, at] of hits) {
-    if (at < stop || (at === stop && (stopReason === "end" || stopReason === "broken"))) {
+    if (at >= 0 && (!hit || at < stop)) {
       stop = at;
       stopReason = reason;
+      hit = true;
     }
+  }
+  if (!hit && until.mark !== undefined) {
+    const anywhere = index.findMark(until.mark);
+    const before = anywhere >= 0 && anywhere < start ? `; the first one is at entry ${anywhere}, before the start` : "";
+    const inTail = index.findMark(until.mark, start) >= span ? tailHint : "";
+    throw new PointNotFoundError(`no mark named ${JSON.stringify(until.mark)} at or after entry ${start}${inTail}${before}${where}`, { file: log.path });
+  }
+  if (!hit && until.entry !== undefined) {
+    throw new PointNotFoundError(`no entry ${until.entry} to stop at: the log has ${span} entries${until.entry < index.length ? tailHint : ""}${where}`, { file: log.path });
+  }
+  if (!hit && (until.nextFlush || until.nextFua) && until.limit === undefined) {
+    const what = [until.nextFlush ? "FLUSH" : "", until.nextFua ? "FUA" : ""].filter(Boolean).join(" or ");
+    throw new PointNotFoundError(`no ${what} entry at or after entry ${start}${where}`, { file: log.path });
   }
   // The room needed: one walk over the headers from the start to the stop (and on to the end for the extent).
   let need = 0;
@@ -317,15 +386,14 @@ function planWithIndex(log: LogFile, index: LogIndex, options: PlanOptions): Rep
   return plan;
 }
 
-/** Every stop condition entry `index` (with this mark name and these flag bits) meets. */
-function stopReasons(index: number, mark: string | undefined, flags: number, start: number, until: StopPoints): StopReason[] {
-  const out: StopReason[] = [];
-  if (until.mark !== undefined && mark === until.mark) out.push("mark");
-  if (until.entry !== undefined && index === until.entry) out.push("entry");
-  if (until.nextFlush && (flags & FLUSH) !== 0) out.push("flush");
-  if (until.nextFua && (flags & FUA) !== 0) out.push("fua");
-  if (until.limit !== undefined && index - start + 1 === until.limit) out.push("limit");
-  return out;
+/** The first stop condition entry `index` (with this mark name and these flag bits) meets, in the order of `StopPoints`. */
+function stopReason(index: number, mark: string | undefined, flags: number, start: number, until: StopPoints): StopReason | undefined {
+  if (until.mark !== undefined && mark === until.mark) return "mark";
+  if (until.entry !== undefined && index === until.entry) return "entry";
+  if (until.nextFlush && (flags & FLUSH) !== 0) return "flush";
+  if (until.nextFua && (flags & FUA) !== 0) return "fua";
+  if (until.limit !== undefined && index - start + 1 === until.limit) return "limit";
+  return undefined;
 }
 
 /** The fields `reachOf` reads: a `LogEntry` (bigint sectors) or a skim summary (numbers). */

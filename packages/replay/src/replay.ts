@@ -47,6 +47,22 @@ export interface ReplayOptions {
   /** Stops the replay after the entry being applied; `replayLog` then throws `ReplayInterruptedError`. */
   signal?: AbortSignal;
   /**
+   * Apply the entries one by one, in log order (default false: by compaction, see below). For
+   * block devices whose ordering of writes has side effects of its own (a device that logs or
+   * mirrors its writes, a thin pool watching its allocation), or to watch each entry land.
+   *
+   * By default the replay compacts: between two observation points (a checkpoint, the stop
+   * point) only the last writer of each byte matters, so the entries' effects are recorded
+   * in an interval map and what survives is written in ascending target order, in large
+   * writes. The image is the same at every observation point; in between it is not written.
+   */
+  inOrder?: boolean;
+  /**
+   * Memory the compacting replay's interval map may take, in bytes (default 64 MiB): past it
+   * the map is written out and a new one started (same image, a little more writing).
+   */
+  memoryBudget?: number;
+  /**
    * fsync the target at the end (default false, as `cp`, `dd` and replay-log: the written data
    * is in the page cache, which every later reader of the file or device sees). Checkpoints
    * always sync the target before their checker runs.
@@ -76,6 +92,8 @@ export interface ReplaySummary {
   log: string;
   target: string;
   sectorSize: number;
+  /** How the entries were applied: `compacted` (the default) or `in-order` (`inOrder`). */
+  mode: "compacted" | "in-order";
   /** First entry of the replay, and the last one applied (`start - 1` when none). */
   start: number;
   last: number;
@@ -92,11 +110,16 @@ export interface ReplaySummary {
   discardsSkipped: number;
   /** Writes and discards outside `sectors`. */
   filtered: number;
-  /** Valid entries in the log within the declared count, and past it. */
-  declared: number;
-  tailEntries: number;
+  /**
+   * Valid entries in the log within the declared count, and past it: `null` when the replay
+   * stopped before the end of the log and so did not read that far (without `size: "auto"`).
+   */
+  declared: number | null;
+  tailEntries: number | null;
   /** Tail entries that were replayed (only with `tail`). */
   tailReplayed: number;
+  /** Compacted: how many times the interval map was written to the target (checkpoints, the end, the memory budget); 0 in order. */
+  segments: number;
   checkpoints: {
     run: number;
     passed: number;
@@ -135,6 +158,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
   let target: ImageTarget | undefined;
   try {
     if (options.index !== undefined && options.index.log !== log) throw new RangeError("the index was built on another LogFile than options.log");
+    if (!options.inOrder) {
+      // Imported here, not at the top: compact.ts builds on this module's helpers.
+      const { replayCompacted } = await import("./compact.js");
+      return await replayCompacted(log, options, began);
+    }
     if (typeof options.target === "string" && options.size === "auto" && !options.truncate && options.index === undefined && options.check === undefined && isWholeLog(options)) {
       // A whole-log replay onto an image that grows as needed: nothing to refuse that needs a
       // plan first, so skip the header pass and size the image as the replay goes. Not with
@@ -157,6 +185,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       tail: options.tail ?? false,
       ...(options.sectors ? { sectors: options.sectors } : {}),
       skipDiscards: options.discard === "skip",
+      walkAll: options.size === "auto" && typeof options.target === "string",
       ...(options.index ? { index: options.index, extent: options.size === "auto" } : {}),
     });
     if (plan.broken !== undefined && plan.stop < plan.start) throw nothingToReplay(plan.broken, typeof options.target === "string" ? options.target : options.target.path);
@@ -200,9 +229,17 @@ export class BrokenLogError extends LogFormatError {
  */
 export class TargetWriteError extends LogIoError {
   readonly summary: ReplaySummary;
-  constructor(cause: LogIoError, entry: { index: number; offset: number }, summary: ReplaySummary) {
-    const applied = summary.last >= summary.start ? `entries ${summary.start}..${summary.last} have been applied` : "no entry has been applied";
-    super(cause.code, `${cause.message}; the replay stopped at entry ${entry.index} (log offset ${entry.offset}): ${applied}`, {
+  /**
+   * `partial`: a compacted replay failed while writing what entries `first..last` leave on the
+   * target (written together, in target order): some of it is there, the rest not.
+   */
+  constructor(cause: LogIoError, entry: { index: number; offset: number }, summary: ReplaySummary, partial?: { first: number; last: number }) {
+    const done = summary.last >= summary.start ? `entries ${summary.start}..${summary.last} have been applied` : "no entry has been applied";
+    const message =
+      partial === undefined
+        ? `the replay stopped at entry ${entry.index} (log offset ${entry.offset}): ${done}`
+        : `the replay stopped while writing what entries ${partial.first}..${partial.last} leave on the target (they are written together, by compaction): ${done}, and part of ${partial.first}..${partial.last}`;
+    super(cause.code, `${cause.message}; ${message}`, {
       ...(cause.file !== undefined ? { file: cause.file } : {}),
       cause,
     });
@@ -211,7 +248,7 @@ export class TargetWriteError extends LogIoError {
 }
 
 /** The log breaks before the first entry to replay: nothing is applied, and the target is neither created nor opened. */
-function nothingToReplay(cause: LogFormatError, target: string): LogFormatError {
+export function nothingToReplay(cause: LogFormatError, target: string): LogFormatError {
   return new LogFormatError(cause.code, `${cause.message}; the log breaks before the first entry to replay: nothing was written to ${target}`, {
     ...(cause.file !== undefined ? { file: cause.file } : {}),
     ...(cause.entry !== undefined ? { entry: cause.entry } : {}),
@@ -255,6 +292,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     log: log.path,
     target: target.path,
     sectorSize: log.sectorSize,
+    mode: "in-order",
     start: plan.start,
     last: plan.start - 1,
     stop: plan.stop,
@@ -269,6 +307,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     declared: plan.declared,
     tailEntries: plan.tailEntries,
     tailReplayed: 0,
+    segments: 0,
     checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null },
     targetSize: target.size,
     targetCreated: target.created,
@@ -323,8 +362,8 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     }
     const ranged = it.kind === "write" || it.kind === "discard";
     if (streaming) {
-      if (it.tail) summary.tailEntries += 1;
-      else summary.declared += 1;
+      if (it.tail) summary.tailEntries! += 1;
+      else summary.declared! += 1;
       if (it.tail && !options.tail) continue;
       if (ranged) {
         const end = e !== undefined ? toSafeNumber((e.sector + e.nrSectors) * BigInt(S), `entry ${e.index}'s highest target byte`) : (sum!.sector + sum!.nrSectors) * S;
@@ -411,7 +450,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
 }
 
 /** True when an entry with these flag bits and kind is a checkpoint; `ordinal` counts entries replayed. */
-function isCheckpoint(flags: number, kind: string, rules: CheckRule[], ordinal: number): boolean {
+export function isCheckpoint(flags: number, kind: string, rules: CheckRule[], ordinal: number): boolean {
   for (const r of rules) {
     if (r === "flush" && (flags & FLUSH) !== 0) return true;
     if (r === "fua" && (flags & FUA) !== 0) return true;
@@ -422,7 +461,8 @@ function isCheckpoint(flags: number, kind: string, rules: CheckRule[], ordinal: 
   return false;
 }
 
-async function runCheckpoint(
+/** Syncs the target and runs the checker for the checkpoint after entry `index`; true when it passed. */
+export async function runCheckpoint(
   index: number,
   flags: bigint,
   mark: string | undefined,

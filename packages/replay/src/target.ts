@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
 import { byteLength, byteOffset, ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
-import { native, type LinuxIo } from "@lwlog/native";
+import { native, type CopyState, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 
 /** What a discard entry does on the target: `zero` (the range reads back as zeros) or `skip` (ignored). */
@@ -123,8 +123,12 @@ export class ImageTarget {
   private closed = false;
   private chunk: Uint8Array | undefined;
   private readonly io: LinuxIo;
-  /** Copy data from the log with copy_file_range (see `TargetOptions.copy`). */
-  private readonly kernelCopy: boolean;
+  /**
+   * Whether data may still be copied from the log with copy_file_range (see
+   * `TargetOptions.copy`): cleared at the first refusal (EXDEV, EOPNOTSUPP…), so that a
+   * replay asks the kernel once, not once a write.
+   */
+  private readonly copyState: CopyState;
 
   private constructor(
     path: string,
@@ -140,7 +144,7 @@ export class ImageTarget {
     this.created = init.created;
     this.io = init.io ?? native;
     const copy = init.copy ?? "auto";
-    this.kernelCopy = this.io.available && (copy === "kernel" || (copy === "auto" && init.kind === "file" && onTmpfs(path)));
+    this.copyState = { kernel: this.io.available && (copy === "kernel" || (copy === "auto" && init.kind === "file" && onTmpfs(path))) };
   }
 
   /**
@@ -282,7 +286,7 @@ export class ImageTarget {
       const have = options.data ?? entry.data;
       if (have !== undefined && have.length === length) {
         this.write(offset, have);
-      } else if (this.kernelCopy) {
+      } else if (this.copyState.kernel) {
         this.copyFrom(log, dataOffset, offset, length);
       } else {
         // Streamed through one reused buffer: an entry of any size costs at most 4 MiB.
@@ -331,12 +335,35 @@ export class ImageTarget {
     this.ensureRoom(offset, length);
     let copied: number;
     try {
-      copied = this.io.copyFileRange(log.fd, from, this.fd, offset, length);
+      copied = this.io.copyFileRange(log.fd, from, this.fd, offset, length, this.copyState);
     } catch (err) {
       throw ioError(err, this.path, `copy ${length} bytes from ${log.path} (offset ${from}) to offset ${offset} of the target`);
     }
     if (copied < length) {
       throw new LogFormatError(ErrorCodes.TRUNCATED_HEADER, `unexpected end of file at offset ${from + copied}`, { file: log.path, offset: from + copied });
+    }
+  }
+
+  /**
+   * Copies many ranges of `log` to the target in one call: `ranges` holds `count` triples
+   * `[dst, src, len]` in ascending `dst` order (`len` bytes of the log at `src` to byte `dst`
+   * of the target; `src` -1 for zeros), written as a few large writes (`LinuxIo.copyRanges`).
+   * What the survivors of a compacted replay need.
+   */
+  copyRanges(log: LogFile, ranges: Float64Array, count: number): void {
+    if (count === 0) return;
+    const first = ranges[0]!;
+    const last = ranges[3 * (count - 1)]! + ranges[3 * (count - 1) + 2]!;
+    this.ensureRoom(first, last - first);
+    let done: number;
+    try {
+      done = this.io.copyRanges(log.fd, this.fd, ranges, count, this.copyState);
+    } catch (err) {
+      throw ioError(err, this.path, `write ${count} ranges from ${log.path} to bytes ${first}..${last - 1} of the target`);
+    }
+    if (done < count) {
+      const at = ranges[3 * done + 1]!;
+      throw new LogFormatError(ErrorCodes.TRUNCATED_HEADER, `unexpected end of file reading ${ranges[3 * done + 2]} bytes at offset ${at} (the log shrank?)`, { file: log.path, offset: at });
     }
   }
 

@@ -39,43 +39,47 @@ export async function runFind(ctx: CommandContext, path: string, opts: FindOptio
   if (opts.entry !== undefined && opts.fromEntry !== undefined) throw new UsageError("--from-entry goes with --mark, --next-fua or --next-flush, not --entry");
   const log = await LogFile.open(path);
   try {
-    const index = LogIndex.build(log, { tail: opts.tail ?? false, lenient: true });
     const from = opts.fromEntry ?? 0;
-    let found: number;
-    let what: string;
-    if (opts.mark !== undefined) {
-      found = index.findMark(opts.mark, from);
-      what = `mark named ${JSON.stringify(opts.mark)}`;
-    } else if (opts.nextFua || opts.nextFlush) {
-      found = index.findNext(opts.nextFua ? LogFlags.FUA : LogFlags.FLUSH, from);
-      what = `${opts.nextFua ? "FUA" : "FLUSH"} entry`;
-    } else {
-      found = opts.entry! < index.length ? opts.entry! : -1;
-      what = `entry ${opts.entry}`;
+    const what = opts.mark !== undefined ? `mark named ${JSON.stringify(opts.mark)}` : opts.nextFua || opts.nextFlush ? `${opts.nextFua ? "FUA" : "FLUSH"} entry` : `entry ${opts.entry}`;
+    const flag = opts.nextFua ? Number(LogFlags.FUA) : opts.nextFlush ? Number(LogFlags.FLUSH) : 0;
+    // One walk over the headers that ends at the answer. Lenient: a malformed header whose
+    // framing holds is walked past (replay stops there, so an answer at or past it is refused).
+    const cursor = log.cursor({ tail: opts.tail ?? false, lenient: true });
+    let broken: { index: number; offset: number; code: string; message: string } | undefined;
+    let found: { index: number; offset: number; kind: string; flags: bigint; mark: string | undefined; tail: boolean } | undefined;
+    for (let sum = cursor.skim(); sum !== undefined; sum = cursor.skim()) {
+      const e = sum.entry;
+      const bad = e?.problems.find((p) => p.severity === "error");
+      if (bad !== undefined && broken === undefined) broken = { index: sum.index, offset: sum.offset, code: bad.code, message: bad.message };
+      const hit =
+        opts.entry !== undefined
+          ? sum.index === opts.entry
+          : sum.index >= from && (opts.mark !== undefined ? e?.mark === opts.mark : (sum.knownFlags & flag) !== 0);
+      if (hit) {
+        found = { index: sum.index, offset: sum.offset, kind: sum.kind, flags: e?.flags ?? BigInt(sum.knownFlags), mark: e?.mark, tail: sum.tail };
+        break;
+      }
     }
-    if (found < 0) {
+    if (found === undefined) {
       const scope = opts.entry === undefined && from > 0 ? ` at or after entry ${from}` : "";
-      const ended = index.end.reason === "error" ? ` (the log is readable only up to entry ${index.end.index}: ${index.end.detail ?? "broken"})` : "";
+      const end = cursor.end;
+      const ended = end?.reason === "error" ? ` (the log is readable only up to entry ${end.index}: ${end.detail ?? "broken"})` : "";
       const tailHint = !opts.tail ? tailNote(log, opts) : "";
-      throw new CommandFailure(`${path}: no ${what}${scope} among the ${index.length} entries${tailHint}${ended}`, 1, "LWLOG_NOT_FOUND");
+      throw new CommandFailure(`${path}: no ${what}${scope} among the ${cursor.nextIndex} entries${tailHint}${ended}`, 1, "LWLOG_NOT_FOUND");
     }
-    // The index keeps a malformed entry whose framing holds (lenient); replay stops there, so
-    // an entry at or past it cannot be replayed to: not found.
-    const broken = firstBroken(log, found, opts.tail ?? false);
     if (broken !== undefined) {
-      throw new LogFormatError(broken.code, `${broken.message}; entry ${found} (the ${what}) is at or past it, so no replay reaches it`, {
+      throw new LogFormatError(broken.code, `${broken.message}; entry ${found.index} (the ${what}) is at or past it, so no replay reaches it`, {
         file: path,
         entry: broken.index,
         offset: broken.offset,
       });
     }
     if (opts.json) {
-      const e = index.entry(found);
-      const out: Record<string, unknown> = { entry: found, offset: e.offset, kind: e.kind, flags: flagNames(e.flags), tail: e.tail };
-      if (e.mark !== undefined) out.mark = e.mark;
+      const out: Record<string, unknown> = { entry: found.index, offset: found.offset, kind: found.kind, flags: flagNames(found.flags), tail: found.tail };
+      if (found.mark !== undefined) out.mark = found.mark;
       ctx.io.stdout.write(toJson(out) + "\n");
     } else {
-      ctx.io.stdout.write(`${found}\n`);
+      ctx.io.stdout.write(`${found.index}\n`);
     }
     return 0;
   } finally {
@@ -97,14 +101,4 @@ function tailNote(log: LogFile, opts: FindOptions): string {
           ? opts.entry!
           : -1;
   return hit >= 0 ? ` (entry ${hit}, past the declared count, has it: add --tail)` : "";
-}
-
-/** The first entry up to `last` with an error (a malformed header the lenient index kept), or undefined. */
-function firstBroken(log: LogFile, last: number, tail: boolean): { index: number; offset: number; code: string; message: string } | undefined {
-  const cursor = log.cursor({ tail, lenient: true });
-  for (let sum = cursor.skim(); sum !== undefined && sum.index <= last; sum = cursor.skim()) {
-    const bad = sum.entry?.problems.find((p) => p.severity === "error");
-    if (bad !== undefined) return { index: sum.index, offset: sum.offset, code: bad.code, message: bad.message };
-  }
-  return undefined;
 }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogFile, LogWriter } from "@lwlog/codec";
@@ -35,7 +35,8 @@ describe("lwlog replay: stop and start points", () => {
     const img = fresh();
     const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", String(ext4.data_device_bytes), "--until-mark", "rm"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^replayed entries 0\\.\\.${m.entry_index} \\(${m.entry_index + 1}\\) onto .*: \\d+ writes .*, \\d+ discards .* zeroed, 0 checkpoints, 0 tail entries, [0-9.]+ s\\n$`));
+    // The replay read the log up to the mark only, so it says nothing of a tail.
+    expect(r.stdout).toMatch(new RegExp(`^replayed entries 0\\.\\.${m.entry_index} \\(${m.entry_index + 1}\\) onto .*: \\d+ writes .*, \\d+ discards .* zeroed, 0 checkpoints, [0-9.]+ s\\n$`));
     expect(sha256File(img)).toBe(m.sha256);
   });
 
@@ -363,15 +364,22 @@ describe("lwlog replay: bad input (exit codes as in docs/cli.md)", () => {
   });
 
   it("interrupted: stops after the entry being applied, exit 130, says how far it got", async () => {
-    const img = fresh();
-    const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto"], {
-      onInterrupt: (handler) => {
+    const interrupt = {
+      onInterrupt: (handler: () => void) => {
         handler();
         return () => {};
       },
-    });
+    };
+    const img = fresh();
+    const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--in-order"], interrupt);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted after entry 0: entries 0\.\.0 have been applied to /);
+    // Compacted, the interrupt comes while the replay is planned: nothing is written, the image not even created.
+    const compacted = fresh();
+    const c = await runLwlog(["replay", ext4.path, "--to", compacted, "--size", "auto"], interrupt);
+    expect(c.code).toBe(130);
+    expect(c.stderr).toMatch(/interrupted while planning the replay: nothing was written to /);
+    expect(existsSync(compacted)).toBe(false);
   });
 });
 
@@ -462,12 +470,17 @@ describe("lwlog replay: a write that fails mid-way", () => {
     run("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
     try {
       const img = join(mnt, "full.img");
-      const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto"]);
+      const r = await runLwlog(["replay", ext4.path, "--to", img, "--size", "auto", "--in-order"]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${img}: .*ENOSPC.*; the replay stopped at entry (\\d+) \\(log offset \\d+\\): entries 0\\.\\.(\\d+) have been applied \\[LWLOG_IO\\]\\n$`));
       const [, entry, last] = /stopped at entry (\d+).*entries 0\.\.(\d+)/.exec(r.stderr)!;
       expect(Number(last)).toBe(Number(entry) - 1);
       expect(r.stdout).toContain(`replayed entries 0..${last} (${Number(last) + 1}) onto ${img}`);
+      // Compacted, every entry's effect is written at the end, together: the message says which entries were being written.
+      rmSync(img);
+      const c = await runLwlog(["replay", ext4.path, "--to", join(mnt, "full2.img"), "--size", "auto"]);
+      expect(c.code).toBe(2);
+      expect(c.stderr).toMatch(/ENOSPC.*; the replay stopped while writing what entries 0\.\.303 leave on the target \(they are written together, by compaction\): no entry has been applied, and part of 0\.\.303 \[LWLOG_IO\]\n$/);
     } finally {
       run("umount", [mnt]);
     }

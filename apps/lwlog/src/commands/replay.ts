@@ -31,6 +31,7 @@ export interface ReplayCommandOptions {
   quiet?: boolean;
   sync?: boolean;
   verbose?: boolean;
+  inOrder?: boolean;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
@@ -55,6 +56,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--exec <cmd>", "command run by sh at each checkpoint after an fsync; {image} is replaced by the target path; env LWLOG_ENTRY, LWLOG_MARK, LWLOG_LOG, LWLOG_IMAGE")
     .option("--keep-going", "go on after a failed checkpoint and report every failure at the end")
     .option("--sync", "fsync the target when the replay ends (checkpoints always sync before their command)")
+    .option("--in-order", "apply the entries one by one in log order, instead of writing only what survives at each checkpoint and at the end (same image)")
     .option("--json", "print the summary as JSON")
     .option("-q, --quiet", "no progress bar and no summary line (errors are still printed)")
     .option("-v, --verbose", "print every entry walked and what was done with it, on stderr (replay-log's -v and -vv)")
@@ -119,8 +121,10 @@ export async function runReplay(ctx: CommandContext, logPath: string, opts: Repl
         : {}),
       signal: abort.signal,
       sync: opts.sync ?? false,
+      inOrder: opts.inOrder ?? false,
       onProgress: (p) => {
         bar ??= startProgress(io, { total: Math.max(p.totalEntries, 1), label: "replay", quiet: quietBar });
+        bar.setTotal(Math.max(p.totalEntries, 1));
         bar.update(p.entries, { extra: ` entries | ${humanBytes(p.logBytes)}/${humanBytes(p.totalLogBytes)} | ${p.checkpoints} checkpoints` });
       },
       ...(opts.verbose
@@ -187,7 +191,9 @@ export function summaryLine(s: ReplaySummary): string {
   if (s.filtered > 0) parts.push(`${s.filtered} outside --sectors`);
   const cp = s.checkpoints;
   parts.push(`${cp.run} checkpoints${cp.run > 0 ? ` (${cp.passed} passed, ${cp.failed.length} failed)` : ""}`);
-  parts.push(`${s.tailEntries} tail entries${s.tailEntries > 0 ? (s.tailReplayed > 0 ? ` (${s.tailReplayed} replayed)` : " (not replayed: --tail)") : ""}`);
+  // Unknown (null) when the replay stopped before the end of the log: it did not read that far.
+  if (s.tailEntries !== null) parts.push(`${s.tailEntries} tail entries${s.tailEntries > 0 ? (s.tailReplayed > 0 ? ` (${s.tailReplayed} replayed)` : " (not replayed: --tail)") : ""}`);
+  else if (s.tailReplayed > 0) parts.push(`${s.tailReplayed} tail entries replayed`);
   return `replayed ${range} onto ${s.target}: ${parts.join(", ")}, ${s.seconds.toFixed(2)} s`;
 }
 
