@@ -118,7 +118,7 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
     for (const [point, ordinals] of byPoint) {
       progress.point = point.position;
       const window = options.persisted ? windowOf(options.persisted.windows, point.position) : undefined;
-      durable.advanceTo(log, file, point.flush);
+      await durable.advanceTo(log, file, point.flush);
       const judgeOne = makeJudge(options, durable, point, window, window ? expectations.get(window) : undefined);
       const cache = new Map<string, Verdict>();
       const known: Deviation[][] = [];
@@ -206,7 +206,7 @@ export async function judgeOneState(options: OneStateOptions): Promise<{ verdict
   try {
     const window = options.persisted ? windowOf(options.persisted.windows, position) : undefined;
     const expected = window !== undefined ? await readExpected(options, durable, window) : undefined;
-    durable.advanceTo(log, options.file, flush);
+    await durable.advanceTo(log, options.file, flush);
     const result = await makeJudge(options, durable, { flush }, window, expected)(options.state, { id: options.id, position, log: log.path, ordinal: -1, ...markOf(log, position), ...(options.signal ? { signal: options.signal } : {}) });
     if (options.signal?.aborted || result.verdict.aborted) throw new CrashInterruptedError("interrupted while the judge ran", 0, { file: log.path });
     return result;
@@ -263,7 +263,7 @@ async function readExpected(options: JudgeParts, durable: DurableImage, window: 
   const { log, file } = options;
   const position = window.markEntry + 1;
   const flush = flushBefore(log, position);
-  durable.advanceTo(log, file, flush);
+  await durable.advanceTo(log, file, flush);
   const pieces = piecesOf(log, flush, { position, dropped: [], torn: [] });
   const made: EngineView[] = [];
   try {
