@@ -169,7 +169,7 @@ describe("lwlog crashes", () => {
     expect(nofua.code).toBe(1);
     const bare = await runLwlog(["crashes", log]);
     expect(bare.code).toBe(2);
-    expect(bare.stderr).toMatch(/give a judge: --exec CMD/);
+    expect(bare.stderr).toMatch(/give a judge: --fs ext4\|xfs\|btrfs\|auto .*--exec CMD .*--persisted FILE .*--dry-run/);
     expect((await runLwlog(["crashes", log, "--points", "sometimes", "--exec", "true"])).code).toBe(2);
     expect((await runLwlog(["crashes", log, "--to", "x.img"])).stderr).toMatch(/--to writes one state: give its id with --state ID/);
   });
