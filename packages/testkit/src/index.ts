@@ -7,4 +7,6 @@ export * from "./tools.js";
 export * from "./files.js";
 export * from "./qemu.js";
 export * from "./kernel-logs.js";
+export * from "./fs-workload.js";
+export * from "./recorded-logs.js";
 export * from "./mounts.js";

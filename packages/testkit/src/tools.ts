@@ -28,6 +28,9 @@ export const TOOL_PACKAGES: Record<string, string> = {
   script: "bsdutils",
   cmp: "diffutils",
   nbdkit: "nbdkit",
+  fsfreeze: "util-linux",
+  sync: "coreutils",
+  "xfs_repair": "xfsprogs",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
