@@ -30,7 +30,6 @@ export const TOOL_PACKAGES: Record<string, string> = {
   nbdkit: "nbdkit",
   fsfreeze: "util-linux",
   sync: "coreutils",
-  "xfs_repair": "xfsprogs",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
