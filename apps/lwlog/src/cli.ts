@@ -24,7 +24,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void, module
       outputError: (s, write) => write(s),
     })
     .showHelpAfterError("(run with --help for usage)")
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // A command's options are its own: `lwlog crashes report DIR --json` is report's --json, not crashes'.
+    .enablePositionalOptions();
   const ctx: CommandContext = {
     io,
     action:

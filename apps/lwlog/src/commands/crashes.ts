@@ -8,6 +8,7 @@ import { Output, palette } from "../io.js";
 import { parseChoice, parseCount, parsePositive, parseSize } from "../options.js";
 import { resolvePath } from "../paths.js";
 import { startProgress, type Progress } from "../progress.js";
+import { registerCampaign } from "./crashes-campaign.js";
 import { planLines, reportJson, reportText, stateLines, type RunFacts } from "./crashes-report.js";
 
 /** Options of `lwlog crashes`. */
@@ -34,10 +35,15 @@ export interface CrashesCommandOptions {
   json?: boolean;
   ndjson?: boolean;
   quiet?: boolean;
+  /** Write a campaign plan to this directory instead of judging (crashes-campaign.ts). */
+  plan?: string;
+  jobsCount?: number;
+  /** Judge with this many worker processes (crashes-parallel.ts). */
+  parallel?: number;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const command = program
     .command("crashes")
     .description("check the states a power cut could leave: the durable prefix plus any subset of the writes since the last flush, at each crash point")
     .argument("<log>", "the log file (or device)")
@@ -63,6 +69,9 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--json", "print one JSON document at the end (schema in docs/cli.md)")
     .option("--ndjson", "print one JSON record a state, as each is judged")
     .option("-q, --quiet", "no progress bar and no plan lines (the report is still printed)")
+    .option("--plan <dir>", "write a campaign plan (DIR/plan.json) for lwlog crashes run DIR --job K on any host, judge nothing")
+    .option("--jobs-count <n>", "with --plan: split the states into N jobs of similar cost", parsePositive("--jobs-count"))
+    .option("--parallel <p>", "judge with P worker processes on this machine (each with its own scratch views); same verdicts as one", parsePositive("--parallel"))
     .action(
       ctx.action((log: string, opts: CrashesCommandOptions) =>
         runCrashes(ctx, resolvePath(ctx.io, log), {
@@ -70,9 +79,13 @@ export function register(program: Command, ctx: CommandContext): void {
           ...(opts.to !== undefined ? { to: resolvePath(ctx.io, opts.to) } : {}),
           ...(opts.persisted !== undefined ? { persisted: resolvePath(ctx.io, opts.persisted) } : {}),
           ...(opts.scratch !== undefined ? { scratch: resolvePath(ctx.io, opts.scratch) } : {}),
+          ...(opts.plan !== undefined ? { plan: resolvePath(ctx.io, opts.plan) } : {}),
         }),
       ),
     );
+  // Options after `crashes run|report|plan-k8s` are the sub-command's own (several share names with these).
+  command.enablePositionalOptions();
+  registerCampaign(command, ctx);
 }
 
 function parseTargetSize(value: string): number | "auto" {
@@ -128,6 +141,8 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
     if (opts.fs === undefined && opts.exec === undefined && persisted === undefined) {
       throw new UsageError("give a judge: --fs ext4|xfs|btrfs|auto (recovery, then the read-only check), --exec CMD (your checker), --persisted FILE (the data judge), or --dry-run to see the plan");
     }
+    if (opts.plan !== undefined) return await (await import("./crashes-campaign.js")).writePlan(ctx, log, plan, opts, facts);
+    if ((opts.parallel ?? 1) > 1) return await (await import("./crashes-parallel.js")).runParallel(ctx, log, file, plan, opts, facts);
     const pipeline = await makePipeline(ctx, opts);
     return await judgeAll(ctx, log, file, plan, pipeline, persisted, opts, facts);
   } finally {
@@ -140,6 +155,12 @@ function checkOptions(opts: CrashesCommandOptions): void {
   if (formats > 1) throw new UsageError("choose one of --json and --ndjson");
   if (opts.to !== undefined && opts.state === undefined) throw new UsageError("--to writes one state: give its id with --state ID");
   if (opts.force && opts.to === undefined) throw new UsageError("--force goes with --to");
+  if (opts.jobsCount !== undefined && opts.plan === undefined) throw new UsageError("--jobs-count goes with --plan DIR");
+  if (opts.plan !== undefined && opts.jobsCount === undefined) throw new UsageError("--plan DIR needs --jobs-count N: how many jobs to split the states into");
+  if (opts.plan !== undefined && (opts.dryRun || opts.state !== undefined || opts.parallel !== undefined || opts.ndjson)) {
+    throw new UsageError("--plan writes a plan and judges nothing: --dry-run, --state, --parallel and --ndjson do not go with it (lwlog crashes report DIR reports the campaign)");
+  }
+  if (opts.parallel !== undefined && (opts.state !== undefined || opts.dryRun)) throw new UsageError("--parallel judges a whole run: --state and --dry-run do not go with it");
   if (opts.state !== undefined && (opts.dryRun || opts.samples !== undefined || opts.points !== undefined || opts.torn || opts.fromMark !== undefined || opts.untilMark !== undefined)) {
     throw new UsageError("--state takes one state by its id: --points, --from-mark, --until-mark, --torn, --samples and --dry-run do not apply");
   }
@@ -218,7 +239,7 @@ async function judgeAll(
 }
 
 /** The judges the options ask for (`--persisted` without `--fs` judges with `--fs auto`: files are read after its recovery). */
-async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
+export async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
   const crash = await import("@lwlog/crash");
   const fsChoice = opts.fs ?? (opts.persisted !== undefined ? "auto" : undefined);
   let fs: import("@lwlog/crash").FsCheck | undefined;
@@ -236,7 +257,7 @@ async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): P
 }
 
 /** The judges in words. */
-function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
+export function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
   const parts: string[] = [];
   const fs = opts.fs ?? (windows !== undefined ? "auto" : undefined);
   if (fs === "ext4") parts.push("ext4 (journal replay by e2fsck -E journal_only, then e2fsck -fn)");
@@ -249,7 +270,7 @@ function judgeName(opts: CrashesCommandOptions, windows: number | undefined): st
 }
 
 /** The scratch space of a run: where the durable image and the views live. */
-async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
+export async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
   const { ScratchSpace } = await import("@lwlog/scratch");
   return ScratchSpace.open({ ...(opts.scratch !== undefined ? { dir: opts.scratch } : {}), strategy: opts.view ?? "auto" });
 }
