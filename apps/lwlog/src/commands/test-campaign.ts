@@ -1,7 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LogWriter } from "@lwlog/codec";
-import { randomBytes } from "@lwlog/testkit";
+import { randomBytes, repoRoot } from "@lwlog/testkit";
 
 const S = 512;
 
@@ -54,4 +54,18 @@ export async function campaignFixture(dir: string): Promise<CampaignFixture> {
 export function comparable(doc: Record<string, unknown>): Record<string, unknown> {
   const { seconds: _s, views: _v, campaign: _c, ...rest } = doc;
   return rest;
+}
+
+/**
+ * An executable `lwlog` in `dir/bin` running the built CLI (`apps/lwlog/dist/main.js`, which
+ * `npm test` builds first): what GNU parallel and Kubernetes' command lines call.
+ */
+export function lwlogCommand(dir: string): string {
+  const cli = join(repoRoot, "apps/lwlog/dist/main.js");
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  const bin = join(dir, "bin", "lwlog");
+  writeFileSync(bin, `#!/bin/sh\nexec ${process.execPath} ${cli} "$@"\n`);
+  chmodSync(bin, 0o755);
+  return bin;
 }
