@@ -73,7 +73,7 @@ export function indexedJobManifest(c: CampaignFile, o: IndexedJobOptions): Recor
   const labels = { "app.kubernetes.io/name": "lwlog-crashes", "app.kubernetes.io/instance": name, "lwlog.dev/plan": o.digest.slice(0, 16) };
   const privileged = o.privileged ?? judgeNeedsPrivilege(c);
   const memory = o.memory ?? "1Gi";
-  const scratch = `${Math.ceil((2 * c.cost.imageBytes + (1 << 30)) / (1 << 20))}Mi`;
+  const scratch = quantity(2 * c.cost.imageBytes + (1 << 30));
   const command = [...(o.command ?? ["lwlog"]), "crashes", "run", paths.plan, "--scratch", "/scratch", "--quiet"];
   if (o.logPath !== undefined) command.push("--log", o.logPath);
   const volume = "claim" in o.volume ? { name: "campaign", persistentVolumeClaim: { claimName: o.volume.claim } } : { name: "campaign", hostPath: { path: o.volume.hostPath, type: "Directory" } };
@@ -118,4 +118,10 @@ export function indexedJobManifest(c: CampaignFile, o: IndexedJobOptions): Recor
       },
     },
   };
+}
+
+/** Bytes as a Kubernetes quantity in its canonical form (whole Gi when they divide, else Mi rounded up), as the API server writes it back. */
+export function quantity(bytes: number): string {
+  const mi = Math.ceil(bytes / (1 << 20));
+  return mi % 1024 === 0 ? `${mi / 1024}Gi` : `${mi}Mi`;
 }

@@ -226,26 +226,3 @@ describe("lwlog crashes run and report", () => {
     expect(foreign.stderr).toMatch(/results\/0\.ndjson: belongs to another plan .* remove it and run the job again \(lwlog crashes run DIR --job 0\) \[LWLOG_BAD_RESULT\]/);
   });
 });
-
-describe("lwlog crashes --parallel", () => {
-  it("P workers give the one-worker run's verdicts, failures, minimal states and exit code", async () => {
-    const r = await runLwlog(["crashes", fx.log, "--exec", fx.check, "--parallel", "3", "--json"]);
-    expect(r.code).toBe(1);
-    expect(comparable(JSON.parse(r.stdout))).toEqual(comparable(single));
-    const nd1 = await runLwlog(["crashes", fx.log, "--exec", fx.check, "--ndjson"]);
-    const nd2 = await runLwlog(["crashes", fx.log, "--exec", fx.check, "--ndjson", "--parallel", "2"]);
-    const records = (t: string) =>
-      t
-        .trim()
-        .split("\n")
-        .map((l) => {
-          const { seconds: _s, ...rest } = JSON.parse(l);
-          return rest;
-        })
-        .sort((a, b) => a.ordinal - b.ordinal);
-    expect(records(nd2.stdout)).toEqual(records(nd1.stdout));
-    const text = await runLwlog(["crashes", fx.log, "--exec", fx.check, "--parallel", "2"]);
-    expect(text.stdout).toMatch(/^60 states: 45 passed, 15 failed/);
-    expect(text.stderr).toContain("in each of 2 workers' own scratch space");
-  });
-});
