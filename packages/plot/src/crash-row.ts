@@ -46,7 +46,7 @@ interface CrashBar {
  */
 export function crashRow(
   input: CrashRowInput,
-  frame: { width: number; height: number; xMax: number; xEnc: object; colour: object; columns: number },
+  frame: { width: number; height: number; xMax: number; xEnc: object; colour: object; columns: number; marks?: readonly { x: number; short?: boolean }[] },
 ): { spec: object; cats: Set<CrashCat>; drawn: CrashRowDrawn } {
   const pxPerX = frame.width / frame.xMax;
   // One bar per point while they are at least 3 px apart on average; else summed per column.
@@ -85,11 +85,15 @@ export function crashRow(
   }
   const cats = new Set(bars.map((b) => b.cat));
   const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, title: "states" };
-  const layer = (["passed", "failed", "not judged"] as const).map((cat) => ({
+  const layer: object[] = (["passed", "failed", "not judged"] as const).map((cat) => ({
     name: cat === "not judged" ? "crash_missing" : `crash_${cat}`,
     data: { values: bars.filter((b) => b.cat === cat) },
     mark: { type: "rect", stroke: null },
     encoding: { x: frame.xEnc, x2: { field: "x2" }, y: yEnc, y2: { field: "y2" }, color: frame.colour, tooltip: { field: "n", type: "quantitative" } },
   }));
+  // The log's marks again, as thin rules: where each crash point lies in the workload.
+  if (frame.marks !== undefined && frame.marks.length > 0) {
+    layer.push({ name: "crash_marks", data: { values: frame.marks.map((m) => ({ x: m.x })) }, mark: { type: "rule", strokeWidth: 1, strokeDash: [2, 2] }, encoding: { x: frame.xEnc, color: { datum: "mark", type: "nominal" } } });
+  }
   return { spec: { title: { text: input.label ?? "crash states", anchor: "start", fontSize: 12 }, width: frame.width, height: Math.max(60, Math.round(frame.height / 2)), layer }, cats, drawn };
 }

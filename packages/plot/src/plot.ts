@@ -94,6 +94,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
   const xEnc = { field: "x", type: "quantitative", scale: { domain: [0, xMax], nice: false, zero: true }, title: options.xTitle ?? "entry index" };
   const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, title: `device offset (${yUnit})` };
 
+  let firstMarks: Rule[] | undefined;
   const rowSpecs = series.map((s) => {
     const bars = binned ? binnedBars(s, columns, rows, colWidth, yMax * yScale, yScale) : entryBars(s, yScale, (2 * yMax) / height, yMax);
     for (const b of bars) {
@@ -111,6 +112,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
     drawn.fua += fua.length;
     drawn.marks += markXs.length;
     drawn.labels += labels.length;
+    firstMarks ??= markXs;
     const layer: unknown[] = [
       {
         name: binned ? "cells" : "entries",
@@ -136,7 +138,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
   });
 
   if (options.crashes !== undefined) {
-    const row = crashRow(options.crashes, { width, height, xMax, xEnc, colour, columns: binned ? columns : Math.floor(width / 3) });
+    const row = crashRow(options.crashes, { width, height, xMax, xEnc, colour, columns: binned ? columns : Math.floor(width / 3), ...(firstMarks !== undefined ? { marks: firstMarks } : {}) });
     rowSpecs.push(row.spec as (typeof rowSpecs)[number]);
     for (const c of row.cats) present.add(c);
     drawn.crashes = row.drawn;

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir } from "@lwlog/testkit";
+import { DOMParser } from "linkedom";
 import { runLwlog } from "../testing.js";
 import { campaignFixture, comparable, type CampaignFixture } from "./test-campaign.js";
 
@@ -19,6 +20,11 @@ beforeAll(async () => {
   single = JSON.parse(r.stdout);
   expect(single).toMatchObject({ states: fx.states, failed: fx.failing, passed: fx.states - fx.failing });
 });
+
+function svgQuery(svg: string) {
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  return (sel: string) => [...doc.querySelectorAll(sel)];
+}
 
 /** Result lines of a job without its timing fields. */
 function resultOf(dir: string, job: number): unknown[] {
@@ -114,6 +120,21 @@ describe("lwlog crashes run and report", () => {
     expect(text.stdout).toContain("campaign: all 3 jobs complete");
     const id = doc.minimal[0].id as string;
     expect(text.stdout).toContain(`reproduce one: lwlog crashes ${fx.log} --state ${id} --to state.img`);
+    // The picture: a bar of states at every crash point, the failed ones in theirs, the lost entries marked.
+    const svg = join(tmp.path, "campaign.svg");
+    const pic = await runLwlog(["crashes", "report", dir, "--plot", svg]);
+    expect(pic.code).toBe(1);
+    expect(pic.stdout).toContain(`picture: ${svg}`);
+    const all = svgQuery(readFileSync(svg, "utf8"));
+    const failingPoints = new Set(doc.failures.map((f: { point: number }) => f.point)).size;
+    expect(all("g.crash_passed_marks path")).toHaveLength(doc.points);
+    expect(all("g.crash_failed_marks path")).toHaveLength(failingPoints);
+    expect(all("g.crash_missing_marks path")).toHaveLength(0);
+    const lost = new Set(doc.minimal.flatMap((m: { entries: { index: number }[] }) => m.entries.map((e) => e.index))).size;
+    expect(all("g.entries_marks path").filter((p) => p.getAttribute("fill") === "#7f0000")).toHaveLength(lost);
+    expect(all("g.marks_marks line")).toHaveLength(4);
+    expect(all("g.crash_marks_marks line")).toHaveLength(4);
+    expect((await runLwlog(["crashes", "report", dir, "--plot", svg])).stderr).toContain("already exists (refusing to overwrite it; pass --force to replace it)");
     const img = join(tmp.path, "min.img");
     expect((await runLwlog(["crashes", fx.log, "--state", id, "--to", img])).code).toBe(0);
     expect((await runLwlog(["crashes", fx.log, "--state", id, "--exec", fx.check])).code).toBe(1);
