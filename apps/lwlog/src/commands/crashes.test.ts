@@ -46,7 +46,7 @@ describe("lwlog crashes", () => {
     const r = await runLwlog(["crashes", log, "--exec", checker()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("crash points: 3 (before each FLUSH, and the end)");
-    expect(r.stderr).toContain("states: 12 (3 points every state");
+    expect(r.stderr).toContain("states: 12 (3 points with every state; at most 1024 a point); torn writes off");
     expect(r.stdout).toMatch(/^12 states: 10 passed, 2 failed; 1 minimal failing state, [0-9.]+ s/);
     expect(r.stdout).toMatch(/FAILED cs1-4-[0-9a-z]+: crash before entry 4 \(flush\), after mark "start" \(entry 0\), before mark "next" \(entry 5\)/);
     expect(r.stdout).toContain("  drops 1 entry (1)");

@@ -34,6 +34,8 @@ export interface CrashesCommandOptions {
   json?: boolean;
   ndjson?: boolean;
   quiet?: boolean;
+  /** The log as the command line gave it (for the commands the report suggests). */
+  logArg?: string;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
@@ -67,6 +69,7 @@ export function register(program: Command, ctx: CommandContext): void {
       ctx.action((log: string, opts: CrashesCommandOptions) =>
         runCrashes(ctx, resolvePath(ctx.io, log), {
           ...opts,
+          logArg: log,
           ...(opts.to !== undefined ? { to: resolvePath(ctx.io, opts.to) } : {}),
           ...(opts.persisted !== undefined ? { persisted: resolvePath(ctx.io, opts.persisted) } : {}),
           ...(opts.scratch !== undefined ? { scratch: resolvePath(ctx.io, opts.scratch) } : {}),
@@ -206,7 +209,7 @@ async function judgeAll(
     facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
     const report = crash.mergeRecords(plan, log, kept);
     if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
-    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, log.path));
+    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? log.path));
     await out.flush();
     if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
     return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
@@ -245,7 +248,7 @@ function judgeName(opts: CrashesCommandOptions, windows: number | undefined): st
   else if (fs === "auto") parts.push("the file system's own (auto: from the superblock of each state)");
   if (windows !== undefined) parts.push(`the data judge (${windows} ${windows === 1 ? "mark" : "marks"} of the --persisted list)`);
   if (opts.exec !== undefined) parts.push(`--exec ${opts.exec}`);
-  return parts.join(", then ");
+  return parts.length > 0 ? parts.join(", then ") : "none";
 }
 
 /** The scratch space of a run: where the durable image and the views live. */
