@@ -70,7 +70,8 @@ export function reportText(plan: CrashPlan, report: CrashReport, facts: RunFacts
   if (report.minimal.length > 0) {
     out.push("", "minimal failing states:");
     for (const m of report.minimal) {
-      out.push(`  ${m.id}  crash before entry ${m.point}: ${entriesText(m.entries)}${m.complete ? "" : " (not fully minimised: the check budget ran out)"}  [${m.failures} ${m.failures === 1 ? "failure" : "failures"}]`);
+      const after = m.marks.before !== undefined ? ` (after mark ${JSON.stringify(m.marks.before.name)})` : "";
+      out.push(`  ${m.id}  crash before entry ${m.point}${after}: ${entriesText(m.entries)}${m.complete ? "" : " (not fully minimised: the check budget ran out)"}  [${m.failures} ${m.failures === 1 ? "failure" : "failures"}]`);
     }
     out.push(`reproduce one: lwlog crashes ${shellWord(logArg)} --state ${report.minimal[0]!.id} --to state.img`);
   }

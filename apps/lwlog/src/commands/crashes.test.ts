@@ -52,7 +52,7 @@ describe("lwlog crashes", () => {
     expect(r.stdout).toContain("  drops 1 entry (1)");
     expect(r.stdout).toContain("  exec: exit status 3");
     expect(r.stdout).toMatch(/    commit without journal in cs1-4-[0-9a-z]+ at 4 after start/);
-    expect(r.stdout).toMatch(/minimal failing states:\n  cs1-4-[0-9a-z]+  crash before entry 4: drop entry 1 \(write sectors 0\.\.0\)  \[2 failures\]/);
+    expect(r.stdout).toMatch(/minimal failing states:\n  cs1-4-[0-9a-z]+  crash before entry 4 \(after mark "start"\): drop entry 1 \(write sectors 0\.\.0\)  \[2 failures\]/);
     expect(r.stdout).toMatch(/reproduce one: lwlog crashes \S+jc\.log --state cs1-4-[0-9a-z]+ --to state\.img/);
   });
 
