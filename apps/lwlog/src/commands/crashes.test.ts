@@ -174,6 +174,23 @@ describe("lwlog crashes", () => {
     expect((await runLwlog(["crashes", log, "--to", "x.img"])).stderr).toMatch(/--to writes one state: give its id with --state ID/);
   });
 
+  it("a log that is not one, cut short or missing: clear errors, nothing judged", async () => {
+    const cut = join(tmp.path, "cut.log");
+    writeFileSync(cut, readFileSync(log).subarray(0, 3 * S + 100));
+    const r = await runLwlog(["crashes", cut, "--exec", "true"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^lwlog: error: \S+cut\.log: entry 1: offset 1024: data runs past the end of the file: .*\(lwlog convert --fix-superblock writes a copy that declares the entries that are there\) \[LWLOG_(TRUNCATED_HEADER|DATA_PAST_EOF|MISSING_ENTRIES)\]\n$/);
+    expect(r.stdout).toBe("");
+    const notLog = join(tmp.path, "not.log");
+    writeFileSync(notLog, new Uint8Array(4096).fill(7));
+    const bad = await runLwlog(["crashes", notLog, "--exec", "true"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\[LWLOG_BAD_MAGIC\]/);
+    const missing = await runLwlog(["crashes", join(tmp.path, "nope.log"), "--exec", "true"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.log: no such file \[LWLOG_NOT_FOUND\]/);
+  });
+
   it("Ctrl-C while a checker runs is an interruption (exit 130), not a failure; nothing is left behind", async () => {
     const scratch = join(tmp.path, "scratch");
     mkdirSync(scratch);

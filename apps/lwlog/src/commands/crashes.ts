@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { CrashLog, CrashPlan, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
+import { LogFormatError, LwlogError } from "@lwlog/codec/errors";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
@@ -113,7 +114,7 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
   const { LogFile } = await import("@lwlog/codec/core");
   const file = await LogFile.open(logPath);
   try {
-    const log = crash.CrashLog.read(file, { tail: opts.tail ?? false });
+    const log = readCrashLog(crash, file, opts.tail ?? false);
     if (opts.state !== undefined) return await runOneState(ctx, log, file, opts);
     const persisted = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
     const plan = crash.planCrashes(log, {
@@ -135,6 +136,23 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
     return await judgeAll(ctx, log, file, plan, pipeline, persisted, opts, facts);
   } finally {
     file.close();
+  }
+}
+
+/** The log's headers; a crashed writer's log (declared entries missing or cut short) gets the hint convert gives. */
+function readCrashLog(crash: typeof import("@lwlog/crash"), file: import("@lwlog/codec/core").LogFile, tail: boolean): CrashLog {
+  try {
+    return crash.CrashLog.read(file, { tail });
+  } catch (err) {
+    const codes = ["LWLOG_MISSING_ENTRIES", "LWLOG_TRUNCATED_HEADER", "LWLOG_DATA_PAST_EOF", "LWLOG_EMPTY_ENTRY"];
+    if (err instanceof LwlogError && codes.includes(err.code)) {
+      throw new LogFormatError(err.code, `${err.message} (lwlog convert --fix-superblock writes a copy that declares the entries that are there)`, {
+        ...(err.file !== undefined ? { file: err.file } : {}),
+        ...(err.entry !== undefined ? { entry: err.entry } : {}),
+        ...(err.offset !== undefined ? { offset: err.offset } : {}),
+      });
+    }
+    throw err;
   }
 }
 
