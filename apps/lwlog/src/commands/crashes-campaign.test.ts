@@ -216,7 +216,7 @@ describe("lwlog crashes run and report", () => {
     expect(r.code).toBe(0);
     // A changed log (same size): refused, nothing written.
     const bytes = readFileSync(join(there, "groups.log"));
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     writeFileSync(join(there, "groups.log"), bytes);
     const bad = await runLwlog(["crashes", "run", join(there, "camp"), "--job", "1"]);
     expect(bad.code).toBe(2);

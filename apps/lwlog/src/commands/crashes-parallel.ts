@@ -104,7 +104,7 @@ export async function runParallel(ctx: CommandContext, log: CrashLog, file: LogF
     }
     facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
     if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
-    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, log.path));
+    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? log.path));
     await out.flush();
     if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
     return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
