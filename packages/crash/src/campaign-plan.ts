@@ -147,7 +147,10 @@ export function readCampaign(dir: string): { campaign: CampaignFile; digest: str
     text = readFileSync(file, "utf8");
   } catch (err) {
     if (err instanceof CampaignError) throw err;
-    throw ioError(err, file, "read the campaign's plan (lwlog crashes LOG --plan DIR --jobs-count N makes it)");
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new CampaignError(CampaignErrorCodes.NOT_A_PLAN, "no such file: not a campaign directory (lwlog crashes LOG … --plan DIR --jobs-count N makes one)", { file });
+    }
+    throw ioError(err, file, "read the campaign's plan");
   }
   let json: unknown;
   try {

@@ -84,7 +84,7 @@ export function crashRow(
     if (y > yMax) yMax = y;
   }
   const cats = new Set(bars.map((b) => b.cat));
-  const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, title: "states" };
+  const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, axis: { tickMinStep: 1, format: "d" }, title: "states" };
   const layer: object[] = (["passed", "failed", "not judged"] as const).map((cat) => ({
     name: cat === "not judged" ? "crash_missing" : `crash_${cat}`,
     data: { values: bars.filter((b) => b.cat === cat) },

@@ -240,7 +240,7 @@ describe("lwlog crashes run and report", () => {
     expect(nine.stderr).toMatch(/plan\.json: has no job 9: its jobs are 0 to 1 \[LWLOG_NO_SUCH_JOB\]/);
     const notPlan = await runLwlog(["crashes", "report", tmp.path]);
     expect(notPlan.code).toBe(2);
-    expect(notPlan.stderr).toMatch(/plan\.json: no such file .*\[LWLOG_NOT_FOUND\]/);
+    expect(notPlan.stderr).toMatch(/plan\.json: no such file: not a campaign directory \(lwlog crashes LOG … --plan DIR --jobs-count N makes one\) \[LWLOG_NOT_A_PLAN\]/);
     writeFileSync(join(dir, "results", "0.ndjson"), JSON.stringify({ type: "job", job: 0, plan: "0".repeat(64), first: 0, end: 1 }) + "\n");
     const foreign = await runLwlog(["crashes", "report", dir]);
     expect(foreign.code).toBe(2);
