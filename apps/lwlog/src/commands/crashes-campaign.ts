@@ -146,7 +146,7 @@ export async function writePlan(ctx: CommandContext, log: CrashLog, plan: CrashP
   const out = new Output(ctx.io.stdout);
   if (opts.json) {
     await out.line(toJson({ file: `${dir}/plan.json`, status, ...campaign }));
-  } else {
+  } else if (!opts.quiet) {
     for (const l of planLines(plan, facts)) await out.line(l);
     for (const l of planSummary(dir, campaign, status)) await out.line(l);
   }
