@@ -45,8 +45,8 @@ async function accepts(port: number): Promise<boolean> {
  * Starts `sshd` (Debian's openssh-server) in the foreground on 127.0.0.1 and a free port, with a
  * host key, a user key and a configuration made in `dir` (public keys only, no password, no
  * PAM, `StrictModes no` for a temporary directory), letting in the user running the test
- * (root in CI). Waits until a login works. Call `stop()` in `afterAll` (or `finally`): the
- * daemon is this process's child and is killed with its sessions.
+ * (root in CI). Waits until a login works. Call `stop()` in `afterAll` (or `finally`); a
+ * watchdog stops the daemon too when the test's process ends without it (a crash, a kill).
  */
 export async function startSshd(dir: string): Promise<Sshd> {
   const sshd = requireTool("sshd");
@@ -87,7 +87,9 @@ export async function startSshd(dir: string): Promise<Sshd> {
         "",
       ].join("\n"),
     );
-    const c = spawn(sshd, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+    // sshd under a small watchdog: it is stopped when this process goes away, however it ends.
+    const watchdog = `"$0" -D -e -f "$1" & d=$!; trap 'kill $d 2>/dev/null; wait $d; exit 0' TERM INT; while kill -0 ${process.pid} 2>/dev/null && kill -0 $d 2>/dev/null; do sleep 1; done; kill $d 2>/dev/null; wait $d`;
+    const c = spawn("/bin/sh", ["-c", watchdog, sshd, config], { stdio: ["ignore", "ignore", "pipe"] });
     c.stderr!.setEncoding("utf8");
     c.stderr!.on("data", (s: string) => {
       log = (log + s).slice(-4096);

@@ -235,7 +235,7 @@ async function runOpenJob(ctx: CommandContext, open: OpenCampaign, job: number, 
     } catch (e) {
       if (e instanceof crash.CrashInterruptedError) {
         await out.flush();
-        throw new CommandFailure(`job ${job} interrupted; what it judged is kept in ${dir(open)}/results and a rerun takes over from there`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+        throw new CommandFailure(`job ${job} interrupted; what it judged is kept in ${open.dir}/results and a rerun takes over from there`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
       }
       throw e;
     }
@@ -253,10 +253,6 @@ async function runOpenJob(ctx: CommandContext, open: OpenCampaign, job: number, 
     unhook?.();
     await space.close();
   }
-}
-
-function dir(open: OpenCampaign): string {
-  return open.dir;
 }
 
 function shellWord(s: string): string {
