@@ -128,6 +128,7 @@ describe("lwlog crashes plan-k8s", () => {
     expect(three.code).toBe(2);
     expect(three.stderr).toContain("the plan has 4 jobs, so the Job has 4 completions, not 3; plan again with --jobs-count 3 for that many");
     expect((await runLwlog(["crashes", "plan-k8s", dir, "--image", "x"])).stderr).toContain("say where the pods find the plan directory: --claim PVC");
+    expect((await runLwlog(["crashes", "plan-k8s", dir, "--image", "x", "--claim", "p", "--name", "Crash_Run"])).stderr).toContain("--name must be lower-case letters");
     const far = join(tmp.path, "far", "deep", "camp");
     expect((await runLwlog(["crashes", fx.log, "--exec", "true", "--plan", far, "--jobs-count", "2"])).code).toBe(0);
     const off = await runLwlog(["crashes", "plan-k8s", far, "--image", "x", "--claim", "p"]);

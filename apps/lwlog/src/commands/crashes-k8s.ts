@@ -36,6 +36,10 @@ export async function runPlanK8s(ctx: CommandContext, dir: string, opts: K8sOpti
   if (!opts.mountPath.startsWith("/")) throw new UsageError(`--mount-path must be an absolute path in the pod, not ${JSON.stringify(opts.mountPath)}`);
   if (opts.logPath !== undefined && !opts.logPath.startsWith("/")) throw new UsageError(`--log-path must be an absolute path in the pod, not ${JSON.stringify(opts.logPath)}`);
   if (opts.planPath !== undefined && (opts.planPath.startsWith("/") || opts.planPath.split("/").includes(".."))) throw new UsageError(`--plan-path is the plan directory's path inside the volume (relative, no ..), not ${JSON.stringify(opts.planPath)}`);
+  // A Job's name is a DNS label: its pods' hostnames are NAME-INDEX.
+  if (opts.name !== undefined && (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(opts.name) || opts.name.length > 52)) {
+    throw new UsageError(`--name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 52 characters (room for the pods' index), not ${JSON.stringify(opts.name)}`);
+  }
   const { campaign, digest } = crash.readCampaign(dir);
   const n = campaign.jobs.length;
   if (opts.completions !== undefined && opts.completions !== n) {
