@@ -5,7 +5,7 @@ import type { CommandModule } from "./context.js";
 import { ExitCode } from "./errors.js";
 import { MemoryStream, runLwlog } from "./testing.js";
 
-const NAMES = ["info", "dump", "marks", "check", "replay", "find", "export", "import", "convert", "record", "mark", "status", "diff", "plot"];
+const NAMES = ["info", "dump", "marks", "check", "replay", "find", "crashes", "export", "import", "convert", "record", "mark", "status", "diff", "plot"];
 
 /** Runs `argv` on a program with every command registered up front (what `lwlog` did before loading commands lazily). */
 async function runEager(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -24,7 +24,9 @@ export function createProgram(io: CliIo, setExit: (code: number) => void, module
       // The parser's errors are printed once, by `reportError`, in lwlog's own format.
       outputError: () => undefined,
     })
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    // A command's options are its own: `lwlog crashes report DIR --json` is report's --json, not crashes'.
+    .enablePositionalOptions();
   const ctx: CommandContext = {
     io,
     action:

@@ -6,6 +6,8 @@ import { find4k, replay1m, replay1mDiskSync, replay4k, replay4kDisk, replay4kDis
 import { diff1m, diff1pct } from "./diff.js";
 import { codecScan4k, codecScan64k } from "./codec-scan.js";
 import { views } from "./views.js";
+import { crashes1g } from "./crashes.js";
+import { campaign } from "./campaign.js";
 
 /** Every scenario `npm run bench` knows, by name. Each issue's benchmarks add theirs here. */
 export const scenarios: Scenario[] = [
@@ -30,4 +32,6 @@ export const scenarios: Scenario[] = [
   codecScan4k,
   codecScan64k,
   views,
+  crashes1g,
+  campaign,
 ];

@@ -43,7 +43,7 @@ describe("a crash state on a scratch copy of the durable prefix", () => {
           try {
             const position = 1 + (at % log.count);
             const flush = flushBefore(log, position);
-            durable.advanceTo(log, file, flush);
+            await durable.advanceTo(log, file, flush);
             const { shape } = shapeOf(log, { flush, position }, true);
             const state: CrashState = { position, dropped: [], torn: [] };
             for (let j = 0; j < shape.units.length; j++) {
@@ -82,9 +82,9 @@ describe("a crash state on a scratch copy of the durable prefix", () => {
     const { file, log } = openCrashLog(logPath);
     const durable = DurableImage.create(join(tmp.path, "fwd.img"), 4096);
     try {
-      durable.advanceTo(log, file, 2);
+      await durable.advanceTo(log, file, 2);
       expect(durable.applied).toBe(2);
-      expect(() => durable.advanceTo(log, file, 1)).toThrowError(/cannot go back/);
+      await expect(durable.advanceTo(log, file, 1)).rejects.toThrowError(/cannot go back/);
     } finally {
       durable.close();
       file.close();

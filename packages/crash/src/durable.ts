@@ -1,18 +1,18 @@
-import type { LogFile } from "@lwlog/codec/core";
-import { ImageTarget } from "@lwlog/replay";
-
-type EntryToApply = Parameters<ImageTarget["applyEntry"]>[0];
-import { KIND, KIND_NAMES, type CrashLog } from "./log-table.js";
+import { LogIndex, type LogFile } from "@lwlog/codec/core";
+import { ImageTarget, replayLog } from "@lwlog/replay";
+import type { CrashLog } from "./log-table.js";
 
 /**
  * The durable prefix of the crash points met so far, on an image the engine owns: one forward
  * pass over the log, never a replay from zero. Invariants: entries `[0, applied)` have been
- * applied to the image, in log order, and `applied` only grows; the image is `size` bytes.
+ * applied to the image (by `@lwlog/replay`'s compacting replay: what survives of each stretch
+ * between two points, in target order) and `applied` only grows; the image is `size` bytes.
  */
 export class DurableImage {
   readonly path: string;
   private readonly target: ImageTarget;
   private done = 0;
+  private index: LogIndex | undefined;
 
   private constructor(path: string, target: ImageTarget) {
     this.path = path;
@@ -34,23 +34,14 @@ export class DurableImage {
   }
 
   /**
-   * Applies entries `[applied, to)` (writes and discards, in log order). Scratch views of the
-   * image must be closed first: they read it.
+   * Applies entries `[applied, to)`. Scratch views of the image must be closed first: they
+   * read it.
    */
-  advanceTo(log: CrashLog, file: LogFile, to: number): void {
+  async advanceTo(log: CrashLog, file: LogFile, to: number): Promise<void> {
     if (to < this.done) throw new RangeError(`the durable image holds ${this.done} entries; it cannot go back to ${to}`);
-    const S = log.sectorSize;
-    const e: EntryToApply = { index: 0, kind: "write", sector: 0, nrSectors: 0, offset: 0, dataSize: 0 };
-    for (let i = this.done; i < to; i++) {
-      if (!log.isRanged(i)) continue;
-      e.index = i;
-      e.kind = KIND_NAMES[log.kinds[i]!]!;
-      e.sector = log.offsets[i]! / S;
-      e.nrSectors = log.lengths[i]! / S;
-      e.offset = log.headers[i]!;
-      e.dataSize = log.kinds[i] === KIND.write ? log.lengths[i]! : 0;
-      this.target.applyEntry(e, file);
-    }
+    let ranged = false;
+    for (let i = this.done; i < to && !ranged; i++) ranged = log.isRanged(i);
+    if (ranged) await applyEntries(log, file, this.target, this.done, to, (this.index ??= LogIndex.build(file)));
     this.done = to;
   }
 
@@ -62,4 +53,10 @@ export class DurableImage {
   close(): void {
     this.target.close();
   }
+}
+
+/** Applies entries `[from, to)` of the log to `target` with the compacting replay (an index makes the start a lookup). */
+export async function applyEntries(log: CrashLog, file: LogFile, target: ImageTarget, from: number, to: number, index?: LogIndex): Promise<void> {
+  if (to <= from) return;
+  await replayLog({ log: file, target, from: { entry: from }, until: { entry: to - 1 }, tail: log.tailTaken, ...(index !== undefined ? { index } : {}) });
 }

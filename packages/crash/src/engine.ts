@@ -38,6 +38,12 @@ export interface EngineOptions {
   persisted?: { windows: PersistedWindow[]; expect: (views: StateViews, window: PersistedWindow, signal?: AbortSignal) => Promise<Map<string, FileProbe>> };
   /** Checks each failing state's minimisation may run (default `DEFAULT_MINIMISE_BUDGET`; 0: no minimisation). */
   minimise?: number;
+  /**
+   * Whether failures at a point are minimised in this run (default: every point). A campaign
+   * job leaves the points it shares with another job to the report (`minimiseRecorded`), which
+   * sees all of their states, so that minimisation runs exactly as in one run.
+   */
+  minimiseAt?: (point: PlannedPoint) => boolean;
   /** Stops the run; the judge's verdict of the state in progress is not used. */
   signal?: AbortSignal;
   /** Each state's record, in ordinal order, as soon as it is judged (and minimised). */
@@ -118,7 +124,7 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
     for (const [point, ordinals] of byPoint) {
       progress.point = point.position;
       const window = options.persisted ? windowOf(options.persisted.windows, point.position) : undefined;
-      durable.advanceTo(log, file, point.flush);
+      await durable.advanceTo(log, file, point.flush);
       const judgeOne = makeJudge(options, durable, point, window, window ? expectations.get(window) : undefined);
       const cache = new Map<string, Verdict>();
       const known: Deviation[][] = [];
@@ -154,23 +160,17 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
         else {
           summary.failed++;
           progress.failed++;
-          if (budget > 0) {
+          if (budget > 0 && (options.minimiseAt?.(point) ?? true)) {
             progress.phase = "minimise";
             options.onProgress?.(progress);
-            const found = await minimiseFailure(planned.state, verdict, cache, known, budget, async (state) => {
+            record.minimal = await minimiseOne({ log, candidates, idPoint, state: planned.state, verdict, cache, known, budget }, async (state, id) => {
               summary.checks++;
               progress.checks++;
               options.onProgress?.(progress);
-              const id = encodeStateId(state, idPoint);
               const { verdict: v } = await judgeOne(state, { ...ctxBase, id, position: point.position, ordinal: -1, ...markOf(log, point.position) });
               if (options.signal?.aborted || v.aborted) throw interrupted();
               return v;
             });
-            const minimalState = stateWith(point.position, found.min.deviations);
-            const d = describeState(log, candidates, minimalState);
-            const minimal: MinimalRecord = { id: encodeStateId(minimalState, idPoint), dropped: d.dropped, torn: d.torn, entries: d.entries, checks: found.checks, complete: found.min.complete };
-            record.minimal = minimal;
-            if (found.min.complete && !known.some((k) => sameDeviations(k, found.min.deviations))) known.push(found.min.deviations);
           }
         }
         progress.done++;
@@ -188,7 +188,7 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
 }
 
 /** What judging needs of the engine's options. */
-type JudgeParts = Pick<EngineOptions, "log" | "file" | "views" | "judge" | "persisted" | "signal">;
+export type JudgeParts = Pick<EngineOptions, "log" | "file" | "views" | "judge" | "persisted" | "signal">;
 
 /** Options of `judgeOneState`: the engine's, for one state given by itself. */
 export type OneStateOptions = Pick<EngineOptions, "log" | "file" | "durablePath" | "size" | "views" | "judge" | "persisted" | "signal"> & { id: string; state: CrashState };
@@ -206,7 +206,7 @@ export async function judgeOneState(options: OneStateOptions): Promise<{ verdict
   try {
     const window = options.persisted ? windowOf(options.persisted.windows, position) : undefined;
     const expected = window !== undefined ? await readExpected(options, durable, window) : undefined;
-    durable.advanceTo(log, options.file, flush);
+    await durable.advanceTo(log, options.file, flush);
     const result = await makeJudge(options, durable, { flush }, window, expected)(options.state, { id: options.id, position, log: log.path, ordinal: -1, ...markOf(log, position), ...(options.signal ? { signal: options.signal } : {}) });
     if (options.signal?.aborted || result.verdict.aborted) throw new CrashInterruptedError("interrupted while the judge ran", 0, { file: log.path });
     return result;
@@ -220,7 +220,7 @@ export async function judgeOneState(options: OneStateOptions): Promise<{ verdict
  * The judge of one point: gives the judge fresh views of the state on demand (each the
  * durable image plus the state's own bytes), then disposes them all.
  */
-function makeJudge(
+export function makeJudge(
   options: JudgeParts,
   durable: DurableImage,
   point: { flush: number },
@@ -259,11 +259,11 @@ function makeJudge(
 }
 
 /** Reads a window's files from the prefix state at its mark (recovered as a kernel would). */
-async function readExpected(options: JudgeParts, durable: DurableImage, window: PersistedWindow): Promise<Expectations> {
+export async function readExpected(options: JudgeParts, durable: DurableImage, window: PersistedWindow): Promise<Expectations> {
   const { log, file } = options;
   const position = window.markEntry + 1;
   const flush = flushBefore(log, position);
-  durable.advanceTo(log, file, flush);
+  await durable.advanceTo(log, file, flush);
   const pieces = piecesOf(log, flush, { position, dropped: [], torn: [] });
   const made: EngineView[] = [];
   try {
@@ -284,6 +284,33 @@ async function readExpected(options: JudgeParts, durable: DurableImage, window: 
   } finally {
     for (const v of made) await v.dispose();
   }
+}
+
+/** What minimising one failing state of a point needs: the point's verdict cache and the minimal sets found there so far. */
+export interface MinimiseContext {
+  log: CrashLog;
+  candidates: ArrayLike<number>;
+  idPoint: { fingerprint: number; candidates: number };
+  state: CrashState;
+  verdict: Verdict;
+  /** Verdicts of the point's states judged so far (planned and minimisation checks), by `stateKey`. */
+  cache: Map<string, Verdict>;
+  /** The complete minimal sets found at the point so far, in the order found (grows). */
+  known: Deviation[][];
+  budget: number;
+}
+
+/**
+ * Minimises one failing state of a point and returns its record: `judge` runs a state that is
+ * not in the cache (its id given). The same steps, in the same order, whether the state was
+ * judged a moment ago (`runCrashStates`) or recorded by a campaign job (`minimiseRecorded`).
+ */
+export async function minimiseOne(c: MinimiseContext, judge: (state: CrashState, id: string) => Promise<Verdict>): Promise<MinimalRecord> {
+  const found = await minimiseFailure(c.state, c.verdict, c.cache, c.known, c.budget, (state) => judge(state, encodeStateId(state, c.idPoint)));
+  const minimalState = stateWith(c.state.position, found.min.deviations);
+  const d = describeState(c.log, c.candidates, minimalState);
+  if (found.min.complete && !c.known.some((k) => sameDeviations(k, found.min.deviations))) c.known.push(found.min.deviations);
+  return { id: encodeStateId(minimalState, c.idPoint), dropped: d.dropped, torn: d.torn, entries: d.entries, checks: found.checks, complete: found.min.complete };
 }
 
 /**
@@ -324,7 +351,7 @@ async function minimiseFailure(
   return { min, checks };
 }
 
-function markOf(log: CrashLog, position: number): { mark?: string } {
+export function markOf(log: CrashLog, position: number): { mark?: string } {
   const m = log.markBefore(position - 1);
   return m !== undefined ? { mark: m.name } : {};
 }

@@ -34,3 +34,28 @@ export {
 } from "./persisted.js";
 export { mergeRecords, describeState, firstLines, verdictFields, OUTPUT_LINES, type StateRecord, type CrashReport, type FailureReport, type MinimalRecord, type TornRecord, type EntryRecord } from "./records.js";
 export { resolveStateId, writeState, type ResolvedState } from "./write-state.js";
+export { minimiseOne, type MinimiseContext } from "./engine.js";
+export { minimiseRecorded, verdictOfRecord, type RecordedMinimiseOptions, type RecordedMinimal } from "./deferred.js";
+export { CampaignError, CampaignErrorCodes } from "./campaign-errors.js";
+export { splitJobs, costModel, type CampaignJob, type CostModel, type JobCost } from "./campaign-split.js";
+export {
+  makeCampaign,
+  writeCampaign,
+  readCampaign,
+  campaignText,
+  planDigest,
+  planOptionsOf,
+  writeFileAtomic,
+  CAMPAIGN_FORMAT,
+  CAMPAIGN_VERSION,
+  PLAN_FILE,
+  RESULTS_DIR,
+  type CampaignFile,
+  type CampaignJudge,
+  type CampaignOptions,
+  type CampaignLog,
+} from "./campaign-plan.js";
+export { sha256OfFile, findCampaignLog, verifyCampaignLog, type FoundLog } from "./campaign-log.js";
+export { openCampaign, runCampaignJob, readJobResult, resultPath, partialsOf, type OpenCampaign, type JobHeader, type JobTrailer, type JobResult, type CampaignJobOptions, type CampaignJobOutcome } from "./campaign-job.js";
+export { readCampaignResults, deferredMinimisation, saveDeferred, deferredPath, withMinimal, type CampaignResults, type DeferredMinimisation } from "./campaign-results.js";
+export { indexedJobManifest, podPaths, judgeNeedsPrivilege, type IndexedJobOptions, type PodPaths } from "./campaign-k8s.js";

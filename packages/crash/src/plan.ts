@@ -1,4 +1,4 @@
-import { exhaustiveState, generatedState, spaceBits, type StateShape } from "./generate.js";
+import { exhaustiveState, generatedState, type StateShape } from "./generate.js";
 import { encodeStateId } from "./id.js";
 import { KIND, type CrashLog } from "./log-table.js";
 import { candidatesOf, choosePoints, type CrashPoint, type PointOptions, type PointRule } from "./points.js";

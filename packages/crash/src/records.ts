@@ -146,7 +146,17 @@ export interface CrashReport {
   missing: number[];
   failures: FailureReport[];
   /** Distinct minimal failing states (by id), in log order, with how many failures led to each. */
-  minimal: { id: string; point: number; dropped: number[]; torn: TornRecord[]; entries: EntryRecord[]; failures: number; complete: boolean }[];
+  minimal: {
+    id: string;
+    point: number;
+    /** The marks around the crash point, as in `FailureReport`. */
+    marks: FailureReport["marks"];
+    dropped: number[];
+    torn: TornRecord[];
+    entries: EntryRecord[];
+    failures: number;
+    complete: boolean;
+  }[];
 }
 
 /**
@@ -187,7 +197,7 @@ export function mergeRecords(plan: CrashPlan, log: CrashLog, records: Iterable<S
     if (r.minimal !== undefined) {
       const m = minimal.get(r.minimal.id);
       if (m !== undefined) m.failures++;
-      else minimal.set(r.minimal.id, { id: r.minimal.id, point: r.point, dropped: r.minimal.dropped, torn: r.minimal.torn, entries: r.minimal.entries, failures: 1, complete: r.minimal.complete });
+      else minimal.set(r.minimal.id, { id: r.minimal.id, point: r.point, marks: f.marks, dropped: r.minimal.dropped, torn: r.minimal.torn, entries: r.minimal.entries, failures: 1, complete: r.minimal.complete });
     }
   }
   return {

@@ -1,6 +1,7 @@
 import type { LogFile } from "@lwlog/codec/core";
 import { ImageTarget } from "@lwlog/replay";
 import { applyPieces, piecesOf, type ApplyStats } from "./apply.js";
+import { applyEntries } from "./durable.js";
 import { decodeStateId } from "./id.js";
 import type { CrashLog } from "./log-table.js";
 import { shapeOf } from "./plan.js";
@@ -34,11 +35,6 @@ export function resolveStateId(log: CrashLog, id: string): ResolvedState {
  * the durable prefix in log order, then the state's own pieces.
  */
 export async function writeState(log: CrashLog, file: LogFile, resolved: ResolvedState, target: ImageTarget): Promise<ApplyStats> {
-  const S = log.sectorSize;
-  for (let i = 0; i < resolved.flush; i++) {
-    if (!log.isRanged(i)) continue;
-    const isWrite = log.kinds[i] === 0;
-    target.applyEntry({ index: i, kind: isWrite ? "write" : "discard", sector: log.offsets[i]! / S, nrSectors: log.lengths[i]! / S, offset: log.headers[i]!, dataSize: isWrite ? log.lengths[i]! : 0 }, file);
-  }
+  await applyEntries(log, file, target, 0, resolved.flush);
   return applyPieces(log, file, piecesOf(log, resolved.flush, resolved.state), target);
 }

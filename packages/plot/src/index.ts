@@ -4,3 +4,4 @@
  */
 export { plotLogs, type PlotOptions, type PlotResult } from "./plot.js";
 export { readPlotSeries, PLOT_KIND, type PlotSeries, type ReadSeriesOptions } from "./series.js";
+export { crashRow, type CrashPointCounts, type CrashRowInput, type CrashRowDrawn } from "./crash-row.js";

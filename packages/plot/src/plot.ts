@@ -1,3 +1,4 @@
+import { crashRow, type CrashRowDrawn, type CrashRowInput } from "./crash-row.js";
 import { FLUSH_BIT, FUA_BIT, PLOT_KIND, type PlotSeries } from "./series.js";
 
 /** Options of `plotLogs`. */
@@ -19,6 +20,8 @@ export interface PlotOptions {
   maxRules?: number;
   /** Mark names written on the picture at most (default 40; the others keep their rule). */
   maxLabels?: number;
+  /** A crash campaign's states under the log (one series): passed, failed and not judged at each crash point. */
+  crashes?: CrashRowInput;
 }
 
 /** What was drawn, for callers and tests. */
@@ -34,12 +37,12 @@ export interface PlotResult {
   /** Bytes per `yUnit`. */
   yScale: number;
   /** Items of each layer (rectangles, rules, labels) over all series. */
-  drawn: { writes: number; discards: number; differs: number; flushes: number; fua: number; marks: number; labels: number };
+  drawn: { writes: number; discards: number; differs: number; lost: number; flushes: number; fua: number; marks: number; labels: number; crashes?: CrashRowDrawn };
 }
 
-type Cat = "write" | "discard" | "differs" | "flush" | "FUA" | "mark";
-const CATS: Cat[] = ["write", "discard", "differs", "flush", "FUA", "mark"];
-const COLOURS = ["#4c78a8", "#54a24b", "#e45756", "#b5b5b5", "#f58518", "#8a52a8"];
+type Cat = "write" | "discard" | "differs" | "lost in a failure" | "flush" | "FUA" | "mark" | "passed" | "failed" | "not judged";
+const CATS: Cat[] = ["write", "discard", "differs", "lost in a failure", "flush", "FUA", "mark", "passed", "failed", "not judged"];
+const COLOURS = ["#4c78a8", "#54a24b", "#e45756", "#7f0000", "#b5b5b5", "#f58518", "#8a52a8", "#72b7b2", "#c62828", "#d9d9d9"];
 const UNITS: [string, number][] = [
   ["TiB", 2 ** 40],
   ["GiB", 2 ** 30],
@@ -79,7 +82,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
   const columns = binned ? Math.max(1, Math.min(options.columns ?? Math.floor(width / 3), Math.ceil(xMax))) : 0;
   const rows = Math.max(1, options.rows ?? Math.floor(height / 4));
   const colWidth = binned ? xMax / columns : 1;
-  const drawn = { writes: 0, discards: 0, differs: 0, flushes: 0, fua: 0, marks: 0, labels: 0 };
+  const drawn: PlotResult["drawn"] = { writes: 0, discards: 0, differs: 0, lost: 0, flushes: 0, fua: 0, marks: 0, labels: 0 };
 
   const present = new Set<Cat>();
   const colour = {
@@ -91,10 +94,11 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
   const xEnc = { field: "x", type: "quantitative", scale: { domain: [0, xMax], nice: false, zero: true }, title: options.xTitle ?? "entry index" };
   const yEnc = { field: "y", type: "quantitative", scale: { domain: [0, yMax], nice: false, zero: true }, title: `device offset (${yUnit})` };
 
+  let firstMarks: Rule[] | undefined;
   const rowSpecs = series.map((s) => {
     const bars = binned ? binnedBars(s, columns, rows, colWidth, yMax * yScale, yScale) : entryBars(s, yScale, (2 * yMax) / height, yMax);
     for (const b of bars) {
-      drawn[b.cat === "write" ? "writes" : b.cat === "discard" ? "discards" : "differs"] += 1;
+      drawn[b.cat === "write" ? "writes" : b.cat === "discard" ? "discards" : b.cat === "differs" ? "differs" : "lost"] += 1;
       present.add(b.cat);
     }
     const flushes = ruleXs(s, (i) => (s.flagsLo[i]! & FLUSH_BIT) !== 0, maxRules, colWidth, binned);
@@ -108,6 +112,7 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
     drawn.fua += fua.length;
     drawn.marks += markXs.length;
     drawn.labels += labels.length;
+    firstMarks ??= markXs;
     const layer: unknown[] = [
       {
         name: binned ? "cells" : "entries",
@@ -127,10 +132,17 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
       ruleLayer("marks", markXs, "mark", xEnc, { strokeWidth: 1.5 }),
       // Labels twice: a white outline under the text keeps it readable over dense cells.
       labelLayer("halos", labels, xEnc, { stroke: "white", strokeWidth: 3, strokeOpacity: 0.85, color: "white" }),
-      labelLayer("labels", labels, xEnc, { color: COLOURS[5] }),
+      labelLayer("labels", labels, xEnc, { color: COLOURS[CATS.indexOf("mark")] }),
     ];
     return { title: { text: s.label, anchor: "start", fontSize: 12 }, width, height, layer };
   });
+
+  if (options.crashes !== undefined) {
+    const row = crashRow(options.crashes, { width, height, xMax, xEnc, colour, columns: binned ? columns : Math.floor(width / 3), ...(firstMarks !== undefined ? { marks: firstMarks } : {}) });
+    rowSpecs.push(row.spec as (typeof rowSpecs)[number]);
+    for (const c of row.cats) present.add(c);
+    drawn.crashes = row.drawn;
+  }
 
   // The legend lists only what the picture shows.
   const shown = CATS.filter((c) => present.has(c));
@@ -142,7 +154,8 @@ export async function plotLogs(series: readonly PlotSeries[], options: PlotOptio
     background: "white",
     config: { aria: false, view: { stroke: "#ccc" }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { symbolOpacity: 1, labelFontSize: 11 } },
     vconcat: rowSpecs,
-    resolve: { scale: { x: "shared", y: "shared", color: "shared" } },
+    // A crash row counts states, not bytes: its y axis is its own.
+    resolve: { scale: { x: "shared", y: options.crashes !== undefined ? "independent" : "shared", color: "shared" } },
   };
   const [{ compile }, vega] = await Promise.all([import("vega-lite"), import("vega")]);
   const compiled = compile(spec as never).spec;
@@ -172,11 +185,12 @@ function entryBars(s: PlotSeries, yScale: number, minH: number, yMax: number): B
     if (k !== PLOT_KIND.write && k !== PLOT_KIND.discard) continue;
     const h = Math.max(s.lengths[i]! / yScale, minH);
     const y = Math.max(0, Math.min(s.offsets[i]! / yScale, yMax - h));
-    const cat: Cat = s.differs?.[i] ? "differs" : k === PLOT_KIND.write ? "write" : "discard";
+    const cat: Cat = s.differs?.[i] ? "differs" : s.lost?.[i] ? "lost in a failure" : k === PLOT_KIND.write ? "write" : "discard";
     out.push({ x: s.x[i]!, x2: s.x[i]! + 1, y, y2: y + h, cat });
   }
-  // Differing entries last, so that they are drawn on top.
-  return out.sort((p, q) => Number(p.cat === "differs") - Number(q.cat === "differs"));
+  // Differing (and lost) entries last, so that they are drawn on top.
+  const top = (b: Bar) => Number(b.cat === "differs" || b.cat === "lost in a failure");
+  return out.sort((p, q) => top(p) - top(q));
 }
 
 /**
@@ -185,7 +199,7 @@ function entryBars(s: PlotSeries, yScale: number, minH: number, yMax: number): B
  * column, so a whole-device discard costs O(1), not O(rows)).
  */
 function binnedBars(s: PlotSeries, columns: number, rows: number, colWidth: number, yMaxBytes: number, yScale: number): Bar[] {
-  const cats: Cat[] = ["write", "discard", "differs"];
+  const cats: Cat[] = ["write", "discard", "differs", "lost in a failure"];
   const grids = cats.map(() => new Int32Array(columns * (rows + 1)));
   const rowBytes = yMaxBytes / rows;
   for (let i = 0; i < s.count; i++) {
@@ -194,7 +208,7 @@ function binnedBars(s: PlotSeries, columns: number, rows: number, colWidth: numb
     const c = Math.min(columns - 1, Math.floor(s.x[i]! / colWidth));
     const r0 = Math.min(rows - 1, Math.floor(s.offsets[i]! / rowBytes));
     const r1 = Math.min(rows - 1, Math.max(r0, Math.ceil((s.offsets[i]! + s.lengths[i]!) / rowBytes) - 1));
-    const g = grids[s.differs?.[i] ? 2 : k === PLOT_KIND.write ? 0 : 1]!;
+    const g = grids[s.differs?.[i] ? 2 : s.lost?.[i] ? 3 : k === PLOT_KIND.write ? 0 : 1]!;
     g[c * (rows + 1) + r0]! += 1;
     g[c * (rows + 1) + r1 + 1]! -= 1;
   }

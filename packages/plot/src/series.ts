@@ -22,6 +22,8 @@ export interface PlotSeries {
   flagsLo: Uint32Array;
   /** 1 where the entry differs from the other log (diff plots only). */
   differs?: Uint8Array;
+  /** 1 where a minimal failing crash state drops or tears the entry (crash campaign plots only). */
+  lost?: Uint8Array;
   marks: readonly { name: string; index: number }[];
 }
 

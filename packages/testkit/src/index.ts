@@ -10,3 +10,4 @@ export * from "./kernel-logs.js";
 export * from "./fs-workload.js";
 export * from "./recorded-logs.js";
 export * from "./mounts.js";
+export * from "./sshd.js";

@@ -37,6 +37,12 @@ export const TOOL_PACKAGES: Record<string, string> = {
   strace: "strace",
   fsfreeze: "util-linux",
   sync: "coreutils",
+  sshd: "openssh-server",
+  ssh: "openssh-client",
+  "ssh-keygen": "openssh-client",
+  parallel: "parallel",
+  rsync: "rsync",
+  kubectl: "kubernetes-client",
 };
 
 const PATH_EXTRA = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];

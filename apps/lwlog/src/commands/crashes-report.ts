@@ -41,10 +41,18 @@ export function planLines(plan: CrashPlan, facts: Pick<RunFacts, "judge" | "view
   const o = plan.options;
   const where = [o.fromMark !== undefined ? `after mark ${JSON.stringify(o.fromMark)}` : "", o.untilMark !== undefined ? `up to mark ${JSON.stringify(o.untilMark)}` : ""].filter(Boolean).join(" ");
   const rules = o.rules.map((r) => (typeof r === "object" ? `every ${r.every} entries` : r === "flush" ? "before each FLUSH" : r === "fua" ? "after each FUA write" : r === "mark" ? "after each mark" : "after every entry")).join(", ");
+  const all = plan.points.length + plan.unsampled.length;
   const exhaustive = plan.points.filter((p) => p.exhaustive).length;
+  const prefixOnly = plan.points.filter((p) => !p.exhaustive && p.count === 1).length;
+  const sampled = plan.points.length - exhaustive - prefixOnly;
+  const how = [
+    exhaustive > 0 ? `${exhaustive} ${exhaustive === 1 ? "point" : "points"} with every state` : "",
+    sampled > 0 ? `${sampled} sampled with seed ${o.seed}` : "",
+    prefixOnly > 0 ? `${prefixOnly} with the prefix state only` : "",
+  ].filter(Boolean);
   const lines = [
-    `crash points: ${plan.points.length} (${rules}${where ? ` ${where}` : ""}, and the end)${facts.merged > 0 ? `; ${facts.merged} more merged into the point before them (only flushes between)` : ""}${plan.unsampled.length > 0 ? `; ${plan.unsampled.length} left out (--samples ${o.samples} is fewer than the points)` : ""}`,
-    `states: ${plan.states} (${exhaustive} ${exhaustive === 1 ? "point" : "points"} every state, ${plan.points.length - exhaustive} sampled with seed ${o.seed}${o.samples !== undefined ? `, --samples ${o.samples}` : `, at most ${o.maxExhaustive} a point`}); torn writes ${o.torn ? "on" : "off"}`,
+    `crash points: ${all} (${rules}${where ? ` ${where}` : ""}, and the end)${facts.merged > 0 ? `; ${facts.merged} more merged into the point before them (only flushes between)` : ""}${plan.unsampled.length > 0 ? `; states at ${plan.points.length} of them, spread evenly (--samples ${o.samples} is fewer than the points)` : ""}`,
+    `states: ${plan.states} (${how.join(", ")}; ${o.samples !== undefined ? `--samples ${o.samples}` : `at most ${o.maxExhaustive} a point`}); torn writes ${o.torn ? "on" : "off"}`,
     `judge: ${facts.judge}${facts.views !== undefined ? `; views: ${facts.views}` : ""}`,
   ];
   return lines;
@@ -62,7 +70,8 @@ export function reportText(plan: CrashPlan, report: CrashReport, facts: RunFacts
   if (report.minimal.length > 0) {
     out.push("", "minimal failing states:");
     for (const m of report.minimal) {
-      out.push(`  ${m.id}  crash before entry ${m.point}: ${entriesText(m.entries)}${m.complete ? "" : " (not fully minimised: the check budget ran out)"}  [${m.failures} ${m.failures === 1 ? "failure" : "failures"}]`);
+      const after = m.marks.before !== undefined ? ` (after mark ${JSON.stringify(m.marks.before.name)})` : "";
+      out.push(`  ${m.id}  crash before entry ${m.point}${after}: ${entriesText(m.entries)}${m.complete ? "" : " (not fully minimised: the check budget ran out)"}  [${m.failures} ${m.failures === 1 ? "failure" : "failures"}]`);
     }
     out.push(`reproduce one: lwlog crashes ${shellWord(logArg)} --state ${report.minimal[0]!.id} --to state.img`);
   }

@@ -46,13 +46,13 @@ describe("lwlog crashes", () => {
     const r = await runLwlog(["crashes", log, "--exec", checker()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("crash points: 3 (before each FLUSH, and the end)");
-    expect(r.stderr).toContain("states: 12 (3 points every state");
+    expect(r.stderr).toContain("states: 12 (3 points with every state; at most 1024 a point); torn writes off");
     expect(r.stdout).toMatch(/^12 states: 10 passed, 2 failed; 1 minimal failing state, [0-9.]+ s/);
     expect(r.stdout).toMatch(/FAILED cs1-4-[0-9a-z]+: crash before entry 4 \(flush\), after mark "start" \(entry 0\), before mark "next" \(entry 5\)/);
     expect(r.stdout).toContain("  drops 1 entry (1)");
     expect(r.stdout).toContain("  exec: exit status 3");
     expect(r.stdout).toMatch(/    commit without journal in cs1-4-[0-9a-z]+ at 4 after start/);
-    expect(r.stdout).toMatch(/minimal failing states:\n  cs1-4-[0-9a-z]+  crash before entry 4: drop entry 1 \(write sectors 0\.\.0\)  \[2 failures\]/);
+    expect(r.stdout).toMatch(/minimal failing states:\n  cs1-4-[0-9a-z]+  crash before entry 4 \(after mark "start"\): drop entry 1 \(write sectors 0\.\.0\)  \[2 failures\]/);
     expect(r.stdout).toMatch(/reproduce one: lwlog crashes \S+jc\.log --state cs1-4-[0-9a-z]+ --to state\.img/);
   });
 
@@ -169,9 +169,26 @@ describe("lwlog crashes", () => {
     expect(nofua.code).toBe(1);
     const bare = await runLwlog(["crashes", log]);
     expect(bare.code).toBe(2);
-    expect(bare.stderr).toMatch(/give a judge: --exec CMD/);
+    expect(bare.stderr).toMatch(/give a judge: --fs ext4\|xfs\|btrfs\|auto .*--exec CMD .*--persisted FILE .*--dry-run/);
     expect((await runLwlog(["crashes", log, "--points", "sometimes", "--exec", "true"])).code).toBe(2);
     expect((await runLwlog(["crashes", log, "--to", "x.img"])).stderr).toMatch(/--to writes one state: give its id with --state ID/);
+  });
+
+  it("a log that is not one, cut short or missing: clear errors, nothing judged", async () => {
+    const cut = join(tmp.path, "cut.log");
+    writeFileSync(cut, readFileSync(log).subarray(0, 3 * S + 100));
+    const r = await runLwlog(["crashes", cut, "--exec", "true"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^lwlog: error: \S+cut\.log: entry 1: offset 1024: data runs past the end of the file: .*\(lwlog convert --fix-superblock writes a copy that declares the entries that are there\) \[LWLOG_(TRUNCATED_HEADER|DATA_PAST_EOF|MISSING_ENTRIES)\]\n$/);
+    expect(r.stdout).toBe("");
+    const notLog = join(tmp.path, "not.log");
+    writeFileSync(notLog, new Uint8Array(4096).fill(7));
+    const bad = await runLwlog(["crashes", notLog, "--exec", "true"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\[LWLOG_BAD_MAGIC\]/);
+    const missing = await runLwlog(["crashes", join(tmp.path, "nope.log"), "--exec", "true"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.log: no such file \[LWLOG_NOT_FOUND\]/);
   });
 
   it("Ctrl-C while a checker runs is an interruption (exit 130), not a failure; nothing is left behind", async () => {

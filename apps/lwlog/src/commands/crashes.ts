@@ -1,6 +1,6 @@
-import { statSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { CrashLog, CrashPlan, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
+import { LogFormatError, LwlogError } from "@lwlog/codec/errors";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
@@ -8,7 +8,8 @@ import { Output, palette } from "../io.js";
 import { parseChoice, parseCount, parsePositive, parseSize } from "../options.js";
 import { resolvePath } from "../paths.js";
 import { startProgress, type Progress } from "../progress.js";
-import { planLines, reportJson, reportText, stateLines, type RunFacts } from "./crashes-report.js";
+import { registerCampaign } from "./crashes-campaign.js";
+import { planLines, reportJson, reportText, type RunFacts } from "./crashes-report.js";
 
 /** Options of `lwlog crashes`. */
 export interface CrashesCommandOptions {
@@ -34,10 +35,17 @@ export interface CrashesCommandOptions {
   json?: boolean;
   ndjson?: boolean;
   quiet?: boolean;
+  /** The log as the command line gave it (for the commands the report suggests). */
+  logArg?: string;
+  /** Write a campaign plan to this directory instead of judging (crashes-campaign.ts). */
+  plan?: string;
+  jobsCount?: number;
+  /** Judge with this many worker processes (crashes-parallel.ts). */
+  parallel?: number;
 }
 
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const command = program
     .command("crashes")
     .description("check the states a power cut could leave: the durable prefix plus any subset of the writes since the last flush, at each crash point")
     .argument("<log>", "the log file (or device)")
@@ -63,16 +71,24 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--json", "print one JSON document at the end (schema in docs/cli.md)")
     .option("--ndjson", "print one JSON record a state, as each is judged")
     .option("-q, --quiet", "no progress bar and no plan lines (the report is still printed)")
+    .option("--plan <dir>", "write a campaign plan (DIR/plan.json) for lwlog crashes run DIR --job K on any host, judge nothing")
+    .option("--jobs-count <n>", "with --plan: split the states into N jobs of similar cost", parsePositive("--jobs-count"))
+    .option("--parallel <p>", "judge with P worker processes on this machine (each with its own scratch views); same verdicts as one", parsePositive("--parallel"))
     .action(
       ctx.action((log: string, opts: CrashesCommandOptions) =>
         runCrashes(ctx, resolvePath(ctx.io, log), {
           ...opts,
+          logArg: log,
           ...(opts.to !== undefined ? { to: resolvePath(ctx.io, opts.to) } : {}),
           ...(opts.persisted !== undefined ? { persisted: resolvePath(ctx.io, opts.persisted) } : {}),
           ...(opts.scratch !== undefined ? { scratch: resolvePath(ctx.io, opts.scratch) } : {}),
+          ...(opts.plan !== undefined ? { plan: resolvePath(ctx.io, opts.plan) } : {}),
         }),
       ),
     );
+  // Options after `crashes run|report|plan-k8s` are the sub-command's own (several share names with these).
+  command.enablePositionalOptions();
+  registerCampaign(command, ctx);
 }
 
 function parseTargetSize(value: string): number | "auto" {
@@ -110,8 +126,8 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
   const { LogFile } = await import("@lwlog/codec/core");
   const file = await LogFile.open(logPath);
   try {
-    const log = crash.CrashLog.read(file, { tail: opts.tail ?? false });
-    if (opts.state !== undefined) return await runOneState(ctx, log, file, opts);
+    const log = readCrashLog(crash, file, opts.tail ?? false);
+    if (opts.state !== undefined) return await (await import("./crashes-state.js")).runOneState(ctx, log, file, opts);
     const persisted = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
     const plan = crash.planCrashes(log, {
       rules: opts.points ?? ["flush"],
@@ -128,10 +144,29 @@ export async function runCrashes(ctx: CommandContext, logPath: string, opts: Cra
     if (opts.fs === undefined && opts.exec === undefined && persisted === undefined) {
       throw new UsageError("give a judge: --fs ext4|xfs|btrfs|auto (recovery, then the read-only check), --exec CMD (your checker), --persisted FILE (the data judge), or --dry-run to see the plan");
     }
+    if (opts.plan !== undefined) return await (await import("./crashes-campaign.js")).writePlan(ctx, log, plan, opts, facts);
+    if ((opts.parallel ?? 1) > 1) return await (await import("./crashes-parallel.js")).runParallel(ctx, log, file, plan, opts, facts);
     const pipeline = await makePipeline(ctx, opts);
     return await judgeAll(ctx, log, file, plan, pipeline, persisted, opts, facts);
   } finally {
     file.close();
+  }
+}
+
+/** The log's headers; a crashed writer's log (declared entries missing or cut short) gets the hint convert gives. */
+function readCrashLog(crash: typeof import("@lwlog/crash"), file: import("@lwlog/codec/core").LogFile, tail: boolean): CrashLog {
+  try {
+    return crash.CrashLog.read(file, { tail });
+  } catch (err) {
+    const codes = ["LWLOG_MISSING_ENTRIES", "LWLOG_TRUNCATED_HEADER", "LWLOG_DATA_PAST_EOF", "LWLOG_EMPTY_ENTRY"];
+    if (err instanceof LwlogError && codes.includes(err.code)) {
+      throw new LogFormatError(err.code, `${err.message} (lwlog convert --fix-superblock writes a copy that declares the entries that are there)`, {
+        ...(err.file !== undefined ? { file: err.file } : {}),
+        ...(err.entry !== undefined ? { entry: err.entry } : {}),
+        ...(err.offset !== undefined ? { offset: err.offset } : {}),
+      });
+    }
+    throw err;
   }
 }
 
@@ -140,6 +175,12 @@ function checkOptions(opts: CrashesCommandOptions): void {
   if (formats > 1) throw new UsageError("choose one of --json and --ndjson");
   if (opts.to !== undefined && opts.state === undefined) throw new UsageError("--to writes one state: give its id with --state ID");
   if (opts.force && opts.to === undefined) throw new UsageError("--force goes with --to");
+  if (opts.jobsCount !== undefined && opts.plan === undefined) throw new UsageError("--jobs-count goes with --plan DIR");
+  if (opts.plan !== undefined && opts.jobsCount === undefined) throw new UsageError("--plan DIR needs --jobs-count N: how many jobs to split the states into");
+  if (opts.plan !== undefined && (opts.dryRun || opts.state !== undefined || opts.parallel !== undefined || opts.ndjson)) {
+    throw new UsageError("--plan writes a plan and judges nothing: --dry-run, --state, --parallel and --ndjson do not go with it (lwlog crashes report DIR reports the campaign)");
+  }
+  if (opts.parallel !== undefined && (opts.state !== undefined || opts.dryRun)) throw new UsageError("--parallel judges a whole run: --state and --dry-run do not go with it");
   if (opts.state !== undefined && (opts.dryRun || opts.samples !== undefined || opts.points !== undefined || opts.torn || opts.fromMark !== undefined || opts.untilMark !== undefined)) {
     throw new UsageError("--state takes one state by its id: --points, --from-mark, --until-mark, --torn, --samples and --dry-run do not apply");
   }
@@ -206,7 +247,7 @@ async function judgeAll(
     facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
     const report = crash.mergeRecords(plan, log, kept);
     if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
-    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, log.path));
+    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? log.path));
     await out.flush();
     if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
     return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
@@ -218,7 +259,7 @@ async function judgeAll(
 }
 
 /** The judges the options ask for (`--persisted` without `--fs` judges with `--fs auto`: files are read after its recovery). */
-async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
+export async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): Promise<Pipeline> {
   const crash = await import("@lwlog/crash");
   const fsChoice = opts.fs ?? (opts.persisted !== undefined ? "auto" : undefined);
   let fs: import("@lwlog/crash").FsCheck | undefined;
@@ -236,7 +277,7 @@ async function makePipeline(ctx: CommandContext, opts: CrashesCommandOptions): P
 }
 
 /** The judges in words. */
-function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
+export function judgeName(opts: CrashesCommandOptions, windows: number | undefined): string {
   const parts: string[] = [];
   const fs = opts.fs ?? (windows !== undefined ? "auto" : undefined);
   if (fs === "ext4") parts.push("ext4 (journal replay by e2fsck -E journal_only, then e2fsck -fn)");
@@ -245,11 +286,11 @@ function judgeName(opts: CrashesCommandOptions, windows: number | undefined): st
   else if (fs === "auto") parts.push("the file system's own (auto: from the superblock of each state)");
   if (windows !== undefined) parts.push(`the data judge (${windows} ${windows === 1 ? "mark" : "marks"} of the --persisted list)`);
   if (opts.exec !== undefined) parts.push(`--exec ${opts.exec}`);
-  return parts.join(", then ");
+  return parts.length > 0 ? parts.join(", then ") : "none";
 }
 
 /** The scratch space of a run: where the durable image and the views live. */
-async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
+export async function openScratch(opts: CrashesCommandOptions): Promise<import("@lwlog/scratch").ScratchSpace> {
   const { ScratchSpace } = await import("@lwlog/scratch");
   return ScratchSpace.open({ ...(opts.scratch !== undefined ? { dir: opts.scratch } : {}), strategy: opts.view ?? "auto" });
 }
@@ -276,98 +317,4 @@ async function printPlan(ctx: CommandContext, log: CrashLog, plan: CrashPlan, op
   }
   await out.flush();
   return ExitCode.OK;
-}
-
-/** `--state ID`: describe one state, write it with `--to`, judge it with `--exec`. */
-async function runOneState(ctx: CommandContext, log: CrashLog, file: import("@lwlog/codec/core").LogFile, opts: CrashesCommandOptions): Promise<number> {
-  const crash = await import("@lwlog/crash");
-  const io = ctx.io;
-  const resolved = crash.resolveStateId(log, opts.state!);
-  const size = opts.size !== undefined && opts.size !== "auto" ? opts.size : Math.max(log.extent, log.sectorSize);
-  const before = log.markBefore(resolved.state.position - 1);
-  const after = log.markAfter(resolved.state.position);
-  const marks = { ...(before ? { before } : {}), ...(after ? { after } : {}) };
-  let written: string | undefined;
-  if (opts.to !== undefined) {
-    await writeStateImage(log, file, resolved, opts.to, size, opts.force ?? false);
-    written = opts.to;
-  }
-  let verdict: import("@lwlog/crash").Verdict | undefined;
-  if (opts.exec !== undefined || opts.fs !== undefined || opts.persisted !== undefined) {
-    const pipeline = await makePipeline(ctx, opts);
-    const windows = opts.persisted !== undefined ? crash.persistedWindows(crash.parsePersisted(opts.persisted), log) : undefined;
-    const space = await openScratch(opts);
-    const abort = new AbortController();
-    const unhook = io.onInterrupt?.(() => abort.abort());
-    try {
-      ({ verdict } = await crash.judgeOneState({
-        log,
-        file,
-        id: resolved.id,
-        state: resolved.state,
-        durablePath: space.path("durable.img"),
-        size,
-        views: (base, bytes) => space.view(base, { size: bytes }),
-        judge: pipeline.judge,
-        ...(windows !== undefined ? { persisted: { windows, expect: pipeline.expect } } : {}),
-        signal: abort.signal,
-      }));
-    } catch (e) {
-      if (e instanceof crash.CrashInterruptedError) throw new CommandFailure("interrupted while the judge ran", ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
-      throw e;
-    } finally {
-      unhook?.();
-      await space.close();
-    }
-  }
-  if (opts.json || opts.ndjson) {
-    const doc: Record<string, unknown> = { id: resolved.id, point: resolved.state.position, flush: resolved.flush, dropped: resolved.dropped, torn: resolved.torn, entries: resolved.entries, marks };
-    if (written !== undefined) doc.image = written;
-    if (verdict !== undefined) doc.verdict = { ...crash.verdictFields(verdict), ...(verdict.ok ? {} : { output: crash.firstLines(verdict.output) }) };
-    io.stdout.write((opts.json ? toJson(doc) : JSON.stringify(doc)) + "\n");
-  } else {
-    const lines = stateLines(resolved, marks);
-    if (written !== undefined) lines.push(`  written to ${written} (${size} bytes)`);
-    if (verdict !== undefined) {
-      lines.push(`  ${verdict.ok ? "passed" : "FAILED"}: ${verdict.judge ?? "judge"} ${verdict.signal ? `killed by ${verdict.signal}` : `exit status ${verdict.exit ?? "none"}`}`);
-      if (!verdict.ok) for (const l of crash.firstLines(verdict.output, 20)) lines.push(`    ${l}`);
-    }
-    io.stdout.write(lines.join("\n") + "\n");
-  }
-  return verdict !== undefined && !verdict.ok ? ExitCode.FAILED : ExitCode.OK;
-}
-
-/**
- * Writes a state to a new image file, atomically (a temporary file renamed over it at the
- * end): an existing regular file only with `force`; never the log, a directory or a device.
- */
-async function writeStateImage(log: CrashLog, file: import("@lwlog/codec/core").LogFile, resolved: import("@lwlog/crash").ResolvedState, to: string, size: number, force: boolean): Promise<void> {
-  const crash = await import("@lwlog/crash");
-  const { AtomicOutput } = await import("@lwlog/convert/core");
-  const { ImageTarget } = await import("@lwlog/replay");
-  const { LogIoError } = await import("@lwlog/codec/core");
-  let st: import("node:fs").Stats | undefined;
-  try {
-    st = statSync(to);
-  } catch {
-    // a new file
-  }
-  if (st !== undefined) {
-    const logSt = statSync(log.path);
-    if (st.ino === logSt.ino && st.dev === logSt.dev) throw new LogIoError("LWLOG_TARGET_IS_LOG", `is the log itself (${log.path}); writing a state onto it would destroy the log`, { file: to });
-    if (!st.isFile() && !st.isDirectory()) throw new LogIoError("LWLOG_TARGET_KIND", "is not a regular file: --to writes a new image file (even with --force)", { file: to });
-  }
-  const output = AtomicOutput.prepare(to, { overwrite: force });
-  try {
-    const target = ImageTarget.open(output.temp, { size });
-    try {
-      await crash.writeState(log, file, resolved, target);
-    } finally {
-      target.close();
-    }
-    output.commit();
-  } catch (e) {
-    output.abort();
-    throw output.named(e);
-  }
 }
