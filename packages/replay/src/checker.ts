@@ -37,17 +37,29 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Options of `execChecker`. */
+export interface ExecCheckerOptions {
+  /** The command's environment, before the `LWLOG_*` variables are added (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Replace `{image}` and `{entry}` in the command (default true); false runs it as given, as `system(3)` would. */
+  placeholders?: boolean;
+  /** Also pass the command's output on as it comes (replay-log's `--fsck` prints it), not only keep its end. */
+  onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
+}
+
 /**
  * A checker that runs `command` with `sh -c` at each checkpoint: `{image}` in it becomes the
  * target's path (quoted for the shell, so do not quote it again), `{entry}` the entry index,
  * and the environment gets `LWLOG_ENTRY`, `LWLOG_CHECKPOINT`, `LWLOG_FLAGS`, `LWLOG_LOG`,
- * `LWLOG_IMAGE` and, at a mark, `LWLOG_MARK`. Exit status 0 passes; anything else fails.
- * The command's output is kept (its last 16 KiB) for the report, not printed.
+ * `LWLOG_IMAGE` and, at a mark, `LWLOG_MARK`. Exit status 0 passes; anything else (a signal
+ * included) fails. The command's output is kept (its last 16 KiB) for the report, and
+ * printed only through `onOutput`.
  */
-export function execChecker(command: string, options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Checker {
+export function execChecker(command: string, options: ExecCheckerOptions = {}): Checker {
   return (point) =>
     new Promise<CheckOutcome>((resolve) => {
-      const cmd = command.replaceAll("{image}", shellQuote(point.image)).replaceAll("{entry}", String(point.entry));
+      const cmd = options.placeholders === false ? command : command.replaceAll("{image}", shellQuote(point.image)).replaceAll("{entry}", String(point.entry));
       const env: Record<string, string | undefined> = {
         ...(options.env ?? process.env),
         LWLOG_ENTRY: String(point.entry),
@@ -64,8 +76,15 @@ export function execChecker(command: string, options: { env?: Record<string, str
         out += chunk.toString("utf8");
         if (out.length > 2 * OUTPUT_KEEP) out = out.slice(-OUTPUT_KEEP);
       };
-      child.stdout.on("data", keep);
-      child.stderr.on("data", keep);
+      const pass = options.onOutput;
+      child.stdout.on("data", (chunk: Buffer) => {
+        pass?.(chunk, "stdout");
+        keep(chunk);
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        pass?.(chunk, "stderr");
+        keep(chunk);
+      });
       child.on("error", (err) => resolve({ ok: false, exitCode: null, signal: null, output: `cannot run /bin/sh: ${err.message}` }));
       child.on("close", (code, signal) => {
         resolve({ ok: code === 0, exitCode: code, signal, output: out.length > OUTPUT_KEEP ? out.slice(-OUTPUT_KEEP) : out });

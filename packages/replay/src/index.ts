@@ -18,6 +18,6 @@ export {
   type CheckRule,
   type CheckpointResult,
 } from "./replay.js";
-export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange } from "./plan.js";
-export { execChecker, shellQuote, type Checker, type Checkpoint, type CheckOutcome } from "./checker.js";
+export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange, type SectorFilter } from "./plan.js";
+export { execChecker, shellQuote, type ExecCheckerOptions, type Checker, type Checkpoint, type CheckOutcome } from "./checker.js";
 export { ReplayErrorCodes, TargetError, PointNotFoundError, ReplayInterruptedError } from "./errors.js";

@@ -1,7 +1,7 @@
 import { flagNames, LogFile, LogFlags, LogFormatError, LogIoError, LwlogError, toSafeNumber, type EntrySummary, type LogEntry, type LogIndex } from "@lwlog/codec/core";
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
-import { planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
+import { planReplay, subjectToSectors, touches, type ReplayPlan, type SectorFilter, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
 
 /** When checkpoints happen: after every entry with a flag, every mark or discard, or every N entries. */
@@ -23,6 +23,8 @@ export interface ReplayOptions {
   discard?: DiscardMode;
   /** Only writes and discards that touch this inclusive sector range are applied. */
   sectors?: SectorRange;
+  /** `writes`: `sectors` filters writes only and every discard is applied (replay-log's `--start-sector`); default `all`. */
+  sectorFilter?: SectorFilter;
   /** Replay the valid entries past the declared count too (default: they are counted, not replayed). */
   tail?: boolean;
   /**
@@ -156,6 +158,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       ...(options.until ? { until: options.until } : {}),
       tail: options.tail ?? false,
       ...(options.sectors ? { sectors: options.sectors } : {}),
+      ...(options.sectorFilter ? { sectorFilter: options.sectorFilter } : {}),
       skipDiscards: options.discard === "skip",
       ...(options.index ? { index: options.index, extent: options.size === "auto" } : {}),
     });
@@ -332,7 +335,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
         if (end > extent) extent = end;
       }
     }
-    if (ranged && options.sectors !== undefined && !touches(e ?? { sector: BigInt(sum!.sector), nrSectors: BigInt(sum!.nrSectors) }, options.sectors)) {
+    if (ranged && subjectToSectors(it.kind, options) && !touches(e ?? { sector: BigInt(sum!.sector), nrSectors: BigInt(sum!.nrSectors) }, options.sectors!)) {
       summary.filtered += 1;
       if (e !== undefined) options.onEntry?.(e, { action: "filtered", bytes: 0 });
     } else {
