@@ -1,8 +1,8 @@
-import { closeSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogWriter } from "@lwlog/codec";
-import { kernelLogs, makeTempDir, randomBytes, sha256File, testDataDir } from "@lwlog/testkit";
+import { kernelLogs, makeTempDir, randomBytes, repoRoot, run, sha256File, testDataDir } from "@lwlog/testkit";
 import type { CliIo } from "../io.js";
 import { MemoryStream, runLwlog } from "../testing.js";
 import { parseReplayLogArgs, runReplayLog } from "./replay-log.js";
@@ -105,6 +105,22 @@ describe("lwlog replay-log: what it prints", () => {
     const r = await runLwlog(["replay-log", "--num", "--log", ext4.path, "--", "--bogus"]);
     expect(r).toEqual({ code: 0, stdout: "304\n", stderr: "" });
     expect((await runLwlog(["help", "replay-log"])).stdout).toContain("usage: lwlog replay-log --log LOG");
+  });
+});
+
+describe("the programs npm ci links", () => {
+  it("node_modules/.bin/lwlog-replay-log and lwlog run the built lwlog; a checkout not built says so", () => {
+    const bin = join(repoRoot, "node_modules", ".bin");
+    expect(run(join(bin, "lwlog-replay-log"), ["--log", ext4.path, "--num-entries"]).stdout).toBe("304\n");
+    expect(run(join(bin, "lwlog"), ["--version"]).stdout).toBe("0.1.0\n");
+    // The stubs alone, without dist/ beside them: what a checkout shows before npm run build.
+    const stubs = join(tmp.path, "unbuilt", "bin");
+    mkdirSync(stubs, { recursive: true });
+    for (const f of ["lwlog.js", "lwlog-replay-log.js", "not-built.js"]) copyFileSync(join(repoRoot, "apps/lwlog/bin", f), join(stubs, f));
+    const r = run(process.execPath, [join(stubs, "lwlog-replay-log.js"), "--num"], { check: false });
+    expect([r.status, r.stdout]).toEqual([1, ""]);
+    expect(r.stderr).toBe(`lwlog: error: ${join(tmp.path, "unbuilt", "dist", "replay-log-main.js")} is missing: lwlog is not built (run npm run build at the top of the repository) [LWLOG_NOT_BUILT]\n`);
+    expect(run(process.execPath, [join(stubs, "lwlog.js"), "info"], { check: false }).status).toBe(2);
   });
 });
 

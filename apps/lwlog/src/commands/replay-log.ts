@@ -202,11 +202,6 @@ export function register(program: Command, ctx: CommandContext): void {
 }
 
 /** Runs `replay-log` with `argv` (without the program name); returns the exit code, never throws. */
-export async function runArgs(argv: readonly string[], io: CliIo): Promise<number> {
-  return runReplayLog(argv, io);
-}
-
-/** Runs `replay-log` with `argv` (without the program name); returns the exit code, never throws. */
 export async function runReplayLog(argv: readonly string[], io: CliIo): Promise<number> {
   const out = new Lines(io.stdout);
   try {
@@ -241,6 +236,9 @@ export async function runReplayLog(argv: readonly string[], io: CliIo): Promise<
     out.flush();
   }
 }
+
+/** `lwlog replay-log ARGS`: the arguments go to `runReplayLog` untouched (see `CommandModule.runArgs`). */
+export const runArgs = runReplayLog;
 
 /**
  * Prints an error as every lwlog error reads and gives replay-log's exit code for it (`code`:
