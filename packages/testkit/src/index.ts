@@ -7,3 +7,4 @@ export * from "./tools.js";
 export * from "./files.js";
 export * from "./qemu.js";
 export * from "./kernel-logs.js";
+export * from "./xfstests.js";

@@ -24,6 +24,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   "mkfs.xfs": "xfsprogs",
   script: "bsdutils",
   cmp: "diffutils",
+  cc: "gcc",
+  xfs_repair: "xfsprogs",
   nbdkit: "nbdkit",
 };
 
