@@ -5,7 +5,7 @@ import type { CommandModule } from "./context.js";
 import { ExitCode } from "./errors.js";
 import { MemoryStream, runLwlog } from "./testing.js";
 
-const NAMES = ["info", "dump", "marks", "check", "replay", "find", "crashes", "export", "import", "convert", "record", "mark", "status", "diff", "plot"];
+const NAMES = ["info", "dump", "marks", "check", "replay", "find", "crashes", "replay-log", "export", "import", "convert", "record", "mark", "status", "diff", "plot"];
 
 /** Runs `argv` on a program with every command registered up front (what `lwlog` did before loading commands lazily). */
 async function runEager(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -43,7 +43,7 @@ describe("commands are loaded only when a run needs them", () => {
   it("lwlog --help lists every command, in order, as with every command registered up front", async () => {
     const r = await runLwlog(["--help"]);
     expect(r.code).toBe(ExitCode.OK);
-    const listed = [...r.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    const listed = [...r.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]);
     expect(listed).toEqual([...NAMES, "help"]);
     expect(r.stdout).toBe((await runEager(["--help"])).stdout);
   });

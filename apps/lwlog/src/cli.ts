@@ -80,6 +80,11 @@ function isLazy(c: LazyCommand | CommandModule): c is LazyCommand {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exit: number = ExitCode.OK;
   try {
+    const own = commands.find((c): c is LazyCommand => isLazy(c) && c.ownArgs === true && c.name === argv[0]);
+    if (own !== undefined) {
+      const mod = await own.load();
+      if (mod.runArgs !== undefined) return await mod.runArgs(argv.slice(1), io);
+    }
     const program = createProgram(
       io,
       (code) => {

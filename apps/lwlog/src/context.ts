@@ -14,11 +14,19 @@ export interface CommandContext {
 /** A command module: `register` adds the command (its options and help) to the program. */
 export interface CommandModule {
   register(program: Command, ctx: CommandContext): void;
+  /**
+   * For a command that parses its own arguments (`replay-log`, whose options follow a C
+   * tool's getopt): runs it with the arguments after its name, untouched by commander, and
+   * returns the exit code.
+   */
+  runArgs?(argv: readonly string[], io: CliIo): Promise<number>;
 }
 
 /** A command whose module is imported only when it is needed (see `commands/index.ts`). */
 export interface LazyCommand {
   /** The command's name, as `register` names it. */
   name: string;
+  /** True when the module's `runArgs` takes the command's arguments raw (see `CommandModule.runArgs`). */
+  ownArgs?: boolean;
   load(): Promise<CommandModule>;
 }

@@ -8,6 +8,7 @@ import { codecScan4k, codecScan64k } from "./codec-scan.js";
 import { views } from "./views.js";
 import { crashes1g } from "./crashes.js";
 import { campaign } from "./campaign.js";
+import { replayLog482, replayLogFull } from "./replay-log.js";
 
 /** Every scenario `npm run bench` knows, by name. Each issue's benchmarks add theirs here. */
 export const scenarios: Scenario[] = [
@@ -34,4 +35,6 @@ export const scenarios: Scenario[] = [
   views,
   crashes1g,
   campaign,
+  replayLog482,
+  replayLogFull,
 ];

@@ -64,6 +64,17 @@ export function usesNbd(command: string): boolean {
   return command.includes("{nbd}") || /\$\{?LWLOG_NBD\b/.test(command);
 }
 
+/** Options of `execChecker`. */
+export interface ExecCheckerOptions {
+  /** The command's environment, before the `LWLOG_*` variables are added (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Replace `{image}`, `{nbd}` and `{entry}` in the command (default true); false runs it as given, as `system(3)` would. */
+  placeholders?: boolean;
+  /** Also pass the command's output on as it comes (replay-log's `--fsck` prints it), not only keep its end. */
+  onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
+}
+
 /**
  * A checker that runs `command` with `sh -c` at each checkpoint, on the checkpoint's scratch
  * view: `{image}` in it becomes the view's path and `{nbd}` its NBD URI (quoted for the
@@ -72,14 +83,17 @@ export function usesNbd(command: string): boolean {
  * `LWLOG_VIEW`, `LWLOG_TARGET`, and `LWLOG_MARK` at a mark, `LWLOG_NBD` when served. Exit
  * status 0 passes; anything else fails. The command runs in its own process group: whatever
  * it leaves running is killed when it exits, and all of it when the context's signal aborts.
- * Its output is kept (its last 16 KiB) for the report, not printed.
+ * Its output is kept (its last 16 KiB) for the report, and printed only through `onOutput`.
  */
-export function execChecker(command: string, options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Checker {
+export function execChecker(command: string, options: ExecCheckerOptions = {}): Checker {
   return async (point, context) => {
-    const cmd = command
-      .replaceAll("{image}", shellQuote(point.image))
-      .replaceAll("{nbd}", point.nbd !== undefined ? shellQuote(point.nbd) : "''")
-      .replaceAll("{entry}", String(point.entry));
+    const cmd =
+      options.placeholders === false
+        ? command
+        : command
+            .replaceAll("{image}", shellQuote(point.image))
+            .replaceAll("{nbd}", point.nbd !== undefined ? shellQuote(point.nbd) : "''")
+            .replaceAll("{entry}", String(point.entry));
     const env: Record<string, string | undefined> = {
       ...(options.env ?? process.env),
       LWLOG_ENTRY: String(point.entry),
@@ -100,6 +114,7 @@ export function execChecker(command: string, options: { env?: Record<string, str
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       ...(context.signal ? { signal: context.signal } : {}),
       keep: OUTPUT_KEEP,
+      ...(options.onOutput !== undefined ? { onOutput: options.onOutput } : {}),
     });
     if (r.error !== undefined) return { ok: false, exitCode: null, signal: null, output: `cannot run /bin/sh: ${r.error.message}` };
     return { ok: r.code === 0, exitCode: r.code, signal: r.signal, output: r.output };

@@ -22,8 +22,8 @@ export {
   type CheckpointResult,
   type CheckCounts,
 } from "./replay.js";
-export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange } from "./plan.js";
-export { execChecker, sequenceCheckers, shellQuote, usesNbd, type Checker, type Checkpoint, type CheckOutcome, type CheckContext } from "./checker.js";
+export { planReplay, touches, type ReplayPlan, type PlanOptions, type StartPoint, type StopPoints, type StopReason, type SectorRange, type SectorFilter } from "./plan.js";
+export { execChecker, sequenceCheckers, shellQuote, usesNbd, type ExecCheckerOptions, type Checker, type Checkpoint, type CheckOutcome, type CheckContext } from "./checker.js";
 export { writeState, type PieceSources, type StateWritten } from "./survivors.js";
 export { DEFAULT_SEGMENT_BUDGET } from "./compact.js";
 export { ReplayErrorCodes, TargetError, PointNotFoundError, ReplayInterruptedError, CheckpointInterruptedError } from "./errors.js";

@@ -40,6 +40,8 @@ export interface PlanOptions {
   tail?: boolean;
   /** Only writes and discards that touch this range are applied. */
   sectors?: SectorRange;
+  /** What `sectors` filters (see `SectorFilter`; default `all`). */
+  sectorFilter?: SectorFilter;
   /** Discards are skipped rather than zeroed (they then need no room on the target). */
   skipDiscards?: boolean;
   /**
@@ -57,6 +59,13 @@ export interface PlanOptions {
   /** With `index`: also walk the whole log for `logExtent` (`size: "auto"`); default false (0). */
   extent?: boolean;
 }
+
+/**
+ * What a sector range filters: `all` (writes and discards alike), or `writes` only, discards
+ * being applied wherever they are, as xfstests' replay-log does with `--start-sector` and
+ * `--end-sector`.
+ */
+export type SectorFilter = "all" | "writes";
 
 /** Why a replay stops where it does. */
 export type StopReason = "mark" | "entry" | "flush" | "fua" | "limit" | "end" | "broken";
@@ -456,10 +465,15 @@ function reachOf(e: Reaching, log: LogFile, options: PlanOptions, out: Reach): b
   const all = entryEnd(e, log);
   let applied = all;
   if (e.kind === "discard" && options.skipDiscards) applied = 0;
-  if (options.sectors !== undefined && !touches({ sector: BigInt(e.sector), nrSectors: BigInt(e.nrSectors) }, options.sectors)) applied = 0;
+  if (subjectToSectors(e.kind, options) && !touches({ sector: BigInt(e.sector), nrSectors: BigInt(e.nrSectors) }, options.sectors!)) applied = 0;
   out.all = all;
   out.applied = applied;
   return true;
+}
+
+/** True when an entry of this kind is subject to `options.sectors` (there is one, and `sectorFilter` covers the kind). */
+export function subjectToSectors(kind: string, options: { sectors?: SectorRange; sectorFilter?: SectorFilter }): boolean {
+  return options.sectors !== undefined && (kind !== "discard" || options.sectorFilter !== "writes");
 }
 
 /** True when the entry's sectors overlap the inclusive range (an entry with no sectors never does). */

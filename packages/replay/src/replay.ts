@@ -4,7 +4,7 @@ import { ScratchSpace, type ScratchOptions, type ScratchView, type ViewStrategy 
 import type { Checker, CheckOutcome, Checkpoint } from "./checker.js";
 import { CheckpointInterruptedError, ReplayErrorCodes, ReplayInterruptedError, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit } from "./limits.js";
-import { entryEnd, planReplay, touches, type ReplayPlan, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
+import { entryEnd, planReplay, subjectToSectors, touches, type ReplayPlan, type SectorFilter, type SectorRange, type StartPoint, type StopPoints, type StopReason } from "./plan.js";
 import { ImageTarget, type ApplyResult, type DiscardMode } from "./target.js";
 
 /** When checkpoints happen: after every entry with a flag, every mark or discard, or every N entries. */
@@ -26,6 +26,8 @@ export interface ReplayOptions {
   discard?: DiscardMode;
   /** Only writes and discards that touch this inclusive sector range are applied. */
   sectors?: SectorRange;
+  /** `writes`: `sectors` filters writes only and every discard is applied (replay-log's `--start-sector`); default `all`. */
+  sectorFilter?: SectorFilter;
   /** Replay the valid entries past the declared count too (default: they are counted, not replayed). */
   tail?: boolean;
   /**
@@ -237,6 +239,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> 
       ...(options.until ? { until: options.until } : {}),
       tail: options.tail ?? false,
       ...(options.sectors ? { sectors: options.sectors } : {}),
+      ...(options.sectorFilter ? { sectorFilter: options.sectorFilter } : {}),
       skipDiscards: options.discard === "skip",
       walkAll: options.size === "auto" && typeof options.target === "string",
       ...(options.index ? { index: options.index, extent: options.size === "auto" } : {}),
@@ -496,7 +499,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
         if (end > extent) extent = end;
       }
     }
-    if (ranged && options.sectors !== undefined && !touches(e ?? { sector: BigInt(sum!.sector), nrSectors: BigInt(sum!.nrSectors) }, options.sectors)) {
+    if (ranged && subjectToSectors(it.kind, options) && !touches(e ?? { sector: BigInt(sum!.sector), nrSectors: BigInt(sum!.nrSectors) }, options.sectors!)) {
       summary.filtered += 1;
       if (e !== undefined) options.onEntry?.(e, { action: "filtered", bytes: 0 });
     } else {

@@ -14,6 +14,8 @@ export interface ProcessOptions {
   graceMs?: number;
   /** Standard output goes here instead of into `output` (binary data, a file's bytes). */
   onStdout?: (chunk: Buffer) => void;
+  /** Every chunk of output as it comes, besides keeping it (not standard output's when `onStdout` takes it). */
+  onOutput?: (chunk: Uint8Array, stream: "stdout" | "stderr") => void;
   /** Characters of output kept (the end of it); default 16 KiB. */
   keep?: number;
 }
@@ -80,8 +82,9 @@ export function runProcess(command: string, args: readonly string[], options: Pr
             stop();
           }, options.timeoutMs)
         : undefined;
-    child.stdout.on("data", options.onStdout ?? add);
-    child.stderr.on("data", add);
+    const pass = options.onOutput;
+    child.stdout.on("data", options.onStdout ?? (pass ? (chunk: Buffer) => (pass(chunk, "stdout"), add(chunk)) : add));
+    child.stderr.on("data", pass ? (chunk: Buffer) => (pass(chunk, "stderr"), add(chunk)) : add);
     let startError: Error | undefined;
     child.on("error", (err) => {
       startError = err;

@@ -11,3 +11,4 @@ export * from "./fs-workload.js";
 export * from "./recorded-logs.js";
 export * from "./mounts.js";
 export * from "./sshd.js";
+export * from "./xfstests.js";

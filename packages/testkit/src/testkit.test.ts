@@ -1,7 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { findTool, kernelLogs, makeTempDir, qemuLog, randomBytes, requireTool, run, sha256, sha256File } from "./index.js";
+import { buildReplayLog, findTool, kernelLogs, makeTempDir, qemuLog, randomBytes, requireTool, run, sha256, sha256File, xfstestsDir } from "./index.js";
 
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
@@ -50,5 +50,25 @@ describe("qemuLog", () => {
 
   it("throws when qemu-io rejects the options", () => {
     expect(() => qemuLog({ dir: tmp.path, log: "bad.log", sectorSize: 3000, commands: ["flush"] })).toThrow();
+  });
+});
+
+describe("xfstests", () => {
+  it("xfstestsDir() fails, naming LWLOG_XFSTESTS, when the tree is not where it is said to be", () => {
+    const saved = process.env.LWLOG_XFSTESTS;
+    process.env.LWLOG_XFSTESTS = tmp.path;
+    try {
+      expect(() => xfstestsDir()).toThrow(/xfstests' files \(common\/dmlogwrites, src\/log-writes\/replay-log\.c, .*\) are not there: looked in LWLOG_XFSTESTS=.*Set LWLOG_XFSTESTS/);
+    } finally {
+      if (saved === undefined) delete process.env.LWLOG_XFSTESTS;
+      else process.env.LWLOG_XFSTESTS = saved;
+    }
+  });
+
+  it("buildReplayLog() builds xfstests' replay-log into a scratch folder: it runs (without --log it exits 1)", () => {
+    const bin = buildReplayLog(tmp.path);
+    const r = run(bin, [], { check: false });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("--log");
   });
 });

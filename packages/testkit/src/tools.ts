@@ -31,6 +31,8 @@ export const TOOL_PACKAGES: Record<string, string> = {
   btrfs: "btrfs-progs",
   script: "bsdutils",
   cmp: "diffutils",
+  cc: "gcc",
+  xfs_repair: "xfsprogs",
   nbdkit: "nbdkit",
   git: "git",
   setpriv: "util-linux",

@@ -15,6 +15,7 @@ export const commands: (LazyCommand | CommandModule)[] = [
   { name: "replay", load: () => import("./replay.js") },
   { name: "find", load: () => import("./find.js") },
   { name: "crashes", load: () => import("./crashes.js") },
+  { name: "replay-log", ownArgs: true, load: () => import("./replay-log.js") },
   { name: "export", load: () => import("./export.js") },
   { name: "import", load: () => import("./import.js") },
   { name: "convert", load: () => import("./convert.js") },
