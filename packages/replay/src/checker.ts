@@ -19,13 +19,14 @@ export interface Checkpoint {
   log: string;
   /**
    * Path of the checkpoint's scratch view: a copy-on-write view of the target's state, which
-   * the checker may mount, recover and repair; the target itself is never handed out.
+   * the checker may mount, recover and repair; the target itself is handed out only when the
+   * replay asked for it (`check.onTarget`, replay-log's way).
    */
   image: string;
   /** The view as an NBD URI (`nbd+unix:///view?socket=…`), when asked for (`check.nbd`). */
   nbd?: string;
-  /** How the view was made: `reflink`, `overlay` or `copy`. */
-  view: ViewStrategy;
+  /** How the view was made: `reflink`, `overlay` or `copy`; `target` when there is none (`check.onTarget`). */
+  view: ViewStrategy | "target";
   /** Path of the replay target (the state's origin; for messages, never to be written). */
   target: string;
 }

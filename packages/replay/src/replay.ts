@@ -55,6 +55,12 @@ export interface ReplayOptions {
     scratch?: ScratchSpace | ScratchOptions;
     /** Also serve each view over NBD (`Checkpoint.nbd`); default false. */
     nbd?: boolean;
+    /**
+     * Run the checker on the target itself, synced first, with no view (replay-log's `--fsck`:
+     * what the command changes, the replay goes on from). Default false. `scratch` and `nbd`
+     * are then unused, and the checkpoint's `view` is `target`.
+     */
+    onTarget?: boolean;
   };
   /** Called about ten times a second, and once at the end. */
   onProgress?: (progress: ReplayProgress) => void;
@@ -155,8 +161,8 @@ export interface ReplaySummary {
     lastGood: number | null;
     /** Entry of the first checkpoint that failed, or null. */
     firstBad: number | null;
-    /** How many checkpoints' views each strategy made (`reflink`, `overlay`, `copy`). */
-    views: Partial<Record<ViewStrategy, number>>;
+    /** How many checkpoints' views each strategy made (`reflink`, `overlay`, `copy`; `target`: checked on the target, `onTarget`). */
+    views: Partial<Record<ViewStrategy | "target", number>>;
     /**
      * Set when checkpoints were asked for and none ran (the rules matched no entry replayed):
      * what the replayed entries hold, for a hint. A check that checked nothing is not a pass.
@@ -187,7 +193,7 @@ export interface ReplaySummary {
  * instead of two.
  */
 export async function replayLog(options: ReplayOptions): Promise<ReplaySummary> {
-  if (options.check !== undefined && !(options.check.scratch instanceof ScratchSpace)) {
+  if (options.check !== undefined && options.check.onTarget !== true && !(options.check.scratch instanceof ScratchSpace)) {
     // The checkpoints' views live in a scratch space of this replay's own.
     const near = typeof options.target === "string" ? options.target : options.target.path;
     const scratch = await ScratchSpace.open({ near, ...options.check.scratch });
@@ -607,6 +613,16 @@ export function countMatchable(log: LogFile, start: number, startOffset: number,
   return counts;
 }
 
+/** The checker's outcome; an exception not lwlog's own is a failed check (an `LwlogError` is passed on). */
+async function runChecker(run: Checker, point: Checkpoint, signal: AbortSignal | undefined): Promise<CheckOutcome> {
+  try {
+    return await run(point, signal ? { signal } : {});
+  } catch (err) {
+    if (err instanceof LwlogError) throw err;
+    return { ok: false, output: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 /**
  * Runs the checkpoint after entry `index`: a scratch view of the target as it is now (a
  * compacted replay has written everything up to `index` first), the checker on it; true
@@ -622,7 +638,6 @@ export async function runCheckpoint(
   summary: ReplaySummary,
 ): Promise<boolean> {
   const check = options.check!;
-  const scratch = check.scratch as ScratchSpace;
   const cp = summary.checkpoints;
   const signal = options.signal;
   const ordinal = cp.run + 1;
@@ -638,25 +653,31 @@ export async function runCheckpoint(
   // Interrupted already: no view, no checker (a resumed replay runs this checkpoint).
   if (signal?.aborted) throw interrupted();
   let outcome: CheckOutcome;
-  // The view is of the target as the page cache holds it: no fsync is needed first.
-  const view = await scratch.view(target.path, { size: target.size });
-  try {
-    const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
-    const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path };
-    if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
+  let strategy: ViewStrategy | "target";
+  if (check.onTarget === true) {
+    strategy = "target";
+    // The checker reads the target through its own file descriptors: what was written must be there.
+    target.sync();
+    const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: target.path, view: "target", target: target.path };
     if (mark !== undefined) point.mark = mark;
+    outcome = await runChecker(check.run, point, signal);
+  } else {
+    // The view is of the target as the page cache holds it: no fsync is needed first.
+    const view = await (check.scratch as ScratchSpace).view(target.path, { size: target.size });
+    strategy = view.strategy;
     try {
-      outcome = await check.run(point, signal ? { signal } : {});
-    } catch (err) {
-      if (err instanceof LwlogError) throw err;
-      outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+      const exposed = await view.expose({ image: true, nbd: check.nbd ?? false });
+      const point: Checkpoint = { entry: index, ordinal, flags: flagNames(flags), state: String(index), log: log.path, image: exposed.image!, view: view.strategy, target: target.path };
+      if (exposed.nbd !== undefined) point.nbd = exposed.nbd;
+      if (mark !== undefined) point.mark = mark;
+      outcome = await runChecker(check.run, point, signal);
+    } finally {
+      await view.dispose();
     }
-  } finally {
-    await view.dispose();
   }
   if (signal?.aborted) throw interrupted();
   cp.run += 1;
-  cp.views[view.strategy] = (cp.views[view.strategy] ?? 0) + 1;
+  cp.views[strategy] = (cp.views[strategy] ?? 0) + 1;
   const result: CheckpointResult = { ...outcome, entry: index, ordinal };
   if (mark !== undefined) result.mark = mark;
   if (outcome.ok) {

@@ -32,7 +32,6 @@ export const TOOL_PACKAGES: Record<string, string> = {
   script: "bsdutils",
   cmp: "diffutils",
   cc: "gcc",
-  xfs_repair: "xfsprogs",
   nbdkit: "nbdkit",
   git: "git",
   setpriv: "util-linux",

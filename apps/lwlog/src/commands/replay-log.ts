@@ -266,9 +266,11 @@ async function replay(log: LogFile, o: ReplayLogOptions, target: ImageTarget, ou
         ? {
             check: {
               rules: [o.check],
-              run: (point) => {
+              // As replay-log runs it: on the target, synced, and the replay goes on from what it leaves.
+              onTarget: true,
+              run: (point, context) => {
                 out.flush(); // the lines so far come before what the command prints
-                return run(point);
+                return run(point, context);
               },
             },
           }
@@ -295,7 +297,7 @@ async function replay(log: LogFile, o: ReplayLogOptions, target: ImageTarget, ou
 
 /** Exit 1 when the fsck command failed (the replay stopped there); a note when entries past the declared count were left out. */
 function finish(s: ReplaySummary, o: ReplayLogOptions, io: CliIo): number {
-  if (s.tailEntries > 0) {
+  if (s.tailEntries !== null && s.tailEntries > 0) {
     io.stderr.write(
       `lwlog: note: ${s.log}: ${s.tailEntries} valid entries follow the ${s.declared} the superblock declares; they were not replayed, as replay-log leaves them (lwlog replay --tail replays them)\n`,
     );
