@@ -1,7 +1,7 @@
 import { LogFormatError, LogIoError, byteLength, type EntrySummary, type LogCursor, type LogEntry, type LogFile } from "@lwlog/codec/core";
 import { StateBuilder } from "@lwlog/state";
 import { ReplayInterruptedError } from "./errors.js";
-import { FED, PlanWalk, entryEnd, planReplay, touches, type PlanOptions, type ReplayPlan } from "./plan.js";
+import { FED, PlanWalk, entryEnd, planReplay, subjectToSectors, touches, type PlanOptions, type ReplayPlan } from "./plan.js";
 import { BrokenLogError, TargetWriteError, countMatchable, isCheckpoint, nothingToReplay, runCheckpoint, type ReplayOptions, type ReplayProgress, type ReplaySummary } from "./replay.js";
 import { writeState } from "./survivors.js";
 import type { ImageTarget } from "./target.js";
@@ -113,6 +113,7 @@ export async function replayCompacted(log: LogFile, options: ReplayOptions, bega
     ...(options.until ? { until: options.until } : {}),
     tail: options.tail ?? false,
     ...(options.sectors ? { sectors: options.sectors } : {}),
+    ...(options.sectorFilter ? { sectorFilter: options.sectorFilter } : {}),
     skipDiscards: discardSkip,
     walkAll: options.size === "auto" && typeof options.target === "string",
   };
@@ -138,7 +139,7 @@ export async function replayCompacted(log: LogFile, options: ReplayOptions, bega
       // One past its last byte, checked below 2^53 (the error names the log, entry and offset).
       const length = empty ? 0 : e !== undefined ? byteLength(e, S) : sum.nrSectors * S;
       const offset = empty ? 0 : entryEnd(e ?? sum, log) - length;
-      if (options.sectors !== undefined && !touches(e ?? { sector: BigInt(sum.sector), nrSectors: BigInt(sum.nrSectors) }, options.sectors)) {
+      if (subjectToSectors(sum.kind, options) && !touches(e ?? { sector: BigInt(sum.sector), nrSectors: BigInt(sum.nrSectors) }, options.sectors!)) {
         action = "filtered";
         c.filtered += 1;
       } else if (sum.kind === "write") {

@@ -161,7 +161,7 @@ describe("lwlog replay-log: where it differs from replay-log (docs/cli.md lists 
     const img = image(1 << 20);
     const r = await replayLog("--log", ext4.path, "--replay", img, "--end-mark", "umount2");
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "umount2" at or after entry 0 [LWLOG_POINT_NOT_FOUND]\n`);
+    expect(r.stderr).toBe(`lwlog: error: ${ext4.path}: no mark named "umount2" at or after entry 0; did you mean "umount"? (the log has 5 marks: "mkfs", "files", "rm", "umount", "dm-log-writes-end") [LWLOG_POINT_NOT_FOUND]\n`);
     expect(statSync(img).size).toBe(1 << 20);
     expect(readFileSync(img).every((b) => b === 0)).toBe(true);
   });
