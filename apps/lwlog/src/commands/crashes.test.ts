@@ -108,6 +108,45 @@ describe("lwlog crashes", () => {
     expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
   });
 
+  it("--state N, a replay checkpoint's LWLOG_STATE, writes the prefix state through entry N: the bytes replay --until-entry N writes", async () => {
+    const dir = join(tmp.path, "prefix-states");
+    mkdirSync(dir);
+    for (let n = 0; n <= 10; n++) {
+      const replayed = join(dir, `replay-${n}.img`);
+      const state = join(dir, `state-${n}.img`);
+      expect((await runLwlog(["replay", log, "--to", replayed, "--size", "auto", "--until-entry", String(n)])).code).toBe(0);
+      const w = await runLwlog(["crashes", log, "--state", String(n), "--to", state, "--json"]);
+      expect(w.code, w.stderr).toBe(0);
+      expect(JSON.parse(w.stdout)).toMatchObject({ id: expect.stringMatching(new RegExp(`^cs1-${n + 1}-`)), point: n + 1, dropped: [], torn: [] });
+      expect(readFileSync(state).equals(readFileSync(replayed)), `entry ${n}`).toBe(true);
+    }
+    // What a replay checker saw at each checkpoint, by the LWLOG_STATE it was given.
+    const seen = join(dir, "seen");
+    mkdirSync(seen);
+    const r = await runLwlog(["replay", log, "--to", join(dir, "target.img"), "--size", "auto", "--check", "flush,mark", "--exec", `cp {image} ${seen}/$LWLOG_STATE.img`]);
+    expect(r.code, r.stderr).toBe(0);
+    const states = readdirSync(seen).map((f) => f.replace(/\.img$/, ""));
+    expect(states.sort()).toEqual(["0", "10", "4", "5", "7"]);
+    for (const st of states) {
+      const out = join(dir, `again-${st}.img`);
+      expect((await runLwlog(["crashes", log, "--state", st, "--to", out])).code).toBe(0);
+      expect(readFileSync(out).equals(readFileSync(join(seen, `${st}.img`))), `LWLOG_STATE ${st}`).toBe(true);
+    }
+    // The kernel's ext4 log (discards from mkfs, a journal): in the middle of an epoch and at the end.
+    const k = kernelLogs().find((l) => l.file === "ext4-4k.log")!;
+    for (const n of [57, 303]) {
+      const replayed = join(dir, `k-replay-${n}.img`);
+      const state = join(dir, `k-state-${n}.img`);
+      expect((await runLwlog(["replay", k.path, "--to", replayed, "--size", "auto", "--until-entry", String(n)])).code).toBe(0);
+      expect((await runLwlog(["crashes", k.path, "--state", String(n), "--to", state])).code).toBe(0);
+      expect(readFileSync(state).equals(readFileSync(replayed)), `ext4-4k.log entry ${n}`).toBe(true);
+    }
+    const past = await runLwlog(["crashes", log, "--state", "11", "--to", join(dir, "none.img")]);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toMatch(/lwlog: error: .*jc\.log: state 11 is an entry index \(a replay checkpoint's LWLOG_STATE\), but the log's entries are 0\.\.10 \[LWLOG_BAD_STATE_ID\]\n$/);
+    expect(existsSync(join(dir, "none.img"))).toBe(false);
+  });
+
   it("a bad, damaged or foreign id is refused with a clear error (exit 1), nothing written", async () => {
     const r = await runLwlog(["crashes", log, "--exec", "true", "--ndjson"]);
     const id: string = JSON.parse(r.stdout.split("\n")[3]!).id;
