@@ -186,6 +186,11 @@ describe("lwlog crashes", () => {
     const copy = await verdicts("copy");
     expect(copy.filter(([, v]) => v === "failed")).toHaveLength(2);
     expect(await verdicts("overlay")).toEqual(copy);
+    // A checker that reads the state over NBD ({nbd}, LWLOG_NBD) sees the same disk.
+    const got = join(tmp.path, "via-nbd.bin");
+    const nbdChecker = `[ "$LWLOG_NBD" = {nbd} ] || exit 9; nbdcopy {nbd} ${got} && if cmp -s -i 512:0 -n 512 ${got} ${cBin} && ! cmp -s -n 512 ${got} ${jBin}; then echo "commit without journal in $LWLOG_STATE"; exit 3; fi`;
+    const r = await runLwlog(["crashes", log, "--exec", nbdChecker, "--view", "copy", "--ndjson", "--minimise", "0", "--points", "flush", "--until-mark", "next"]);
+    expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x.verdict]), r.stderr).toEqual(copy);
   }, 60_000);
 
   it("--torn tears the home write's two sectors too", async () => {
