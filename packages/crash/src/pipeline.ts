@@ -27,6 +27,8 @@ export interface FileFacts {
   type?: string;
   size?: number;
   sha256?: string;
+  /** A regular file's bytes, when the reader keeps them (small files): lets a difference be placed. */
+  content?: Uint8Array;
 }
 
 /** Reads files from a recovered image (`@lwlog/judge`'s `readFiles`). */
@@ -106,6 +108,7 @@ async function probe(options: PipelineOptions, image: string, fs: string | undef
     else {
       const p: FileProbe = { kind: f.type === undefined ? "other" : f.type, size: f.size ?? 0 };
       if (f.sha256 !== undefined) p.sha256 = f.sha256;
+      if (f.content !== undefined) p.content = f.content;
       out.set(path, p);
     }
   });

@@ -52,6 +52,8 @@ export interface CrashPlan {
   unsampled: number[];
   /** States in the plan. */
   states: number;
+  /** Set when the rules matched no position: what they missed (with a hint), the end being the only crash point. */
+  unmatched?: string;
 }
 
 /** One planned state, with everything needed to build it. */
@@ -80,7 +82,8 @@ export function planCrashes(log: CrashLog, options: CrashPlanOptions): CrashPlan
   const seed = (options.seed ?? PLAN_DEFAULTS.seed) >>> 0;
   if (!Number.isSafeInteger(maxExhaustive) || maxExhaustive < 1) throw new RangeError("maxExhaustive must be a whole number ≥ 1");
   if (options.samples !== undefined && (!Number.isSafeInteger(options.samples) || options.samples < 1)) throw new RangeError("samples must be a whole number ≥ 1");
-  const chosen = choosePoints(log, options);
+  const notes: string[] = [];
+  const chosen = choosePoints(log, options, notes);
   const bits = chosen.map((p) => (torn ? p.units : p.candidates));
   const sizes = bits.map((b) => (b < 53 ? 2 ** b : Infinity));
   let counts: number[];
@@ -114,6 +117,7 @@ export function planCrashes(log: CrashLog, options: CrashPlanOptions): CrashPlan
     unsampled,
     states: first,
   };
+  if (notes.length > 0) plan.unmatched = notes.join("; ");
   if (options.samples !== undefined) plan.options.samples = options.samples;
   if (options.fromMark !== undefined) plan.options.fromMark = options.fromMark;
   if (options.untilMark !== undefined) plan.options.untilMark = options.untilMark;

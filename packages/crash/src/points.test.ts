@@ -4,6 +4,7 @@ import { kernelLogs, makeTempDir } from "@lwlog/testkit";
 import { choosePoints, candidatesOf, flushBefore } from "./points.js";
 import { FLUSH, FUA, openCrashLog, writeTestLog, type TestEntry } from "./test-logs.js";
 import { NoCrashPointsError } from "./errors.js";
+import { planCrashes } from "./plan.js";
 
 const tmp = makeTempDir("lwlog-crash-points-");
 afterAll(() => tmp.cleanup());
@@ -71,18 +72,45 @@ describe("crash points", () => {
     }
   });
 
-  it("a rule that matches nothing is an error with a hint from the log's counts", async () => {
+  it("a rule that matches nothing leaves the end as the only crash point, with a note and a hint from the log's counts", async () => {
     const path = join(tmp.path, "nofua.log");
     await writeTestLog(path, S, [{ m: "mkfs" }, { w: 0, len: 512, seed: 1 }, { f: true }, { f: true, flags: FLUSH }, { m: "x" }]);
     const { file, log } = openCrashLog(path);
     try {
-      expect(() => choosePoints(log, { rules: ["fua"], fromMark: "mkfs" })).toThrowError(NoCrashPointsError);
-      expect(() => choosePoints(log, { rules: ["fua"], fromMark: "mkfs" })).toThrowError(
-        'no crash point matches --points fua after mark "mkfs": 0 FUA entries, 2 FLUSH entries, 1 mark, 5 positions there; try --points flush',
-      );
+      const notes: string[] = [];
+      const points = choosePoints(log, { rules: ["fua"], fromMark: "mkfs" }, notes);
+      expect(points.map((p) => [p.position, p.kinds.join(), p.flush, p.candidates])).toEqual([[5, "end", 3, 0]]);
+      expect(notes).toEqual([
+        '--points fua matched no position after mark "mkfs" (0 FUA entries, 2 FLUSH entries, 1 mark, 5 positions there): the end of the log (after entry 4) is the only crash point, where nothing since the FLUSH at entry 3 can be lost (its one state is the prefix); try --points flush for more points',
+      ]);
       expect(() => choosePoints(log, { rules: ["flush"], fromMark: "nope" })).toThrowError(/no mark named "nope" to start after \(marks: "mkfs", "x"\)/);
     } finally {
       file.close();
+    }
+  });
+
+  it("a log with no FLUSH after the mark (barrier=0): the end is a crash point whose states drop any of the writes since mkfs's flush", async () => {
+    const path = join(tmp.path, "nobarrier.log");
+    await writeTestLog(path, S, [{ w: 0, len: 1024, seed: 1 }, { f: true, flags: FLUSH }, { m: "mkfs" }, { w: 4096, len: 512, seed: 2 }, { w: 8192, len: 512, seed: 3 }, { w: 12288, len: 512, seed: 4, flags: FUA }, { m: "x" }]);
+    const { file, log } = openCrashLog(path);
+    try {
+      const plan = planCrashes(log, { rules: ["flush"], fromMark: "mkfs" });
+      expect(plan.points.map((p) => [p.position, p.kinds.join(), p.flush, p.candidates, p.forced])).toEqual([[7, "end", 1, 2, 1]]);
+      expect(plan.states).toBe(4);
+      expect(plan.unmatched).toBe(
+        '--points flush matched no position after mark "mkfs" (1 FUA entry, 0 FLUSH entries, 1 mark, 5 positions there): the end of the log (after entry 6) is the only crash point, where a power cut may lose any of the 2 writes and discards since the FLUSH at entry 1 that are not FUA; try --points fua for more points',
+      );
+      expect(planCrashes(log, { rules: ["mark"], fromMark: "mkfs" }).unmatched).toBeUndefined();
+    } finally {
+      file.close();
+    }
+    const empty = join(tmp.path, "empty.log");
+    await writeTestLog(empty, S, []);
+    const e = openCrashLog(empty);
+    try {
+      expect(() => choosePoints(e.log, { rules: ["flush"] })).toThrowError(NoCrashPointsError);
+    } finally {
+      e.file.close();
     }
   });
 

@@ -77,9 +77,13 @@ export function pointRange(log: CrashLog, options: Pick<PointOptions, "fromMark"
 /**
  * The crash points of a log under `rules`, in log order, with what a crash at each may leave
  * (see `CrashPoint`). One pass over the log's columns; the end of the range is always a
- * point; a position with only flushes since the point before it is merged into that point. Throws `NoCrashPointsError` (with a hint from the log's counts) when nothing matches.
+ * point, even when the rules match nothing else (a log with no FLUSH after mkfs, say: a power
+ * cut at its end may still lose any of its writes), and then `notes` gets what the rules
+ * missed, with a hint from the log's counts. A position with only flushes since the point
+ * before it is merged into that point. Throws `NoCrashPointsError` when the range holds no
+ * position at all (an empty log).
  */
-export function choosePoints(log: CrashLog, options: PointOptions): CrashPoint[] {
+export function choosePoints(log: CrashLog, options: PointOptions, notes?: string[]): CrashPoint[] {
   const range = pointRange(log, options);
   const { start, end } = range;
   const wanted = new Map<number, PointKind[]>();
@@ -103,8 +107,9 @@ export function choosePoints(log: CrashLog, options: PointOptions): CrashPoint[]
       }
     }
   }
-  if (wanted.size === 0) throw new NoCrashPointsError(noPointsMessage(log, options, range), { file: log.path });
+  const matched = wanted.size;
   add(end, "end");
+  if (wanted.size === 0) throw new NoCrashPointsError("the log has no entry: there is no crash point", { file: log.path });
   const positions = [...wanted.keys()].sort((a, b) => a - b);
   const points: CrashPoint[] = [];
   // One walk: the last flush, and the candidates, units and FUA entries since it; and
@@ -144,6 +149,7 @@ export function choosePoints(log: CrashLog, options: PointOptions): CrashPoint[]
     changed = false;
     points.push({ position: p, kinds: wanted.get(p)!, flush, candidates, units, forced, merged: [] });
   }
+  if (matched === 0) notes?.push(unmatchedNote(log, options, range, points[points.length - 1]!));
   return points;
 }
 
@@ -182,8 +188,12 @@ function markList(log: CrashLog): string {
   return ` (marks: ${names.join(", ")}${log.marks.length > 8 ? ", …" : ""})`;
 }
 
-/** "no crash point matches --points fua after mark "mkfs": 0 FUA entries, 26 FLUSH entries, 4 marks there: try --points flush". */
-function noPointsMessage(log: CrashLog, options: PointOptions, range: PointRange): string {
+/**
+ * What rules that matched nothing missed, and what the run does instead: `--points fua matched
+ * no position after mark "mkfs" (0 FUA entries, 26 FLUSH entries, 4 marks, 80 positions
+ * there): the end of the log is the only crash point …; try --points flush for more`.
+ */
+function unmatchedNote(log: CrashLog, options: PointOptions, range: PointRange, end: CrashPoint): string {
   let flushes = 0;
   let fuas = 0;
   let marks = 0;
@@ -198,7 +208,14 @@ function noPointsMessage(log: CrashLog, options: PointOptions, range: PointRange
   ]
     .filter(Boolean)
     .join(" ");
-  const counts = `${fuas} FUA ${fuas === 1 ? "entry" : "entries"}, ${flushes} FLUSH ${flushes === 1 ? "entry" : "entries"}, ${marks} ${marks === 1 ? "mark" : "marks"}, ${Math.max(0, range.end - range.start + 1)} positions`;
-  const hint = flushes > 0 ? "try --points flush" : fuas > 0 ? "try --points fua" : marks > 0 ? "try --points mark" : range.end >= range.start ? "try --points all" : "the range holds no entry";
-  return `no crash point matches --points ${formatRules(options.rules)}${where ? ` ${where}` : ""}: ${counts} there; ${hint}`;
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  const counts = `${n(fuas, "FUA entry", "FUA entries")}, ${n(flushes, "FLUSH entry", "FLUSH entries")}, ${n(marks, "mark", "marks")}, ${n(Math.max(0, range.end - range.start + 1), "position", "positions")} there`;
+  const hint = flushes > 0 ? "try --points flush" : fuas > 0 ? "try --points fua" : marks > 0 ? "try --points mark" : "try --points every:N";
+  const endName = options.untilMark !== undefined ? `the end of the range (mark ${JSON.stringify(options.untilMark)}, entry ${end.position - 1})` : `the end of the log (after entry ${end.position - 1})`;
+  const since = end.flush > 0 || log.isFlush(0) ? `since the FLUSH at entry ${end.flush}` : "in the log (it has no FLUSH before it)";
+  const what =
+    end.candidates > 0
+      ? `where a power cut may lose any of the ${n(end.candidates, "write or discard", "writes and discards")} ${since} that are not FUA`
+      : `where nothing ${since} can be lost (its one state is the prefix)`;
+  return `--points ${formatRules(options.rules)} matched no position${where ? ` ${where}` : ""} (${counts}): ${endName} is the only crash point, ${what}; ${hint} for more points`;
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, readlink } from "node:fs/promises";
+import { lstat, mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LwlogError } from "@lwlog/codec/core";
 import { describeExit, findProgram, runProcess, toolEnv } from "@lwlog/scratch";
@@ -19,6 +20,8 @@ export interface FileFacts {
   sha256?: string;
   /** A symlink's target. */
   target?: string;
+  /** A regular file's bytes, when it has at most `FILE_CONTENT_LIMIT` of them. */
+  content?: Uint8Array;
 }
 
 /** A file could not be read from the image for a reason its own state does not explain (a tool failed, the file system would not mount read-only). */
@@ -34,17 +37,13 @@ export class FileReadError extends LwlogError {
  * which the judge has already done the kernel's recovery (a journal not yet replayed is not
  * looked at).
  *
- * ext4 is read without a mount and without root (`debugfs -R stat`, `debugfs -R cat`); xfs
+ * ext4 is read without a mount and without root, in one `debugfs` session for all paths; xfs
  * and btrfs through a read-only loop mount (root; `norecovery`/`rescue=nologreplay`, so
  * nothing is written), as xfs_db and btrfs restore cannot name a file's content by path as simply.
  */
 export async function readFiles(image: string, fs: FsKind, paths: readonly string[], options: { signal?: AbortSignal } = {}): Promise<FileFacts[]> {
   const wanted = paths.map(normalize);
-  if (fs === "ext4") {
-    const out: FileFacts[] = [];
-    for (const p of wanted) out.push(await debugfsFacts(image, p, options.signal));
-    return out;
-  }
+  if (fs === "ext4") return debugfsFacts(image, wanted, options.signal);
   requireMount(`reading files from ${fs}`, fs === "btrfs" ? "; btrfs restore could read them without a mount, but lwlog does not use it" : "");
   const signal = options.signal ? { signal: options.signal } : {};
   let m = await loopMount(image, { type: fs, readOnly: true, options: fs === "xfs" ? ["norecovery", "nouuid"] : ["rescue=nologreplay"], ...signal });
@@ -67,49 +66,106 @@ function normalize(path: string): string {
   return "/" + parts.join("/");
 }
 
-/** `debugfs -R 'stat "PATH"'` then, for a regular file, `cat` hashed as it streams. */
-async function debugfsFacts(image: string, path: string, signal: AbortSignal | undefined): Promise<FileFacts> {
+/** Regular files up to this size come back with their bytes, so a difference can be placed. */
+export const FILE_CONTENT_LIMIT = 1 << 20;
+
+/**
+ * One `debugfs -f CMDFILE` session for all of `paths`: for each, `stat "PATH"` then
+ * `dump "PATH" "DIR/i"` into a private temporary directory (binary-safe: the bytes never pass
+ * through a pipe shared with text), then each regular file's dump is hashed and removed.
+ *
+ * debugfs echoes each command it runs as `debugfs: COMMAND` on standard output, and a stat
+ * prints nothing there when the lookup fails. Path i's stat output is what lies between the
+ * echo of `stat` i and the echo of `dump` i; the latter names the temporary directory, which
+ * nothing in the image can know, so no file name or symlink target can fake a boundary. A
+ * failed lookup is told apart from any other failure by debugfs's own line on standard error,
+ * which names the path: `PATH: File not found by ext2_lookup` (or `Ext2 inode is not a
+ * directory`, for a path through a regular file).
+ */
+async function debugfsFacts(image: string, paths: readonly string[], signal: AbortSignal | undefined): Promise<FileFacts[]> {
   const debugfs = findProgram("debugfs");
   if (debugfs === undefined) throw new JudgeUnavailableError("reading files from ext4 needs debugfs: install e2fsprogs (Debian: apt-get install e2fsprogs)");
-  const quoted = `"${path.replaceAll('"', '""')}"`;
-  let stdout = "";
-  const stat = await runProcess(debugfs, ["-R", `stat ${quoted}`, image], {
-    env: toolEnv(),
-    onStdout: (b) => (stdout += b.toString("utf8")),
-    ...(signal ? { signal } : {}),
-  });
-  if (stat.aborted) throw new FileReadError("interrupted", { file: image });
-  if (stat.code !== 0) throw new FileReadError(`debugfs stat ${path}: ${describeExit(stat)}: ${stat.output.trim()}`, { file: image });
-  if (/File not found by ext2_lookup/.test(stat.output) || stdout.trim() === "") {
-    if (/not found|ext2_lookup/i.test(stat.output)) return { path, exists: false };
-    throw new FileReadError(`debugfs stat ${path} said nothing: ${stat.output.trim()}`, { file: image });
+  if (paths.length === 0) return [];
+  const dir = await mkdtemp(join(tmpdir(), "lwlog-debugfs-"));
+  try {
+    const quote = (p: string) => `"${p.replaceAll('"', '""')}"`;
+    const stats = paths.map((p) => `stat ${quote(p)}`);
+    const dumps = paths.map((p, i) => `dump ${quote(p)} ${quote(join(dir, String(i)))}`);
+    const commands = paths.flatMap((_, i) => [stats[i]!, dumps[i]!]);
+    await writeFile(join(dir, "commands"), commands.join("\n") + "\n");
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const r = await runProcess(debugfs, ["-f", join(dir, "commands"), image], {
+      env: toolEnv(),
+      onStdout: (b) => stdout.push(b),
+      onOutput: (b, stream) => stream === "stderr" && stderr.push(Buffer.from(b)),
+      ...(signal ? { signal } : {}),
+    });
+    if (r.aborted) throw new FileReadError("interrupted", { file: image });
+    const errors = Buffer.concat(stderr).toString("utf8");
+    if (r.code !== 0) throw new FileReadError(`debugfs on ${image}: ${describeExit(r)}: ${errors.trim()}`, { file: image });
+    const out = Buffer.concat(stdout);
+    const errorLines = new Set(errors.split("\n").map((l) => l.trimEnd()));
+    const facts: FileFacts[] = [];
+    let at = 0;
+    for (let i = 0; i < paths.length; i++) {
+      const path = paths[i]!;
+      const statEcho = Buffer.from(`debugfs: ${stats[i]}\n`, "utf8");
+      const dumpEcho = Buffer.from(`debugfs: ${dumps[i]}\n`, "utf8");
+      const from = out.indexOf(statEcho, at);
+      const to = from < 0 ? -1 : out.indexOf(dumpEcho, from + statEcho.length);
+      if (to < 0) throw new FileReadError(`debugfs on ${image} did not run stat and dump of ${path} (${errors.trim().split("\n").at(-1) ?? "no message"})`, { file: image });
+      at = to + dumpEcho.length;
+      const text = out.subarray(from + statEcho.length, to).toString("utf8");
+      facts.push(await statFacts(path, text, errorLines, join(dir, String(i)), image, errors));
+    }
+    return facts;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  const type = /Type: (\S+)/.exec(stdout)?.[1];
-  const size = /^User:.*\bSize: (\d+)/m.exec(stdout)?.[1];
+}
+
+/** A path's facts from its `stat` output and, for a regular file, its dump. */
+async function statFacts(path: string, text: string, errorLines: Set<string>, dump: string, image: string, errors: string): Promise<FileFacts> {
+  if (text.trim() === "") {
+    if (errorLines.has(`${path}: File not found by ext2_lookup`) || errorLines.has(`${path}: Ext2 inode is not a directory`)) return { path, exists: false };
+    throw new FileReadError(`debugfs stat ${path} said nothing: ${errors.trim()}`, { file: image });
+  }
+  const type = /Type: (\S+)/.exec(text)?.[1];
+  const size = /^User:.*\bSize: (\d+)/m.exec(text)?.[1];
   const facts: FileFacts = { path, exists: true, type: type === "regular" ? "file" : type === "directory" ? "directory" : type === "symlink" ? "symlink" : "other" };
   if (size !== undefined) facts.size = Number(size);
   if (facts.type === "symlink") {
-    const fast = /Fast link dest: "(.*)"/.exec(stdout)?.[1];
+    const fast = /Fast link dest: "(.*)"/.exec(text)?.[1];
     if (fast !== undefined) facts.target = fast;
   }
   if (facts.type !== "file") return facts;
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const cat = await runProcess(debugfs, ["-R", `cat ${quoted}`, image], {
-    env: toolEnv(),
-    onStdout: (b) => {
-      hash.update(b);
-      bytes += b.length;
-    },
-    ...(signal ? { signal } : {}),
+  const { sha256, bytes, content } = await hashFile(dump).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") throw new FileReadError(`debugfs dump ${path} wrote nothing: ${errors.trim()}`, { file: image });
+    throw err;
   });
-  if (cat.aborted) throw new FileReadError("interrupted", { file: image });
-  if (cat.code !== 0) throw new FileReadError(`debugfs cat ${path}: ${describeExit(cat)}: ${cat.output.trim()}`, { file: image });
   if (facts.size !== undefined && bytes !== facts.size) {
-    throw new FileReadError(`debugfs cat ${path} gave ${bytes} bytes where its inode says ${facts.size}: ${cat.output.trim()}`, { file: image });
+    throw new FileReadError(`debugfs dump ${path} gave ${bytes} bytes where its inode says ${facts.size}: ${errors.trim()}`, { file: image });
   }
-  facts.sha256 = hash.digest("hex");
+  facts.sha256 = sha256;
+  if (content !== undefined) facts.content = content;
   return facts;
+}
+
+/** sha256 and length of a file, and its bytes when it is at most `FILE_CONTENT_LIMIT`. */
+async function hashFile(path: string): Promise<{ sha256: string; bytes: number; content?: Uint8Array }> {
+  const hash = createHash("sha256");
+  const kept: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    const b = chunk as Buffer;
+    hash.update(b);
+    bytes += b.length;
+    if (bytes <= FILE_CONTENT_LIMIT) kept.push(b);
+  }
+  const out: { sha256: string; bytes: number; content?: Uint8Array } = { sha256: hash.digest("hex"), bytes };
+  if (bytes <= FILE_CONTENT_LIMIT) out.content = new Uint8Array(Buffer.concat(kept));
+  return out;
 }
 
 /** lstat and hash through a mounted file system (asynchronously: the image may be a view this process serves). */
@@ -126,9 +182,9 @@ async function mountedFacts(root: string, path: string): Promise<FileFacts> {
   const facts: FileFacts = { path, exists: true, type: st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other", size: st.size };
   if (st.isSymbolicLink()) facts.target = await readlink(full);
   if (st.isFile()) {
-    const hash = createHash("sha256");
-    for await (const chunk of createReadStream(full, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-    facts.sha256 = hash.digest("hex");
+    const { sha256, content } = await hashFile(full);
+    facts.sha256 = sha256;
+    if (content !== undefined) facts.content = content;
   }
   return facts;
 }

@@ -9,6 +9,6 @@ export { fsJudge, type FsChoice } from "./judge.js";
 export { judgeExt4, requireExt4Tools, type Ext4Recovery } from "./ext4.js";
 export { judgeKernelFs, requireKernelFsTools } from "./kernel-fs.js";
 export { detectFileSystems, ext4HasErrors } from "./detect.js";
-export { readFiles, FileReadError, type FileFacts } from "./files.js";
+export { readFiles, FileReadError, FILE_CONTENT_LIMIT, type FileFacts } from "./files.js";
 export { loopMount, kernelMessages, requireMount, type LoopMount } from "./mount.js";
 export { JudgeUnavailableError, JudgeErrorCodes, type FsKind, type Judge, type JudgeTarget, type Verdict } from "./verdict.js";

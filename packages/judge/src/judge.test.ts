@@ -170,12 +170,29 @@ describe("readFiles", () => {
     const facts = await readFiles(image, fs, [...files.keys(), "link", "dir", "missing/file", "/a.txt"]);
     const byPath = new Map(facts.map((f) => [f.path, f]));
     for (const [name, data] of files) {
-      expect(byPath.get(`/${name}`)).toEqual({ path: `/${name}`, exists: true, type: "file", size: data.length, sha256: sha256(data) });
+      const f = byPath.get(`/${name}`)!;
+      expect({ ...f, content: undefined }).toEqual({ path: `/${name}`, exists: true, type: "file", size: data.length, sha256: sha256(data), content: undefined });
+      expect(Buffer.from(f.content!).equals(Buffer.from(data))).toBe(true);
     }
     expect(byPath.get("/link")).toMatchObject({ exists: true, type: "symlink", target: "a.txt" });
     expect(byPath.get("/dir")).toMatchObject({ exists: true, type: "directory" });
     expect(byPath.get("/missing/file")).toEqual({ path: "/missing/file", exists: false });
     expect(facts[facts.length - 1]).toMatchObject({ path: "/a.txt", exists: true });
+  });
+
+  it("reads ext4 files in one debugfs session: a path through a file is missing, an image it cannot open is an error, not a verdict", async () => {
+    const image = view(crashed("ext4"), "ext4-files-edges");
+    expect((await fsJudge("ext4")({ image })).ok).toBe(true);
+    const facts = await readFiles(image, "ext4", ["a.txt/x", "dir/b.bin", "nothing", "dir/b.bin"]);
+    expect(facts.map((f) => [f.path, f.exists, f.size])).toEqual([
+      ["/a.txt/x", false, undefined],
+      ["/dir/b.bin", true, 300_000],
+      ["/nothing", false, undefined],
+      ["/dir/b.bin", true, 300_000],
+    ]);
+    const zeros = join(tmp.path, "zeros-files.img");
+    run("truncate", ["-s", "4M", zeros]);
+    await expect(readFiles(zeros, "ext4", ["a.txt"])).rejects.toThrow(/debugfs stat \/a.txt said nothing: .*Bad magic number/s);
   });
 
   it("refuses paths it cannot name (newline, ..)", async () => {

@@ -6,8 +6,9 @@
  *
  * What the server guarantees a backend (see README "Ordering"):
  * - Never a zero-length read, write, trim or write-zeroes (those are answered without it);
- *   `offset + length <= size`; lengths within `blockSizes.maximum` for read, write and
- *   write-zeroes (trim and fast write-zeroes may be longer); aligned to `blockSizes.minimum`.
+ *   `offset + length <= size`; lengths within `blockSizes.maximum` for read and write (the
+ *   commands with a payload); trim and write-zeroes may run up to the export size, so a
+ *   backend handles them without a buffer of their length; aligned to `blockSizes.minimum`.
  * - Calls may run concurrently, but never two overlapping calls of which one modifies
  *   data (write, trim, write-zeroes): those run one after the other, in the order the
  *   requests arrived (across all clients when several are served).

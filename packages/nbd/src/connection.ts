@@ -532,7 +532,12 @@ export class NbdConnection {
       return einval(`${name} at offset ${h.offset}, length ${h.length} is not aligned to ${minimum} bytes`);
     }
     const fast = h.type === Command.WRITE_ZEROES && (h.flags & CommandFlag.FAST_ZERO) !== 0;
-    const bounded = h.type === Command.READ || h.type === Command.WRITE || (h.type === Command.WRITE_ZEROES && !fast);
+    // The maximum block size bounds what carries a payload (a write's data, a read's reply).
+    // Trim and write-zeroes carry none: the spec asks clients to keep non-fast write-zeroes
+    // within it, but real ones do not (libnbd's nbd_zero, so nbdfuse under a loop device's
+    // BLKZEROOUT during mkfs), and the server SHOULD (not MUST) refuse; refusing breaks them
+    // while accepting costs nothing, so both run up to the export size.
+    const bounded = h.type === Command.READ || h.type === Command.WRITE;
     if (bounded && h.length > maximum) {
       return einval(`${name} of ${h.length} bytes exceeds the maximum block size ${maximum}`);
     }

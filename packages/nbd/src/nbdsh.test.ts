@@ -146,23 +146,49 @@ print(err(lambda: h.pread(512, size - 512)))
     expect(s.backend.calls).toEqual([{ op: "read", offset: 8 * MiB - 512, length: 512 }]);
   });
 
-  it("refuses requests over the maximum block size with EINVAL and stays in sync", async () => {
+  it("refuses reads and writes over the maximum block size with EINVAL and stays in sync", async () => {
     const s = await serve({ size: 40 * MiB });
     const r = await nbdsh(
       s.uri,
       `${connect}
 big = 33 * 1024 * 1024
+print(h.get_block_size(nbd.SIZE_MAXIMUM))
 print(err(lambda: h.pread(big, 0)))
 print(err(lambda: h.pwrite(b"z" * big, 0)))
-print(err(lambda: h.zero(big, 0)))
-print(err(lambda: h.trim(36 * 1024 * 1024, 0)))
 print(err(lambda: h.zero(big, 0, nbd.CMD_FLAG_FAST_ZERO)))
 h.pwrite(b"q" * 512, 512)
 print(h.pread(512, 512) == b"q" * 512)
 `,
     );
-    expect(lines(r.stdout)).toEqual(["EINVAL", "EINVAL", "EINVAL", "ok", "ENOTSUP", "True"]);
-    expect(s.backend.calls.map((c) => `${c.op} ${c.length}`)).toEqual(["trim 37748736", "write 512", "read 512"]);
+    expect(lines(r.stdout)).toEqual([String(32 * MiB), "EINVAL", "EINVAL", "ENOTSUP", "True"]);
+    expect(s.backend.calls.map((c) => `${c.op} ${c.length}`)).toEqual(["write 512", "read 512"]);
+  });
+
+  it("runs trim and write-zeroes (no payload) past the maximum block size, up to the export size", async () => {
+    const s = await serve({ size: 40 * MiB });
+    const r = await nbdsh(
+      s.uri,
+      `${connect}
+size = h.get_size()
+h.pwrite(b"d" * 4096, 36 * 1024 * 1024)
+h.pwrite(b"e" * 4096, size - 4096)
+print(err(lambda: h.zero(36 * 1024 * 1024 + 4096, 0)))
+print(h.pread(4096, 36 * 1024 * 1024) == bytes(4096))
+print(err(lambda: h.trim(size, 0)))
+print(err(lambda: h.zero(size, 0)))
+print(h.pread(4096, size - 4096) == bytes(4096))
+print(err(lambda: h.zero(size + 512, 0)))
+print(err(lambda: h.trim(size, 512)))
+`,
+    );
+    expect(lines(r.stdout)).toEqual(["ok", "True", "ok", "ok", "True", "ENOSPC", "EINVAL"]);
+    expect(s.backend.calls.filter((c) => c.op !== "read").map((c) => `${c.op} ${c.offset}+${c.length}`)).toEqual([
+      `write ${36 * MiB}+4096`,
+      `write ${40 * MiB - 4096}+4096`,
+      `writeZeroes 0+${36 * MiB + 4096}`,
+      `trim 0+${40 * MiB}`,
+      `writeZeroes 0+${40 * MiB}`,
+    ]);
   });
 
   it("refuses unknown and misplaced command flags with EINVAL", async () => {

@@ -26,7 +26,7 @@ for (const block of blocks) {
 }
 
 /** Output lines that say the same on any machine. */
-const stable = (l: string) => /^(FAILED |  minimal: |  drops |  drop entry |  durable: |state cs1-|crash points: |minimal failing states:|  cs1-|reproduce one: |lwlog: state failed: )/.test(l) || /^\d+ states: /.test(l) || /^ +\d+ +\d+ +\d+ +\d+  /.test(l);
+const stable = (l: string) => /^(FAILED |  minimal: |  drops |  drop entry |  durable: |state cs1-|crash points: |minimal failing states:|  cs1-|reproduce one: |lwlog: state failed: |note: )/.test(l) || /^\d+ states: /.test(l) || /^ +\d+ +\d+ +\d+ +\d+  /.test(l);
 
 const tmp = makeTempDir("lwlog-crashes-docs-");
 afterAll(() => tmp.cleanup());

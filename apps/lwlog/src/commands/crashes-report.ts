@@ -23,6 +23,7 @@ export function reportJson(plan: CrashPlan, report: CrashReport, facts: RunFacts
     points: report.points,
     mergedPoints: facts.merged,
     unsampledPoints: plan.unsampled,
+    unmatched: plan.unmatched ?? null,
     planned: report.planned,
     states: report.states,
     passed: report.passed,
@@ -55,6 +56,7 @@ export function planLines(plan: CrashPlan, facts: Pick<RunFacts, "judge" | "view
     `states: ${plan.states} (${how.join(", ")}; ${o.samples !== undefined ? `--samples ${o.samples}` : `at most ${o.maxExhaustive} a point`}); torn writes ${o.torn ? "on" : "off"}`,
     `judge: ${facts.judge}${facts.views !== undefined ? `; views: ${facts.views}` : ""}`,
   ];
+  if (plan.unmatched !== undefined) lines.push(`note: ${plan.unmatched}`);
   return lines;
 }
 
@@ -65,6 +67,7 @@ export function reportText(plan: CrashPlan, report: CrashReport, facts: RunFacts
   const minimal = report.minimal.length > 0 ? `; ${report.minimal.length} minimal failing ${report.minimal.length === 1 ? "state" : "states"}` : "";
   const stop = facts.interrupted ? ` (interrupted: ${report.missing.length} of ${report.planned} not judged)` : "";
   out.push(`${tally}${minimal}, ${facts.seconds.toFixed(1)} s${facts.checks > 0 ? ` (${facts.checks} more states judged while minimising)` : ""}${stop}`);
+  if (plan.unmatched !== undefined) out.push(`note: ${plan.unmatched}`);
   for (const f of report.failures.slice(0, maxFailures)) out.push("", ...failureLines(f));
   if (report.failures.length > maxFailures) out.push("", `… and ${report.failures.length - maxFailures} more failures (--json or --ndjson lists them all)`);
   if (report.minimal.length > 0) {

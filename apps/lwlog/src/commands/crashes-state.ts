@@ -56,6 +56,7 @@ export async function runOneState(ctx: CommandContext, log: CrashLog, file: LogF
     io.stdout.write((opts.json ? toJson(doc) : JSON.stringify(doc)) + "\n");
   } else {
     const lines = stateLines(resolved, marks);
+    if (/^\s*\d+\s*$/.test(opts.state!)) lines.splice(1, 0, `  the prefix state through entry ${opts.state!.trim()} (what lwlog replay --until-entry ${opts.state!.trim()} writes): nothing dropped`);
     if (written !== undefined) lines.push(`  written to ${written} (${size} bytes)`);
     if (verdict !== undefined) {
       lines.push(`  ${verdict.ok ? "passed" : "FAILED"}: ${verdict.judge ?? "judge"} ${verdict.signal ? `killed by ${verdict.signal}` : `exit status ${verdict.exit ?? "none"}`}`);

@@ -108,6 +108,45 @@ describe("lwlog crashes", () => {
     expect(readdirSync(tmp.path).filter((f) => f.includes(".lwlog-"))).toEqual([]);
   });
 
+  it("--state N, a replay checkpoint's LWLOG_STATE, writes the prefix state through entry N: the bytes replay --until-entry N writes", async () => {
+    const dir = join(tmp.path, "prefix-states");
+    mkdirSync(dir);
+    for (let n = 0; n <= 10; n++) {
+      const replayed = join(dir, `replay-${n}.img`);
+      const state = join(dir, `state-${n}.img`);
+      expect((await runLwlog(["replay", log, "--to", replayed, "--size", "auto", "--until-entry", String(n)])).code).toBe(0);
+      const w = await runLwlog(["crashes", log, "--state", String(n), "--to", state, "--json"]);
+      expect(w.code, w.stderr).toBe(0);
+      expect(JSON.parse(w.stdout)).toMatchObject({ id: expect.stringMatching(new RegExp(`^cs1-${n + 1}-`)), point: n + 1, dropped: [], torn: [] });
+      expect(readFileSync(state).equals(readFileSync(replayed)), `entry ${n}`).toBe(true);
+    }
+    // What a replay checker saw at each checkpoint, by the LWLOG_STATE it was given.
+    const seen = join(dir, "seen");
+    mkdirSync(seen);
+    const r = await runLwlog(["replay", log, "--to", join(dir, "target.img"), "--size", "auto", "--check", "flush,mark", "--exec", `cp {image} ${seen}/$LWLOG_STATE.img`]);
+    expect(r.code, r.stderr).toBe(0);
+    const states = readdirSync(seen).map((f) => f.replace(/\.img$/, ""));
+    expect(states.sort()).toEqual(["0", "10", "4", "5", "7"]);
+    for (const st of states) {
+      const out = join(dir, `again-${st}.img`);
+      expect((await runLwlog(["crashes", log, "--state", st, "--to", out])).code).toBe(0);
+      expect(readFileSync(out).equals(readFileSync(join(seen, `${st}.img`))), `LWLOG_STATE ${st}`).toBe(true);
+    }
+    // The kernel's ext4 log (discards from mkfs, a journal): in the middle of an epoch and at the end.
+    const k = kernelLogs().find((l) => l.file === "ext4-4k.log")!;
+    for (const n of [57, 303]) {
+      const replayed = join(dir, `k-replay-${n}.img`);
+      const state = join(dir, `k-state-${n}.img`);
+      expect((await runLwlog(["replay", k.path, "--to", replayed, "--size", "auto", "--until-entry", String(n)])).code).toBe(0);
+      expect((await runLwlog(["crashes", k.path, "--state", String(n), "--to", state])).code).toBe(0);
+      expect(readFileSync(state).equals(readFileSync(replayed)), `ext4-4k.log entry ${n}`).toBe(true);
+    }
+    const past = await runLwlog(["crashes", log, "--state", "11", "--to", join(dir, "none.img")]);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toMatch(/lwlog: error: .*jc\.log: state 11 is an entry index \(a replay checkpoint's LWLOG_STATE\), but the log's entries are 0\.\.10 \[LWLOG_BAD_STATE_ID\]\n$/);
+    expect(existsSync(join(dir, "none.img"))).toBe(false);
+  });
+
   it("a bad, damaged or foreign id is refused with a clear error (exit 1), nothing written", async () => {
     const r = await runLwlog(["crashes", log, "--exec", "true", "--ndjson"]);
     const id: string = JSON.parse(r.stdout.split("\n")[3]!).id;
@@ -147,6 +186,11 @@ describe("lwlog crashes", () => {
     const copy = await verdicts("copy");
     expect(copy.filter(([, v]) => v === "failed")).toHaveLength(2);
     expect(await verdicts("overlay")).toEqual(copy);
+    // A checker that reads the state over NBD ({nbd}, LWLOG_NBD) sees the same disk.
+    const got = join(tmp.path, "via-nbd.bin");
+    const nbdChecker = `[ "$LWLOG_NBD" = {nbd} ] || exit 9; nbdcopy {nbd} ${got} && if cmp -s -i 512:0 -n 512 ${got} ${cBin} && ! cmp -s -n 512 ${got} ${jBin}; then echo "commit without journal in $LWLOG_STATE"; exit 3; fi`;
+    const r = await runLwlog(["crashes", log, "--exec", nbdChecker, "--view", "copy", "--ndjson", "--minimise", "0", "--points", "flush", "--until-mark", "next"]);
+    expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((x) => [x.id, x.verdict]), r.stderr).toEqual(copy);
   }, 60_000);
 
   it("--torn tears the home write's two sectors too", async () => {
@@ -160,13 +204,17 @@ describe("lwlog crashes", () => {
     expect(torn[0].torn[0]).toMatchObject({ entry: 3, sector: 2, sectors: 2 });
   });
 
-  it("crash points that match nothing fail with a hint; usage errors exit 2", async () => {
+  it("crash points that match nothing leave the end, with a note; a mark not there fails with a hint; usage errors exit 2", async () => {
     const none = await runLwlog(["crashes", log, "--points", "fua", "--from-mark", "next", "--until-mark", "next", "--exec", "true"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no mark named "next" after entry 5; the first one is at entry 5, before the start.*\[LWLOG_POINT_NOT_FOUND\]/);
-    const nofua = await runLwlog(["crashes", kernelLogs().find((k) => k.file === "ext4-4k.log")!.path, "--points", "fua", "--from-mark", "umount", "--exec", "true"]);
-    expect(nofua.stderr).toMatch(/lwlog: error: .*ext4-4k\.log: no crash point matches --points fua after mark "umount": 0 FUA entries, 1 FLUSH entry, 1 mark, 3 positions there; try --points flush \[LWLOG_NO_CRASH_POINTS\]\n$/);
-    expect(nofua.code).toBe(1);
+    // A rule that matches nothing still leaves the end of the log, where a power cut can lose writes: judged, and said.
+    const nofua = await runLwlog(["crashes", kernelLogs().find((k) => k.file === "ext4-4k.log")!.path, "--points", "fua", "--from-mark", "umount", "--exec", "true", "--json"]);
+    expect(nofua.code, nofua.stderr).toBe(0);
+    const doc = JSON.parse(nofua.stdout);
+    expect(doc.unmatched).toMatch(/^--points fua matched no position after mark "umount" \(0 FUA entries, 1 FLUSH entry, 1 mark, 3 positions there\): the end of the log \(after entry \d+\) is the only crash point, .*; try --points flush for more points$/);
+    expect([doc.points, doc.states >= 1, doc.passed === doc.states]).toEqual([1, true, true]);
+    expect(JSON.parse((await runLwlog(["crashes", log, "--exec", "true", "--json"])).stdout).unmatched).toBeNull();
     const bare = await runLwlog(["crashes", log]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/give a judge: --fs ext4\|xfs\|btrfs\|auto .*--exec CMD .*--persisted FILE .*--dry-run/);

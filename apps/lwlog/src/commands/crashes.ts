@@ -305,7 +305,7 @@ async function printPlan(ctx: CommandContext, log: CrashLog, plan: CrashPlan, op
       for (const s of crash.pointStates(log, plan, p)) await out.line(JSON.stringify({ type: "planned", ordinal: s.ordinal, id: s.id, point: p.position, source: s.source.kind, dropped: s.state.dropped.length, torn: s.state.torn.length }));
     }
   } else if (opts.json) {
-    await out.line(toJson({ log: plan.log, sectorSize: plan.sectorSize, entries: plan.entries, options: plan.options, states: plan.states, unsampledPoints: plan.unsampled, points: plan.points.map(pointJson) }));
+    await out.line(toJson({ log: plan.log, sectorSize: plan.sectorSize, entries: plan.entries, options: plan.options, states: plan.states, unsampledPoints: plan.unsampled, unmatched: plan.unmatched ?? null, points: plan.points.map(pointJson) }));
   } else {
     for (const l of planLines(plan, facts)) await out.line(l);
     await out.line("");

@@ -79,6 +79,22 @@ describe("lwlog crashes --fs ext4 on ext4 recorded through lwlog record, barrier
 describe("lwlog crashes --fs ext4 on the same workload mounted -o barrier=0", () => {
   let run: StateRecord[] = [];
 
+  it("no FLUSH after mkfs: the default points leave the end of the log as the only crash point, said in the summary, and its states fail", async () => {
+    const note = /^note: --points flush matched no position after mark "mkfs" \(0 FUA entries, 0 FLUSH entries, 6 marks, \d+ positions there\): the end of the log \(after entry (\d+)\) is the only crash point, where a power cut may lose any of the \d+ writes and discards since the FLUSH at entry \d+ that are not FUA; try --points mark for more points$/m;
+    const r = await runLwlog(["crashes", nobarrier.path, "--from-mark", "mkfs", "--fs", "ext4", "--samples", "6", "--minimise", "0", "--view", "copy", "--json", "-q"]);
+    expect(r.code, r.stderr).toBe(1);
+    const doc = JSON.parse(r.stdout) as { points: number; states: number; failed: number; unmatched: string; failures: { point: number; dropped: number[] }[] };
+    expect([doc.points, doc.states]).toEqual([1, 6]);
+    expect(`note: ${doc.unmatched}`).toMatch(note);
+    expect(doc.failed).toBeGreaterThan(0);
+    for (const f of doc.failures) expect([f.point, f.dropped.length > 0]).toEqual([nobarrier.entries, true]);
+    // The text summary says it too (a cheap judge: this is about the report).
+    const text = await runLwlog(["crashes", nobarrier.path, "--from-mark", "mkfs", "--exec", "true", "--samples", "1", "-q"]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^1 state: 1 passed, 0 failed/);
+    expect(text.stdout).toMatch(note);
+  });
+
   it("has crash states that fail fsck after journal recovery; each failure is minimised", async () => {
     // No FLUSH after mkfs: the crash points are the marks.
     const r = await runLwlog(["crashes", nobarrier.path, "--from-mark", "mkfs", "--points", "mark", "--fs", "ext4", "--samples", "12", "--minimise", "60", "--view", "copy", "--ndjson", "-q"]);
