@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
-import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sharesStorage, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
 import { native, type CopyState, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit, type FileSizeLimit } from "./limits.js";
@@ -531,7 +531,7 @@ function targetBytes(units: bigint | number, S: number, entry: EntryToApply, wha
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Refuses a target that is the log: the same inode, or the same block device. */
+/** Refuses a target that is the log: the same inode, the same block device, or a loop device or partition over it. */
 function refuseLog(path: string, stat: Stats, logPath: string): void {
   let logStat: Stats;
   try {
@@ -539,8 +539,9 @@ function refuseLog(path: string, stat: Stats, logPath: string): void {
   } catch {
     return; // the log's own open reports that
   }
-  if (sameFile(stat, logStat)) {
-    throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `is the log itself (${logPath}); replaying onto it would destroy the log`, { file: path });
+  if (sharesStorage(stat, logStat)) {
+    const what = sameFile(stat, logStat) ? `is the log itself (${logPath})` : `shares its storage with the log (${logPath}: a loop device or a partition over it)`;
+    throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `${what}; replaying onto it would destroy the log`, { file: path });
   }
 }
 
