@@ -276,9 +276,14 @@ export class ImageTarget {
     this.bytes = bytes;
   }
 
-  /** Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow). */
+  /**
+   * Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow), and
+   * `LWLOG_FILE_TOO_LARGE` when a file that may grow could not be that long: both before any
+   * write, so that a replay refused for its size leaves the target as it was.
+   */
   require(bytes: number): void {
     if (!this.grow) refuseSmall(this.path, this.bytes, bytes, this.kind);
+    else if (bytes > this.bytes) this.refuseLarge(bytes, `the replay writes or zeroes up to byte ${bytes - 1},`, "refused before anything was written");
   }
 
   /**
@@ -483,11 +488,11 @@ export class ImageTarget {
   }
 
   /** Throws `LWLOG_FILE_TOO_LARGE` when a regular file cannot be `bytes` long; `what` says who needs it. */
-  private refuseLarge(bytes: number, what: string): void {
+  private refuseLarge(bytes: number, what: string, left = "nothing of it was written"): void {
     if (this.kind !== "file") return;
     if (this.limit === undefined) this.limit = fileSizeLimit(this.path) ?? null;
     if (this.limit === null || bytes <= this.limit.bytes) return;
-    throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `${what} ${describeLimit(this.limit)}; nothing of it was written`, { file: this.path });
+    throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `${what} ${describeLimit(this.limit)}; ${left}`, { file: this.path });
   }
 
   private ensureRoom(offset: number, length: number, entry?: EntryToApply): void {
