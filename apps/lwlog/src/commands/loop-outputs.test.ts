@@ -97,4 +97,16 @@ describe("an output that is a loop device over an input is refused (LWLOG_TARGET
     expect(r.stderr).toContain(`${log}: shares its storage with the input (${logLoop}: a loop device or a partition over it)`);
     expect(sha256File(log)).toBe(before);
   });
+
+  it("record --append: an image that is the log, or a loop device over it, is refused before serving", async () => {
+    const before = sha256File(log);
+    for (const image of [log, logLoop]) {
+      const r = await runLwlog(["record", "--log", log, "--append", "--image", image, "--listen", "127.0.0.1:0"]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`^lwlog: error: ${image}: (is the log itself|shares its storage with the log) \\(${log}.*recording onto it would destroy the log: give another image \\[LWLOG_TARGET_IS_LOG\\]\n$`));
+      expect(r.stdout).toBe("");
+    }
+    expect(sha256File(log)).toBe(before);
+    expect(readdirSync(tmp.path).filter((f) => f.endsWith(".ctl"))).toEqual([]);
+  });
 });
