@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { SUPER_FIELDS } from "@lwlog/codec";
@@ -137,6 +137,14 @@ beforeAll(() => {
 
 const CONVERTS = [[], ["--sector-size", "4096"], ["--sector-size", "512", "--truncate-marks"], ["--fix-superblock"], ["--for", "qemu"], ["--for", "kernel"], ["--declared-only"]];
 
+/** An existing 4 MiB image for replay-log (which creates none; a replay past its end grows it). */
+function replayLogImage(): string {
+  const img = join(out, "replay-log.img");
+  writeFileSync(img, new Uint8Array(0));
+  truncateSync(img, 4 << 20);
+  return img;
+}
+
 /** Every command that reads a log, on `log`. */
 function logRuns(log: string, variant: number, existing: boolean, force: boolean): Run[] {
   const newOut = (name: string) => ({ creates: join(out, name) });
@@ -164,6 +172,10 @@ function logRuns(log: string, variant: number, existing: boolean, force: boolean
     { args: ["diff", variant % 2 ? "--epochs" : "--tail", "--json", clean, log], inputs: [log, clean], noPartial: true, answerIsOne: true },
     // A log is the same as itself, or cannot be read: never "different".
     { args: ["diff", "--state", log, log], inputs: [log], noPartial: true, codes: [0, 2] },
+    // The crash-state planner and the replay-log drop-in (whose every error exits 1, as the C tool's).
+    { args: ["crashes", log, "--dry-run", "--json", "--points", variant % 2 ? "all" : "flush", ...(variant % 3 ? ["--tail"] : [])], inputs: [log], noPartial: true },
+    { args: ["replay-log", "--log", log, "--find", "--end-mark", "mkfs"], inputs: [log], codes: [0, 1, 255] },
+    { args: ["replay-log", "--log", log, "--replay", replayLogImage(), "--limit", String(1 + (variant % 40))], inputs: [log], noPartial: true, codes: [0, 1] },
   ];
 }
 

@@ -39,7 +39,7 @@ export { LogIndex, type IndexedMark, type IndexOptions } from "./log-index.js";
 export { LogWriter, type SuperPolicy, type CreateOptions, type AppendOptions, type EntryToAppend } from "./writer.js";
 export { LogBatchWriter, type BatchWriterOptions, type DataSource, type DataCopy } from "./batch-writer.js";
 export { superToJson, entryToJson, flagNames, u64ToJson } from "./json-shape.js";
-export { sizeOf, sameFile } from "./device.js";
+export { sizeOf, sameFile, sharesStorage } from "./device.js";
 export { checkLog, CheckCodes, type CheckReport, type CheckProblem, type CheckSeverity } from "./check.js";
 export { viewOf, firstNonZero, toHex, fromHex } from "./bytes.js";
 export { editDistance, nearestNames, missingMarkHint, quoteName, MarkNames } from "./names.js";

@@ -250,6 +250,11 @@ beforeAll(() => {
   baseline = process.memoryUsage().arrayBuffers;
 });
 
+// The two big properties take 12-25 s each on an idle 2-core machine and have passed 55 s on a
+// busy one; their run counts are the coverage (every mutation kind against every corpus log),
+// so they get room instead of fewer runs. LWLOG_FUZZ_RUNS scales this with the runs.
+const FUZZ_TIMEOUT = Math.max(1, scale) * 240_000;
+
 const params = (runs: number): fc.Parameters<[number, Mutation[]]> => ({
   numRuns: Math.round(runs * scale),
   ...(seed !== undefined ? { seed } : {}),
@@ -272,11 +277,11 @@ describe("fuzz: mutated real logs", () => {
 
   it("byte flips and extreme u64 fields: a result or a typed error, bounded", () => {
     fc.assert(fc.property(fc.nat(), fc.array(mutation.filter((m) => m.kind !== "truncate" && m.kind !== "splice"), { minLength: 1, maxLength: 6 }), check), params(12_000));
-  });
+  }, FUZZ_TIMEOUT);
 
   it("truncations and splices of one log into another, with flips: a result or a typed error, bounded", () => {
     fc.assert(fc.property(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 4 }), check), params(8_000));
-  });
+  }, FUZZ_TIMEOUT);
 
   it("the async reader ends the same way", async () => {
     await fc.assert(

@@ -3,11 +3,11 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpat
 import { open, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { ErrorCodes, LogIoError, ioError, sameFile, sizeOf } from "@lwlog/codec/core";
+import { ErrorCodes, LogIoError, ioError, sameFile, sharesStorage, sizeOf } from "@lwlog/codec/core";
 
 /** Error codes of `AtomicOutput` beside the codec's (`LWLOG_EXISTS`, `LWLOG_IS_DIRECTORY`, …). */
 export const OutputErrorCodes = {
-  /** The output is one of the command's inputs (the same inode, or the same device). */
+  /** The output is one of the command's inputs (the same inode, the same device, or a loop device or partition over it). */
   TARGET_IS_LOG: "LWLOG_TARGET_IS_LOG",
   /** The output is a kind of file that cannot be written (a socket, a symbolic link to nothing). */
   OUTPUT_KIND: "LWLOG_OUTPUT_KIND",
@@ -194,8 +194,9 @@ function outputStat(target: string): Stats | undefined {
 
 /**
  * Refuses (`LWLOG_TARGET_IS_LOG`) a file to be written that is one of the inputs, given as
- * paths or open file descriptors: the same inode (through hard and symbolic links), or the
- * same device. `stat` is the target's, when the caller has it; a missing target passes.
+ * paths or open file descriptors: the same inode (through hard and symbolic links), the
+ * same device, or storage shared through a loop device or a partition (`sharesStorage`).
+ * `stat` is the target's, when the caller has it; a missing target passes.
  */
 export function refuseInputs(target: string, inputs: readonly (string | number)[], stat?: Stats): void {
   let st = stat;
@@ -213,9 +214,10 @@ export function refuseInputs(target: string, inputs: readonly (string | number)[
     } catch {
       continue; // an input that cannot be looked at is reported when it is read
     }
-    if (sameFile(st, s)) {
+    if (sharesStorage(st, s)) {
       const name = typeof input === "number" ? (input === 0 ? "the standard input" : `file descriptor ${input}`) : input;
-      throw new LogIoError(OutputErrorCodes.TARGET_IS_LOG, `is the input itself (${name}); writing it would destroy the input: give another output`, { file: target });
+      const what = sameFile(st, s) ? `is the input itself (${name})` : `shares its storage with the input (${name}: a loop device or a partition over it)`;
+      throw new LogIoError(OutputErrorCodes.TARGET_IS_LOG, `${what}; writing it would destroy the input: give another output`, { file: target });
     }
   }
 }

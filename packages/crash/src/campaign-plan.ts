@@ -125,6 +125,8 @@ export function writeCampaign(dir: string, c: CampaignFile): "written" | "unchan
     throw ioError(err, dir, "make the campaign directory");
   }
   if (existsSync(file)) {
+    // A FIFO would block the read below, and a device is not a plan: neither is replaced.
+    if (!statSync(file).isFile()) throw new CampaignError(CampaignErrorCodes.PLAN_EXISTS, "is not a regular file (a FIFO, a device?): not replaced; give a new directory", { file });
     let old: string;
     try {
       old = readFileSync(file, "utf8");

@@ -1,14 +1,18 @@
 import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import {
   ErrorCodes,
   LogFile,
   LogFlags,
+  LogIoError,
   LogRangeError,
   LogWriter,
   LwlogError,
   ioError,
   isValidSectorSize,
   maxMarkLength,
+  sameFile,
+  sharesStorage,
   type EntryToAppend,
 } from "@lwlog/codec/core";
 import { NbdBackendError, type NbdBackend } from "@lwlog/nbd";
@@ -205,6 +209,7 @@ export class LoggingDevice implements NbdBackend {
         });
       }
     }
+    if (logSize >= 0) refuseLogAsImage(options.image, options.log);
     const image = await ImageFile.open(options.image);
     try {
       if (image.size === 0 || image.size % sector !== 0) {
@@ -683,4 +688,21 @@ function nbdError(err: unknown, fallback: "EIO"): NbdBackendError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ENOSPC" || code === "EDQUOT") return new NbdBackendError("ENOSPC", `no space left on the image: ${(err as Error).message}`);
   return new NbdBackendError(fallback, err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Refuses (`LWLOG_TARGET_IS_LOG`) an image that is the log, or shares its storage (a loop
+ * device over it): every write a client made would overwrite the log being written.
+ */
+function refuseLogAsImage(image: string, log: string): void {
+  let a, b;
+  try {
+    a = statSync(image);
+    b = statSync(log);
+  } catch {
+    return; // opening them reports it
+  }
+  if (!sharesStorage(a, b)) return;
+  const what = sameFile(a, b) ? `is the log itself (${log})` : `shares its storage with the log (${log}: a loop device or a partition over it)`;
+  throw new LogIoError("LWLOG_TARGET_IS_LOG", `${what}; recording onto it would destroy the log: give another image`, { file: image });
 }

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -498,6 +499,54 @@ static napi_value BlockDeviceSize(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * loopBacking(fd) -> { major, minor, inode (bigint), offset, sizeLimit, device } | null: LOOP_GET_STATUS64,
+ * what a loop device reads and writes (the backing file's device and inode, which stay right
+ * when the file is renamed or unlinked, unlike sysfs' backing_file path). null for a block
+ * device that is not a loop device, or a loop device with nothing bound to it.
+ */
+static napi_value LoopBacking(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv) || !get_fd(env, argv[0], &fd)) return NULL;
+  struct loop_info64 li;
+  memset(&li, 0, sizeof li);
+  if (ioctl(fd, LOOP_GET_STATUS64, &li) != 0) {
+    if (errno == ENXIO || errno == ENOTTY || errno == EINVAL) {
+      napi_value nothing;
+      napi_get_null(env, &nothing);
+      return nothing;
+    }
+    return throw_errno(env, errno, "ioctl(LOOP_GET_STATUS64)");
+  }
+  /* lo_device is the kernel's huge_encode_dev(): minor's low byte, major, then minor's high bits. */
+  uint64_t dev = li.lo_device;
+  uint32_t major = (uint32_t)((dev >> 8) & 0xfff);
+  uint32_t minor = (uint32_t)((dev & 0xff) | ((dev >> 12) & 0xfff00));
+  if (li.lo_offset > MAX_SAFE || li.lo_sizelimit > MAX_SAFE) return throw_range(env, "the loop device's offset or size limit is beyond 2^53");
+  napi_value out, v;
+  if (napi_create_object(env, &out) != napi_ok) return NULL;
+  napi_create_uint32(env, major, &v);
+  napi_set_named_property(env, out, "major", v);
+  napi_create_uint32(env, minor, &v);
+  napi_set_named_property(env, out, "minor", v);
+  napi_create_bigint_uint64(env, li.lo_inode, &v);
+  napi_set_named_property(env, out, "inode", v);
+  napi_set_named_property(env, out, "offset", make_number(env, li.lo_offset));
+  napi_set_named_property(env, out, "sizeLimit", make_number(env, li.lo_sizelimit));
+  /* lo_rdevice: the backing file's st_rdev, non-zero when it is itself a device node. */
+  if (li.lo_rdevice != 0) {
+    napi_value d;
+    if (napi_create_object(env, &d) != napi_ok) return NULL;
+    napi_create_uint32(env, (uint32_t)((li.lo_rdevice >> 8) & 0xfff), &v);
+    napi_set_named_property(env, d, "major", v);
+    napi_create_uint32(env, (uint32_t)((li.lo_rdevice & 0xff) | ((li.lo_rdevice >> 12) & 0xfff00)), &v);
+    napi_set_named_property(env, d, "minor", v);
+    napi_set_named_property(env, out, "device", d);
+  }
+  return out;
+}
+
+/*
  * seek(fd, offset, whence): lseek(2) with SEEK_DATA or SEEK_HOLE. -1 when there is no data at
  * or after `offset` (ENXIO: also an offset at or past the end). A file system without
  * SEEK_DATA support treats the whole file as data, as lseek(2) documents.
@@ -651,6 +700,7 @@ NAPI_MODULE_INIT() {
       {"blockZeroOut", NULL, BlockZeroOut, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockDiscard", NULL, BlockDiscard, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blockDeviceSize", NULL, BlockDeviceSize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"loopBacking", NULL, LoopBacking, NULL, NULL, NULL, napi_enumerable, NULL},
       {"xxh64Into", NULL, Xxh64Into, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seekData", NULL, SeekData, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seekHole", NULL, SeekHole, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { NativeRangeError, toNativeError } from "./errors.js";
 import { mapCopy, releaseCopy } from "./fallback.js";
-import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type CopyState, type LinuxIo } from "./io.js";
+import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type CopyState, type LinuxIo, type LoopBacking } from "./io.js";
 
 /** Where `npm run build` (node-gyp) puts the addon, from `src/` and from `dist/` alike. */
 export const addonPath = fileURLToPath(new URL("../build/Release/lwlog_native.node", import.meta.url));
@@ -21,12 +21,13 @@ interface Addon {
   blockZeroOut(fd: number, offset: number, length: number): boolean;
   blockDiscard(fd: number, offset: number, length: number): boolean;
   blockDeviceSize(fd: number): number;
+  loopBacking(fd: number): LoopBacking | null;
   xxh64Into(data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number): void;
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
 }
 
-const FUNCTIONS = ["map", "unmap", "copyFileRange", "copyRanges", "useIoUring", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "xxh64Into", "seekData", "seekHole"] as const;
+const FUNCTIONS = ["map", "unmap", "copyFileRange", "copyRanges", "useIoUring", "punchHole", "zeroRange", "blockZeroOut", "blockDiscard", "blockDeviceSize", "loopBacking", "xxh64Into", "seekData", "seekHole"] as const;
 /** madvise(2) MADV_SEQUENTIAL: read ahead further, and the pages behind may go sooner. */
 const MADV_SEQUENTIAL = 2;
 
@@ -117,6 +118,14 @@ export function openAddon(options: { path?: string; mmap?: boolean; ioUring?: bo
         return addon.blockDeviceSize(fd);
       } catch (err) {
         throw toNativeError(err, "blockDeviceSize");
+      }
+    },
+    loopBacking(fd) {
+      checkFd("loopBacking", fd);
+      try {
+        return addon.loopBacking(fd);
+      } catch (err) {
+        throw toNativeError(err, "loopBacking");
       }
     },
     seekData: (fd, offset) => seekCall(addon.seekData, "seekData", fd, offset),

@@ -1,6 +1,6 @@
-import { fstatSync, readFileSync, readSync, writeSync, type Stats } from "node:fs";
+import { fstatSync, readFileSync, statSync, readSync, writeSync, type Stats } from "node:fs";
 import { NativeIoError, NativeRangeError, toNativeError } from "./errors.js";
-import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type LinuxIo } from "./io.js";
+import { MAX_MAP_LENGTH, checkCopy, checkFd, checkRange, checkRanges, type LinuxIo, type LoopBacking } from "./io.js";
 
 /** Bytes `copyFileRange` moves at a time through its one buffer. */
 const COPY_CHUNK = 1 << 20;
@@ -30,6 +30,41 @@ function sysfsDeviceSize(op: string, st: Stats): number {
   } catch (err) {
     throw toNativeError(err, op);
   }
+}
+
+/**
+ * `loopBacking` from sysfs: `loop/backing_file` is a path, as it was when the file was bound
+ * (" (deleted)" once unlinked), so the inode is that of whatever the path names now when its
+ * device matches, else unknown.
+ */
+function sysfsLoopBacking(st: Stats): LoopBacking | null {
+  const major = Math.floor(st.rdev / 256) & 0xfff;
+  const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+  const dir = `/sys/dev/block/${major}:${minor}/loop`;
+  let path: string;
+  let offset: number;
+  let sizeLimit: number;
+  try {
+    path = readFileSync(`${dir}/backing_file`, "utf8").replace(/\n$/, "");
+    offset = Number(readFileSync(`${dir}/offset`, "utf8").trim());
+    sizeLimit = Number(readFileSync(`${dir}/sizelimit`, "utf8").trim());
+  } catch {
+    return null; // not a loop device, or nothing bound to it
+  }
+  const unknown: LoopBacking = { major: 0, minor: 0, inode: undefined, offset, sizeLimit };
+  if (path.endsWith(" (deleted)")) return unknown;
+  try {
+    const b = statSync(path, { bigint: true });
+    const out: LoopBacking = { ...majorMinor(Number(b.dev)), inode: b.ino, offset, sizeLimit };
+    if (b.isBlockDevice() || b.isCharacterDevice()) out.device = majorMinor(Number(b.rdev));
+    return out;
+  } catch {
+    return unknown;
+  }
+}
+
+function majorMinor(dev: number): { major: number; minor: number } {
+  return { major: Math.floor(dev / 256) & 0xfff, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
 }
 
 /** Reads exactly `target.length` bytes at `position`; false when the input ends first. */
@@ -120,6 +155,11 @@ export function fallbackIo(reason: string | undefined): LinuxIo {
         throw new NativeIoError("blockDeviceSize: ioctl(BLKGETSIZE64) failed: ENOTTY (not a block device)", "ENOTTY", "ioctl(BLKGETSIZE64)");
       }
       return sysfsDeviceSize("blockDeviceSize", st);
+    },
+    loopBacking(fd) {
+      checkFd("loopBacking", fd);
+      const st = stat("loopBacking", fd);
+      return st.isBlockDevice() ? sysfsLoopBacking(st) : null;
     },
     xxh64Into: undefined,
   };

@@ -18,7 +18,7 @@ import { fallbackIo } from "./fallback.js";
 import type { LinuxIo } from "./io.js";
 
 export { NativeIoError, NativeRangeError } from "./errors.js";
-export { MAX_MAP_LENGTH, type LinuxIo, type CopyState } from "./io.js";
+export { MAX_MAP_LENGTH, type LinuxIo, type CopyState, type LoopBacking } from "./io.js";
 export { addonPath, openAddon } from "./addon.js";
 
 /** True when the environment variable is set to anything but "" or "0". */

@@ -101,6 +101,14 @@ export interface LinuxIo {
   /** Size in bytes of the block device open as `fd` (BLKGETSIZE64); `NativeIoError` ENOTTY for anything else. */
   blockDeviceSize(fd: number): number;
   /**
+   * What the loop device open as `fd` is bound to (LOOP_GET_STATUS64): the backing file's
+   * device and inode, and the window of it the loop shows (`sizeLimit` 0: to its end); `null`
+   * for a block device that is not a loop device or has nothing bound. The fallback reads
+   * sysfs (`loop/backing_file`, a path: `undefined` inode when that path is gone or names
+   * another file now), so prefer the addon.
+   */
+  loopBacking(fd: number): LoopBacking | null;
+  /**
    * XXH64 (as the xxHash specification defines it, equal to xxhash-wasm's `h64`) of `data`
    * with the seed `seedHi·2^32 + seedLo`, written without allocating to `out[2·index]` (low
    * 32 bits) and `out[2·index + 1]` (high 32 bits). Not I/O, but there for the same reason:
@@ -109,6 +117,21 @@ export interface LinuxIo {
    * xxhash-wasm then, or plain JavaScript where WebAssembly cannot be instantiated (`@lwlog/diff`). A bad argument throws a RangeError with code `LWLOG_RANGE`.
    */
   readonly xxh64Into: ((data: Uint8Array, seedLo: number, seedHi: number, out: Uint32Array, index: number) => void) | undefined;
+}
+
+/** A loop device's backing file, as `loopBacking` reports it. */
+export interface LoopBacking {
+  /** Major and minor number of the device holding the backing file (its `stat` `dev`). */
+  major: number;
+  minor: number;
+  /** The backing file's inode; `undefined` when it cannot be known (the fallback, a stale path). */
+  inode: bigint | undefined;
+  /** Where in the backing file the loop device starts, in bytes. */
+  offset: number;
+  /** How many bytes of it the loop device shows; 0 for all of it (from `offset` to its end). */
+  sizeLimit: number;
+  /** When the backing file is itself a device node (a loop over a block device): that device. */
+  device?: { major: number; minor: number };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
-import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
+import { ErrorCodes, ioError, LogFormatError, LogRangeError, LwlogError, sameFile, sharesStorage, sizeOf, type EntryKind, type LogFile } from "@lwlog/codec/core";
 import { native, type CopyState, type LinuxIo } from "@lwlog/native";
 import { ReplayErrorCodes, TargetError } from "./errors.js";
 import { describeLimit, fileSizeLimit, type FileSizeLimit } from "./limits.js";
@@ -276,9 +276,14 @@ export class ImageTarget {
     this.bytes = bytes;
   }
 
-  /** Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow). */
+  /**
+   * Throws `LWLOG_TARGET_TOO_SMALL` unless the target holds `bytes` bytes (or may grow), and
+   * `LWLOG_FILE_TOO_LARGE` when a file that may grow could not be that long: both before any
+   * write, so that a replay refused for its size leaves the target as it was.
+   */
   require(bytes: number): void {
     if (!this.grow) refuseSmall(this.path, this.bytes, bytes, this.kind);
+    else if (bytes > this.bytes) this.refuseLarge(bytes, `the replay writes or zeroes up to byte ${bytes - 1},`, "refused before anything was written");
   }
 
   /**
@@ -483,11 +488,11 @@ export class ImageTarget {
   }
 
   /** Throws `LWLOG_FILE_TOO_LARGE` when a regular file cannot be `bytes` long; `what` says who needs it. */
-  private refuseLarge(bytes: number, what: string): void {
+  private refuseLarge(bytes: number, what: string, left = "nothing of it was written"): void {
     if (this.kind !== "file") return;
     if (this.limit === undefined) this.limit = fileSizeLimit(this.path) ?? null;
     if (this.limit === null || bytes <= this.limit.bytes) return;
-    throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `${what} ${describeLimit(this.limit)}; nothing of it was written`, { file: this.path });
+    throw new TargetError(ReplayErrorCodes.FILE_TOO_LARGE, `${what} ${describeLimit(this.limit)}; ${left}`, { file: this.path });
   }
 
   private ensureRoom(offset: number, length: number, entry?: EntryToApply): void {
@@ -531,7 +536,7 @@ function targetBytes(units: bigint | number, S: number, entry: EntryToApply, wha
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Refuses a target that is the log: the same inode, or the same block device. */
+/** Refuses a target that is the log: the same inode, the same block device, or a loop device or partition over it. */
 function refuseLog(path: string, stat: Stats, logPath: string): void {
   let logStat: Stats;
   try {
@@ -539,8 +544,9 @@ function refuseLog(path: string, stat: Stats, logPath: string): void {
   } catch {
     return; // the log's own open reports that
   }
-  if (sameFile(stat, logStat)) {
-    throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `is the log itself (${logPath}); replaying onto it would destroy the log`, { file: path });
+  if (sharesStorage(stat, logStat)) {
+    const what = sameFile(stat, logStat) ? `is the log itself (${logPath})` : `shares its storage with the log (${logPath}: a loop device or a partition over it)`;
+    throw new TargetError(ReplayErrorCodes.TARGET_IS_LOG, `${what}; replaying onto it would destroy the log`, { file: path });
   }
 }
 

@@ -10,5 +10,6 @@ export * from "./kernel-logs.js";
 export * from "./fs-workload.js";
 export * from "./recorded-logs.js";
 export * from "./mounts.js";
+export * from "./loops.js";
 export * from "./sshd.js";
 export * from "./xfstests.js";

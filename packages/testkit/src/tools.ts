@@ -24,6 +24,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   fio: "fio",
   losetup: "mount",
   prlimit: "util-linux",
+  partx: "util-linux",
   mount: "mount",
   umount: "mount",
   "mkfs.xfs": "xfsprogs",

@@ -112,6 +112,7 @@ export async function runReport(ctx: CommandContext, dir: string, opts: ReportOp
   const abort = new AbortController();
   const unhook = ctx.io.onInterrupt?.(() => abort.abort());
   try {
+    const plot = opts.plot !== undefined ? await (await import("./crashes-plot.js")).prepareCampaignPlot(open, opts.plot, opts.force ?? false) : undefined;
     const results = crash.readCampaignResults(open);
     let merged: MergedCampaign;
     try {
@@ -131,7 +132,7 @@ export async function runReport(ctx: CommandContext, dir: string, opts: ReportOp
       minimised: merged.minimisedHere,
       waiting: merged.waiting,
     };
-    if (opts.plot !== undefined) await (await import("./crashes-plot.js")).writeCampaignPlot(open, merged.records, report, opts.plot, opts.force ?? false);
+    if (plot !== undefined) await (await import("./crashes-plot.js")).writeCampaignPlot(open, merged.records, report, plot);
     const out = new Output(ctx.io.stdout);
     if (opts.json) await out.line(toJson({ ...reportJson(open.plan, report, facts), campaign }));
     else {

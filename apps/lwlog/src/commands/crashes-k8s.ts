@@ -1,3 +1,4 @@
+import { join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { ExitCode, UsageError } from "../errors.js";
 import { toJson } from "../format.js";
@@ -72,10 +73,11 @@ export async function runPlanK8s(ctx: CommandContext, dir: string, opts: K8sOpti
   }
   const { AtomicOutput } = await import("@lwlog/convert/core");
   const { writeFileSync } = await import("node:fs");
-  const out = AtomicOutput.prepare(opts.output, { overwrite: opts.force ?? false });
+  // Never over the plan or the log, even with --force.
+  const out = AtomicOutput.prepare(opts.output, { overwrite: opts.force ?? false, inputs: [join(dir, "plan.json"), resolve(dir, campaign.log.relative)] });
   try {
     writeFileSync(out.temp, text, { flag: "wx" });
-    out.commit();
+    await out.commit();
   } catch (e) {
     out.abort();
     throw out.named(e);

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import type { CrashReport, OpenCampaign, StateRecord } from "@lwlog/crash";
+import type { AtomicOutput } from "@lwlog/convert/core";
 
 /** What the picture drew (for tests and the caller's message). */
 export interface CampaignPlot {
@@ -12,13 +13,24 @@ export interface CampaignPlot {
 }
 
 /**
+ * Checks `--plot OUT` before the report's work (see `AtomicOutput.prepare`): refused when it
+ * is the log, the plan or a job's result (even with `force`), exists without `force`, or
+ * cannot be written.
+ */
+export async function prepareCampaignPlot(open: OpenCampaign, out: string, force: boolean): Promise<AtomicOutput> {
+  const [{ AtomicOutput }, { resultPath }] = await Promise.all([import("@lwlog/convert/core"), import("@lwlog/crash")]);
+  const inputs = [open.logPath, join(open.dir, "plan.json"), ...open.campaign.jobs.map((j) => resultPath(open.dir, j.job))];
+  return AtomicOutput.prepare(out, { overwrite: force, inputs });
+}
+
+/**
  * `lwlog crashes report DIR --plot OUT.svg`: the log as `lwlog plot` draws it (writes by
  * offset over time, flushes, FUA writes, marks), the entries a minimal failing state loses in
  * their own colour, and under it the crash row: at each crash point its states, passed,
  * failed and not judged. Written whole (a temporary file renamed over `out`).
  */
-export async function writeCampaignPlot(open: OpenCampaign, records: readonly StateRecord[], report: CrashReport, out: string, force: boolean): Promise<CampaignPlot> {
-  const [{ readPlotSeries, plotLogs }, { AtomicOutput }] = await Promise.all([import("@lwlog/plot"), import("@lwlog/convert/core")]);
+export async function writeCampaignPlot(open: OpenCampaign, records: readonly StateRecord[], report: CrashReport, output: AtomicOutput): Promise<CampaignPlot> {
+  const { readPlotSeries, plotLogs } = await import("@lwlog/plot");
   const byOrdinal = new Map<number, StateRecord>();
   for (const r of records) byOrdinal.set(r.ordinal, r);
   const points = open.plan.points.map((p) => {
@@ -31,7 +43,6 @@ export async function writeCampaignPlot(open: OpenCampaign, records: readonly St
     }
     return { position: p.position, passed, failed, missing: p.count - passed - failed };
   });
-  const output = AtomicOutput.prepare(out, { overwrite: force });
   try {
     const series = await readPlotSeries(open.logPath, { tail: open.campaign.options.tail, label: basename(open.logPath) });
     const lost = new Uint8Array(series.count);
@@ -48,7 +59,7 @@ export async function writeCampaignPlot(open: OpenCampaign, records: readonly St
     const title = `crash campaign: ${report.states} of ${report.planned} states judged, ${report.passed} passed, ${report.failed} failed, at ${points.length} crash points`;
     const r = await plotLogs([series], { title, crashes: { points } });
     writeFileSync(output.temp, r.svg, { flag: "wx" });
-    output.commit();
+    await output.commit();
     return { points: points.length, passed: report.passed, failed: report.failed, missing: report.planned - report.states, lost: lostCount };
   } catch (e) {
     output.abort();

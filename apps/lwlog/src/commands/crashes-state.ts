@@ -73,7 +73,7 @@ export async function runOneState(ctx: CommandContext, log: CrashLog, file: LogF
  */
 async function writeStateImage(log: CrashLog, file: LogFile, resolved: import("@lwlog/crash").ResolvedState, to: string, size: number, force: boolean): Promise<void> {
   const crash = await import("@lwlog/crash");
-  const { AtomicOutput } = await import("@lwlog/convert/core");
+  const { AtomicOutput, refuseInputs } = await import("@lwlog/convert/core");
   const { ImageTarget } = await import("@lwlog/replay");
   const { LogIoError } = await import("@lwlog/codec/core");
   let st: import("node:fs").Stats | undefined;
@@ -83,8 +83,7 @@ async function writeStateImage(log: CrashLog, file: LogFile, resolved: import("@
     // a new file
   }
   if (st !== undefined) {
-    const logSt = statSync(log.path);
-    if (st.ino === logSt.ino && st.dev === logSt.dev) throw new LogIoError("LWLOG_TARGET_IS_LOG", `is the log itself (${log.path}); writing a state onto it would destroy the log`, { file: to });
+    refuseInputs(to, [log.path], st);
     if (!st.isFile() && !st.isDirectory()) throw new LogIoError("LWLOG_TARGET_KIND", "is not a regular file: --to writes a new image file (even with --force)", { file: to });
   }
   const output = AtomicOutput.prepare(to, { overwrite: force });
@@ -95,7 +94,7 @@ async function writeStateImage(log: CrashLog, file: LogFile, resolved: import("@
     } finally {
       target.close();
     }
-    output.commit();
+    await output.commit();
   } catch (e) {
     output.abort();
     throw output.named(e);

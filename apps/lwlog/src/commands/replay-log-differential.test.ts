@@ -138,7 +138,9 @@ function refusedByLwlog(ops: Op[], o: Options): boolean {
   const start = startIndex(ops, o);
   if (start === undefined) return false; // both refuse
   const rest = ops.slice(start);
-  if (o.endMark !== undefined) return !rest.some((op) => op.kind === "mark" && op.name === o.endMark);
+  // A mark that is not there: refused, unless --limit ends the replay before the log does
+  // (then lwlog, as replay-log, stops there).
+  if (o.endMark !== undefined) return !rest.some((op) => op.kind === "mark" && op.name === o.endMark) && !(o.limit && rest.length >= o.limit);
   if ((o.nextFua || o.nextFlush) && !o.limit) {
     const want = (o.nextFua ? FUA : 0n) | (o.nextFlush ? FLUSH : 0n);
     return !rest.some((op) => (flagsOf(op) & want) !== 0n);

@@ -185,6 +185,22 @@ describe("lwlog replay-log: where it differs from replay-log (docs/cli.md lists 
     expect(r.stderr).toContain("nope.img: no such file: replay-log writes onto an existing image file or block device");
   });
 
+  it("a replay past what the image's file system holds is refused before any write: the image is left as it was", async () => {
+    // Ten writes, then a discard of 2^40 sectors at sector 1024 (issue 11, item 1).
+    const log = join(tmp.path, "huge-discard.log");
+    const w = await LogWriter.create(log, { sectorSize: 512 });
+    for (let i = 0; i < 10; i++) await w.write(BigInt(i * 8), randomBytes(4096, i + 1));
+    await w.discard(1024n, 1n << 40n);
+    await w.close();
+    const img = join(tmp.path, "huge-discard.img");
+    writeFileSync(img, Buffer.alloc(1 << 20, 0x5a));
+    const before = sha256File(img);
+    const r = await replayLog("--log", log, "--replay", img);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/huge-discard\.img: the replay writes or zeroes up to byte \d+, past the largest file its file system can hold \(\d+ bytes\); refused before anything was written \[LWLOG_FILE_TOO_LARGE\]\n$/);
+    expect(sha256File(img)).toBe(before);
+  });
+
   it("the log itself as the target is refused", async () => {
     const copy = join(tmp.path, "self.log");
     writeFileSync(copy, readFileSync(sample("one-write")));
