@@ -38,8 +38,9 @@ export interface ReplayOptions {
   index?: LogIndex;
   /**
    * Checkpoints: after each entry matching a rule, a scratch view of the target's state is
-   * made and `run` is called on it (never on the target: the checker may mount, recover and
-   * repair the view, and the replay goes on from the untouched state). A checkpoint the
+   * made and `run` is called on it (not on the target: the checker may mount, recover and
+   * repair the view, and the replay goes on from the untouched state; `onTarget` asks for the
+   * target itself instead, replay-log's way). A checkpoint the
    * signal interrupts throws `ReplayInterruptedError`; it is never counted as failed.
    */
   check?: {
