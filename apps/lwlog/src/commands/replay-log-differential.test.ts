@@ -236,8 +236,9 @@ function stopsOnMarkAndFlag(argv: string[]): boolean {
 }
 
 describe("command lines as glibc's getopt_long reads replay-log's", () => {
-  const vocabulary = ["--next-flush", "--next-fua", "--start-entry", "--end-mark", "--limit", "--verbose", "--find", "--num-entries", "--no-discard", "--start-mark", "--start-sector", "--end-sector"];
-  const values = ["0", "1", "3", "0x2", "010", "08", "", "-1", " 2", "2 ", "a", "mkfs", "99999999999999999999999"];
+  const vocabulary = ["--next-flush", "--next-fua", "--start-entry", "--end-mark", "--limit", "--verbose", "--find", "--num-entries", "--no-discard", "--start-mark", "--start-sector", "--end-sector", "--fsck", "--check"];
+  // With no --replay among them, --fsck's command never runs: what counts is how it and --check are read.
+  const values = ["0", "1", "3", "0x2", "010", "08", "", "-1", " 2", "2 ", "a", "mkfs", "99999999999999999999999", "flush", "fua", "discard", "true"];
 
   it("the same exit code and stdout for random abbreviations, values and stray arguments", async () => {
     const log = await writeLog(512, [
