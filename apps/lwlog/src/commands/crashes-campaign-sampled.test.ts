@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir } from "@lwlog/testkit";
+import { DOMParser } from "linkedom";
 import { runLwlog } from "../testing.js";
 import { campaignFixture, comparable, lwlogCommand, type CampaignFixture } from "./test-campaign.js";
 
@@ -23,6 +24,12 @@ beforeAll(async () => {
   fx = await campaignFixture(tmp.path);
   lwlog = lwlogCommand(tmp.path);
 });
+
+/** The elements of an SVG picture that a selector picks. */
+function svgMarks(svg: string) {
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  return (sel: string) => [...doc.querySelectorAll(sel)];
+}
 
 /** A job's result records without their timing fields. */
 function records(dir: string, job: number): unknown[] {
@@ -91,12 +98,22 @@ describe("a campaign of sampled states, jobs as processes", () => {
     // Missing jobs, a failure or not: the report says which.
     const partial = await runLwlog(["crashes", "report", dir, "--json"]);
     expect(JSON.parse(partial.stdout).campaign).toMatchObject({ complete: 0, missing: [0, 1], partial: [{ job: 0 }] });
+    // Its picture: every crash point's states not judged yet, none passed or failed.
+    const svg = join(tmp.path, "partial.svg");
+    expect((await runLwlog(["crashes", "report", dir, "--plot", svg])).code).toBe(75);
+    const marks = svgMarks(readFileSync(svg, "utf8"));
+    expect(marks("g.crash_missing_marks path")).toHaveLength(doc.points);
+    expect(marks("g.crash_passed_marks path")).toHaveLength(0);
+    expect(marks("g.crash_failed_marks path")).toHaveLength(0);
     for (const job of [0, 1]) expect((await runJob(dir, job)).code).toBe(0);
     for (const job of [0, 1]) expect(records(dir, job)).toEqual(records(ref, job));
     expect(readdirSync(join(dir, "results")).filter((n) => n.endsWith(".partial"))).toEqual([]);
 
     const rep = await runLwlog(["crashes", "report", dir, "--json"]);
     expect(rep.code).toBe(single.code);
+    const whole = join(tmp.path, "whole.svg");
+    expect((await runLwlog(["crashes", "report", dir, "--plot", whole])).code).toBe(1);
+    expect(svgMarks(readFileSync(whole, "utf8"))("g.crash_missing_marks path")).toHaveLength(0);
     expect({ ...comparable(JSON.parse(rep.stdout)), judge: "" }).toEqual({ ...comparable(doc), judge: "" });
     const par = await runLwlog(["crashes", fx.log, "--exec", fx.check, ...SAMPLED, "--parallel", "2", "--json"]);
     expect(par.code).toBe(single.code);
