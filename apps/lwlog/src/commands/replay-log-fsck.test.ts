@@ -153,15 +153,15 @@ describe("--fsck that changes the target: lwlog replay-log against the C replay-
     }
     // E2FSCK_TIME: the same "now" for both runs (e2fsck writes it into the superblock).
     const fsck = (img: string) => `E2FSCK_TIME=1700000000 e2fsck -fy ${img} >/dev/null 2>&1; s=$?; sha256sum < ${img} | cut -c1-16 >> ${img}.seen; [ $s -le 1 ]`;
-    const argv = (img: string) => ["--log", k.path, "--replay", img, "--start-mark", "mkfs", "--end-mark", "files", "--check", "fua", "--fsck", fsck(img)];
+    const argv = (img: string) => ["--log", k.path, "--replay", img, "--start-mark", "mkfs", "--limit", "52", "--check", "fua", "--fsck", fsck(img)];
     const byC = runC(argv(c));
     expect(byC.code).toBe(0);
     expect(await runLwlog(argv(lw))).toEqual(byC);
-    expect(read(`${lw}.seen`).split("\n").length).toBeGreaterThan(5);
+    expect(read(`${lw}.seen`).trim().split("\n")).toHaveLength(9); // the FUAs of entries 39..90
     expect(read(`${lw}.seen`)).toBe(read(`${c}.seen`));
     expect(readFileSync(lw).equals(readFileSync(c))).toBe(true);
     // The checks changed the target and the replay went on from it: not the plain replay's image.
-    expect(runC(["--log", k.path, "--replay", plain, "--start-mark", "mkfs", "--end-mark", "files"]).code).toBe(0);
+    expect(runC(["--log", k.path, "--replay", plain, "--start-mark", "mkfs", "--limit", "52"]).code).toBe(0);
     expect(readFileSync(lw).equals(readFileSync(plain))).toBe(false);
   }, 120_000);
 });
