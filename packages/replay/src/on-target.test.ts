@@ -1,9 +1,9 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LogWriter } from "@lwlog/codec";
-import { makeTempDir, randomBytes } from "@lwlog/testkit";
-import { ImageTarget, replayLog, type Checkpoint } from "./index.js";
+import { makeTempDir, randomBytes, requireTool, run } from "@lwlog/testkit";
+import { ImageTarget, replayLog, TargetError, type Checkpoint } from "./index.js";
 
 // check.onTarget (replay-log's --fsck): the checker runs on the target itself after an fsync,
 // with no scratch view, and the replay goes on from whatever the checker left there.
@@ -126,5 +126,48 @@ describe.each([
     expect(sector(end, 2)).toEqual(Buffer.alloc(S));
     expect(sector(end, 7)).toEqual(Buffer.from(X));
     expect(readdirSync(dir).sort()).toEqual(["l.log", "t.img"]);
+  });
+});
+
+/** Opens `dev` O_EXCL (as e2fsck and mount do) and closes it; the error code when refused. */
+function exclusiveOpen(dev: string): string | undefined {
+  try {
+    closeSync(openSync(dev, constants.O_RDWR | constants.O_EXCL));
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+}
+
+describe("a block device target and a checker that opens it exclusively", () => {
+  it("exclusive: false still refuses a device in use, then lets others open it O_EXCL; onTarget replays onto a device that way", async () => {
+    requireTool("losetup");
+    const dir = join(tmp.path, `d${++n}`);
+    mkdirSync(dir);
+    const log = await writeLog(dir);
+    const backing = join(dir, "dev.img");
+    writeFileSync(backing, new Uint8Array(64 * S));
+    const dev = run("losetup", ["-f", "--show", backing]).stdout.trim();
+    try {
+      const held = ImageTarget.open(dev);
+      expect(exclusiveOpen(dev)).toBe("EBUSY");
+      // In use: refused whether or not the replay would hold it exclusively.
+      expect(() => ImageTarget.open(dev, { exclusive: false })).toThrow(TargetError);
+      held.close();
+      const shared = ImageTarget.open(dev, { exclusive: false });
+      expect(exclusiveOpen(dev)).toBeUndefined();
+      shared.close();
+
+      const seen: (string | undefined)[] = [];
+      const s = await replayLog({ log, target: dev, check: { rules: ["fua"], onTarget: true, run: (p) => (seen.push(exclusiveOpen(p.image)), { ok: true }) } });
+      expect(s.checkpoints.views).toEqual({ target: 2 });
+      expect(seen).toEqual([undefined, undefined]);
+      // Without onTarget the device is held exclusively while views of it are judged.
+      const views: (string | undefined)[] = [];
+      await replayLog({ log, target: dev, check: { rules: ["fua"], scratch: { dir }, run: () => (views.push(exclusiveOpen(dev)), { ok: true }) } });
+      expect(views).toEqual(["EBUSY", "EBUSY"]);
+    } finally {
+      run("losetup", ["-d", dev]);
+    }
   });
 });

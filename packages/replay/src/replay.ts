@@ -59,7 +59,8 @@ export interface ReplayOptions {
     /**
      * Run the checker on the target itself, synced first, with no view (replay-log's `--fsck`:
      * what the command changes, the replay goes on from). Default false. `scratch` and `nbd`
-     * are then unused, and the checkpoint's `view` is `target`.
+     * are then unused, and the checkpoint's `view` is `target`. A device target is then not
+     * held `O_EXCL` (pass an `ImageTarget` opened with `exclusive: false` for the same).
      */
     onTarget?: boolean;
   };
@@ -281,6 +282,8 @@ export function openTarget(log: LogFile, plan: ReplayPlan, options: ReplayOption
     truncate: options.truncate ?? false,
     log: log.path,
     require: plan.needBytes,
+    // A checker on the target opens it itself (e2fsck holds a device O_EXCL).
+    ...(options.check?.onTarget === true ? { exclusive: false } : {}),
   });
 }
 

@@ -164,4 +164,33 @@ describe("--fsck that changes the target: lwlog replay-log against the C replay-
     expect(runC(["--log", k.path, "--replay", plain, "--start-mark", "mkfs", "--limit", "52"]).code).toBe(0);
     expect(readFileSync(lw).equals(readFileSync(plain))).toBe(false);
   }, 120_000);
+
+  it("onto block devices: e2fsck -fy on the device itself (it opens it O_EXCL) while the replay holds it, as with the C replay-log", async () => {
+    for (const tool of ["e2fsck", "losetup"]) requireTool(tool);
+    const k = kernelLogs().find((l) => l.file === "ext4-4k.log")!;
+    const backing = ["c", "lw"].map((who) => join(tmp.path, `dev-${who}.img`));
+    const devs: string[] = [];
+    try {
+      for (const b of backing) {
+        writeFileSync(b, "");
+        spawnSync("truncate", ["-s", String(k.data_device_bytes), b]);
+        const r = spawnSync("losetup", ["-f", "--show", b], { encoding: "utf8" });
+        expect(r.status, r.stderr).toBe(0);
+        devs.push(r.stdout.trim());
+      }
+      const [c, lw] = devs as [string, string];
+      for (const dev of devs) expect(runC(["--log", k.path, "--replay", dev, "--end-mark", "mkfs"]).code).toBe(0);
+      const fsck = (dev: string, seen: string) => `E2FSCK_TIME=1700000000 e2fsck -fy ${dev} >/dev/null 2>&1; s=$?; sha256sum < ${dev} | cut -c1-16 >> ${seen}; [ $s -le 1 ]`;
+      const argv = (dev: string, seen: string) => ["--log", k.path, "--replay", dev, "--start-mark", "mkfs", "--limit", "40", "--check", "fua", "--fsck", fsck(dev, seen)];
+      const seen = backing.map((b) => `${b}.seen`) as [string, string];
+      const byC = runC(argv(c, seen[0]));
+      expect(byC.code).toBe(0);
+      expect(await runLwlog(argv(lw, seen[1]))).toEqual(byC);
+      expect(read(seen[1]).trim().split("\n")).toHaveLength(7); // the FUAs of entries 39..78
+      expect(read(seen[1])).toBe(read(seen[0]));
+    } finally {
+      for (const dev of devs) spawnSync("losetup", ["-d", dev]);
+    }
+    expect(readFileSync(backing[1]!).equals(readFileSync(backing[0]!))).toBe(true);
+  }, 120_000);
 });
