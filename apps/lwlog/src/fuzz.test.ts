@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { SUPER_FIELDS } from "@lwlog/codec";
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { excerpt, logMutation, mutateLog, mutateText, textMutation } from "./test-mutations.js";
 import { runLwlog, type CliRun } from "./testing.js";
 
-// Every command that reads a log or an export, run in-process on mutated real logs (excerpts
+// Every command that reads a log or an export (crashes and replay-log included), run in-process on mutated real logs (excerpts
 // of the kernel logs, the samples, the bad fixtures) and mutated exports (NDJSON, JSON, CSV
 // with --data base64), with the promises each run must keep whatever its input: an exit code
 // in the documented set, never 70 (a bug) nor a stack trace; a failure said as
@@ -79,6 +79,10 @@ interface Run {
   answerIsOne?: boolean;
   /** The exit codes this run may give (default 0, 1, 2). */
   codes?: number[];
+  /** Made before the run (an image replay-log writes onto: it creates none). */
+  prepare?: () => void;
+  /** A directory the run may use and must leave empty (a scratch space). */
+  leavesEmpty?: string;
 }
 
 const SENTINEL = "precious: not to be replaced unasked\n";
@@ -88,6 +92,7 @@ async function check(run: Run): Promise<CliRun> {
   const before = run.inputs.map((p) => sha(readFileSync(p)));
   if (run.creates !== undefined) rmSync(run.creates, { force: true });
   if (run.existing !== undefined) writeFileSync(run.existing.path, SENTINEL);
+  run.prepare?.();
   const r = await runLwlog(run.args);
   const what = `lwlog ${run.args.join(" ")}\nexit ${r.code}\nstderr: ${r.stderr}`;
   expect(run.codes ?? [0, 1, 2], what).toContain(r.code);
@@ -115,6 +120,7 @@ async function check(run: Run): Promise<CliRun> {
   expect(process.resourceUsage().maxRSS * 1024, what).toBeLessThan(peakBaseline + (1 << 30));
   // No temporary file is left beside an output.
   expect(readdirSync(out).filter((f) => f.includes(".tmp") || f.includes(".lwlog-")), what).toEqual([]);
+  if (run.leavesEmpty !== undefined) expect(readdirSync(run.leavesEmpty), `${what}\nleft in its scratch space`).toEqual([]);
   return r;
 }
 
@@ -137,14 +143,6 @@ beforeAll(() => {
 
 const CONVERTS = [[], ["--sector-size", "4096"], ["--sector-size", "512", "--truncate-marks"], ["--fix-superblock"], ["--for", "qemu"], ["--for", "kernel"], ["--declared-only"]];
 
-/** An existing 4 MiB image for replay-log (which creates none; a replay past its end grows it). */
-function replayLogImage(): string {
-  const img = join(out, "replay-log.img");
-  writeFileSync(img, new Uint8Array(0));
-  truncateSync(img, 4 << 20);
-  return img;
-}
-
 /** Every command that reads a log, on `log`. */
 function logRuns(log: string, variant: number, existing: boolean, force: boolean): Run[] {
   const newOut = (name: string) => ({ creates: join(out, name) });
@@ -154,6 +152,8 @@ function logRuns(log: string, variant: number, existing: boolean, force: boolean
   const { args: csvArgs, ...csv } = outFile("export.csv");
   const { args: svgArgs, ...svg } = outFile("plot.svg");
   const img = join(out, "replay.img");
+  const scratch = join(work, "scratch");
+  const find = [["--next-fua"], ["--next-flush"], ["--end-mark", "mkfs"], ["--limit", String(variant % 9)]][variant % 4]!;
   return [
     { args: ["info", log], inputs: [log], noPartial: true },
     { args: ["info", "--json", log], inputs: [log], noPartial: true },
@@ -172,10 +172,21 @@ function logRuns(log: string, variant: number, existing: boolean, force: boolean
     { args: ["diff", variant % 2 ? "--epochs" : "--tail", "--json", clean, log], inputs: [log, clean], noPartial: true, answerIsOne: true },
     // A log is the same as itself, or cannot be read: never "different".
     { args: ["diff", "--state", log, log], inputs: [log], noPartial: true, codes: [0, 2] },
-    // The crash-state planner and the replay-log drop-in (whose every error exits 1, as the C tool's).
+    // The crash-state planner on every kind of point rule.
     { args: ["crashes", log, "--dry-run", "--json", "--points", variant % 2 ? "all" : "flush", ...(variant % 3 ? ["--tail"] : [])], inputs: [log], noPartial: true },
-    { args: ["replay-log", "--log", log, "--find", "--end-mark", "mkfs"], inputs: [log], codes: [0, 1, 255] },
-    { args: ["replay-log", "--log", log, "--replay", replayLogImage(), "--limit", String(1 + (variant % 40))], inputs: [log], noPartial: true, codes: [0, 1] },
+    // Crash states: the plan only, or a few states judged by a command that passes them all
+    // (what is judged is the engine's business here: every state is built on a scratch view).
+    { args: ["crashes", log, "--exec", "true", "--samples", String(2 + (variant % 3)), "--dry-run", ...(variant % 2 ? ["--tail"] : ["--json"])], inputs: [log], noPartial: true },
+    { args: ["crashes", log, "--exec", "true", "--samples", "3", "--points", variant % 2 ? "flush" : "mark", "--minimise", "0", "--scratch", scratch, "--json"], inputs: [log], noPartial: true, leavesEmpty: scratch, prepare: () => mkdirSync(scratch, { recursive: true }) },
+    // replay-log: its codes (255: --find met a broken entry); it writes onto an existing image.
+    { args: ["replay-log", "--log", log, "--find", ...find], inputs: [log], noPartial: true, codes: [0, 1, 255] },
+    {
+      args: ["replay-log", "--log", log, "--replay", join(out, "rl.img"), ...find.filter((a) => a !== "--find"), ...(variant % 3 === 0 ? ["--fsck", "true", "--check", "fua"] : []), ...(variant % 5 === 0 ? ["--no-discard"] : [])],
+      inputs: [log],
+      noPartial: true,
+      codes: [0, 1],
+      prepare: () => writeFileSync(join(out, "rl.img"), ""),
+    },
   ];
 }
 
@@ -206,6 +217,7 @@ describe("fuzz: every command on mutated logs and exports", () => {
             expect(c.code, `${run.args.join(" ")} made a log check calls invalid:\n${c.stdout}`).toBe(0);
           }
           rmSync(join(out, "replay.img"), { force: true });
+          rmSync(join(out, "rl.img"), { force: true });
           // What export writes, import rebuilds: the same entries (docs/json.md).
           if (run.args[0] === "export" && run.creates === undefined && run.existing === undefined && r.code === 0) {
             const text = join(work, "roundtrip.ndjson");

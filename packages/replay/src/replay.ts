@@ -38,8 +38,9 @@ export interface ReplayOptions {
   index?: LogIndex;
   /**
    * Checkpoints: after each entry matching a rule, a scratch view of the target's state is
-   * made and `run` is called on it (never on the target: the checker may mount, recover and
-   * repair the view, and the replay goes on from the untouched state). A checkpoint the
+   * made and `run` is called on it (not on the target: the checker may mount, recover and
+   * repair the view, and the replay goes on from the untouched state; `onTarget` asks for the
+   * target itself instead, replay-log's way). A checkpoint the
    * signal interrupts throws `ReplayInterruptedError`; it is never counted as failed.
    */
   check?: {
@@ -58,7 +59,8 @@ export interface ReplayOptions {
     /**
      * Run the checker on the target itself, synced first, with no view (replay-log's `--fsck`:
      * what the command changes, the replay goes on from). Default false. `scratch` and `nbd`
-     * are then unused, and the checkpoint's `view` is `target`.
+     * are then unused, and the checkpoint's `view` is `target`. A device target is then not
+     * held `O_EXCL` (pass an `ImageTarget` opened with `exclusive: false` for the same).
      */
     onTarget?: boolean;
   };
@@ -280,6 +282,8 @@ export function openTarget(log: LogFile, plan: ReplayPlan, options: ReplayOption
     truncate: options.truncate ?? false,
     log: log.path,
     require: plan.needBytes,
+    // A checker on the target opens it itself (e2fsck holds a device O_EXCL).
+    ...(options.check?.onTarget === true ? { exclusive: false } : {}),
   });
 }
 

@@ -27,6 +27,13 @@ export interface TargetOptions {
   /** Open for reading only (`read`, no writes). */
   readOnly?: boolean;
   /**
+   * A block device opened for writing is held with `O_EXCL` (default true), so that nothing
+   * mounts it under the replay. False still refuses a device in use (a mounted file system)
+   * at `open`, then lets go: a checker run on the target (replay-log's `--fsck`: `e2fsck`
+   * opens the device `O_EXCL` itself) can open it while the replay holds it.
+   */
+  exclusive?: boolean;
+  /**
    * Bytes the target must hold (after `size` and `truncate`): a smaller one is refused with
    * `LWLOG_TARGET_TOO_SMALL` before a missing file is created or an existing one changed.
    */
@@ -219,6 +226,16 @@ export class ImageTarget {
     try {
       const flags = readOnly ? constants.O_RDONLY : constants.O_RDWR | (kind === "device" ? constants.O_EXCL : 0);
       fd = openSync(path, flags);
+      if (kind === "device" && !readOnly && options.exclusive === false) {
+        // Refused above if in use; now held as replay-log holds it, without O_EXCL.
+        let shared: number;
+        try {
+          shared = openSync(path, constants.O_RDWR);
+        } finally {
+          closeSync(fd);
+        }
+        fd = shared;
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EROFS" || code === "EACCES" || code === "EPERM") {

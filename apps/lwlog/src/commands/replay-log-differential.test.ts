@@ -129,22 +129,20 @@ function flagsOf(op: Op): bigint {
 
 /**
  * The documented differences of a replay (docs/cli.md): a stop mark that is not in the log
- * from the start point on, or a --next-fua/--next-flush with nothing to stop at (and no other
- * stop option: --limit 0 is none), is exit 1 with nothing written where replay-log replays to
- * the end, exit 0.
+ * from the start point on (and no other stop option met before the end), or a
+ * --next-fua/--next-flush with nothing to stop at (and no other stop option: --limit 0 is
+ * none), is exit 1 with nothing written where replay-log replays to the end, exit 0.
  */
 function refusedByLwlog(ops: Op[], o: Options): boolean {
   if (o.find) return false;
   const start = startIndex(ops, o);
   if (start === undefined) return false; // both refuse
   const rest = ops.slice(start);
-  // A mark that is not there: refused, unless --limit ends the replay before the log does
-  // (then lwlog, as replay-log, stops there).
-  if (o.endMark !== undefined) return !rest.some((op) => op.kind === "mark" && op.name === o.endMark) && !(o.limit && rest.length >= o.limit);
-  if ((o.nextFua || o.nextFlush) && !o.limit) {
-    const want = (o.nextFua ? FUA : 0n) | (o.nextFlush ? FLUSH : 0n);
-    return !rest.some((op) => (flagsOf(op) & want) !== 0n);
-  }
+  const want = (o.nextFua ? FUA : 0n) | (o.nextFlush ? FLUSH : 0n);
+  // Another stop option met first: the replay stops there, as replay-log's (the mark is not looked for past it).
+  const otherMet = (o.limit !== undefined && o.limit > 0 && o.limit <= rest.length) || (want !== 0n && rest.some((op) => (flagsOf(op) & want) !== 0n));
+  if (o.endMark !== undefined) return !otherMet && !rest.some((op) => op.kind === "mark" && op.name === o.endMark);
+  if (want !== 0n && !o.limit) return !otherMet;
   return false;
 }
 
@@ -238,8 +236,9 @@ function stopsOnMarkAndFlag(argv: string[]): boolean {
 }
 
 describe("command lines as glibc's getopt_long reads replay-log's", () => {
-  const vocabulary = ["--next-flush", "--next-fua", "--start-entry", "--end-mark", "--limit", "--verbose", "--find", "--num-entries", "--no-discard", "--start-mark", "--start-sector", "--end-sector"];
-  const values = ["0", "1", "3", "0x2", "010", "08", "", "-1", " 2", "2 ", "a", "mkfs", "99999999999999999999999"];
+  const vocabulary = ["--next-flush", "--next-fua", "--start-entry", "--end-mark", "--limit", "--verbose", "--find", "--num-entries", "--no-discard", "--start-mark", "--start-sector", "--end-sector", "--fsck", "--check"];
+  // With no --replay among them, --fsck's command never runs: what counts is how it and --check are read.
+  const values = ["0", "1", "3", "0x2", "010", "08", "", "-1", " 2", "2 ", "a", "mkfs", "99999999999999999999999", "flush", "fua", "discard", "true"];
 
   it("the same exit code and stdout for random abbreviations, values and stray arguments", async () => {
     const log = await writeLog(512, [

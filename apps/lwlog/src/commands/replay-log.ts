@@ -49,7 +49,7 @@ export async function runReplayLog(argv: readonly string[], io: CliIo): Promise<
     const log = await LogFile.open(resolvePath(io, o.log));
     let target: ImageTarget | undefined;
     try {
-      if (o.replay !== undefined) target = await openTarget(resolvePath(io, o.replay), log);
+      if (o.replay !== undefined) target = await openTarget(resolvePath(io, o.replay), log, o.fsck === undefined);
       const replaying = !o.find && !o.numEntries && target !== undefined;
       // Without -vv the engine finds the start point of a search or replay itself.
       const start = o.verbose > 1 || !(o.find || replaying) ? seekStart(log, o, out) : undefined;
@@ -226,12 +226,14 @@ function planAllowingNoMark(
 
 /**
  * Opens `--replay`'s target as replay-log does in every mode: an existing file or device (it
- * creates none), refused if it cannot be written. A file grows as the replay writes past its end.
+ * creates none), refused if it cannot be written or is in use. A file grows as the replay
+ * writes past its end. A device is held `O_EXCL` unless `exclusive` is false (with `--fsck`,
+ * whose command opens the device itself, as e2fsck does exclusively).
  */
-async function openTarget(path: string, log: LogFile): Promise<ImageTarget> {
+async function openTarget(path: string, log: LogFile, exclusive: boolean): Promise<ImageTarget> {
   const { ImageTarget, ReplayErrorCodes, TargetError } = await import("@lwlog/replay");
   try {
-    return ImageTarget.open(path, { grow: true, log: log.path });
+    return ImageTarget.open(path, { grow: true, log: log.path, exclusive });
   } catch (err) {
     if (err instanceof TargetError && err.code === ReplayErrorCodes.TARGET_MISSING) {
       throw new TargetError(err.code, "no such file: replay-log writes onto an existing image file or block device (make one first, e.g. truncate -s SIZE FILE)", { file: path });
