@@ -2,7 +2,7 @@ import { LogFormatError, LogIoError, byteLength, type EntrySummary, type LogCurs
 import { StateBuilder } from "@lwlog/state";
 import { ReplayInterruptedError } from "./errors.js";
 import { FED, PlanWalk, entryEnd, planReplay, subjectToSectors, touches, type PlanOptions, type ReplayPlan } from "./plan.js";
-import { BrokenLogError, TargetWriteError, countMatchable, isCheckpoint, nothingToReplay, runCheckpoint, type ReplayOptions, type ReplayProgress, type ReplaySummary } from "./replay.js";
+import { BrokenLogError, TargetWriteError, countMatchable, isCheckpoint, nothingToReplay, runCheckpoint, startSummary, type ReplayOptions, type ReplayProgress, type ReplaySummary } from "./replay.js";
 import { writeState } from "./survivors.js";
 import type { ImageTarget } from "./target.js";
 
@@ -208,7 +208,7 @@ export async function replayCompacted(log: LogFile, options: ReplayOptions, bega
   progress.totalLogBytes = plan.logBytes;
 
   const target = open(plan);
-  const summary = startSummary(log, target, plan);
+  const summary = startSummary(log, target, plan, "compacted");
   const finish = () => {
     summary.seconds = Number(process.hrtime.bigint() - began) / 1e9;
     summary.segments = segment.flushed;
@@ -309,36 +309,6 @@ function flushSegment(segment: Segment, target: ImageTarget, log: LogFile, summa
   summary.discardsSkipped += counts.discardsSkipped;
   summary.filtered += counts.filtered;
   summary.tailReplayed += counts.tailReplayed;
-}
-
-/** A new summary for a replay of `plan` onto `target` (nothing applied yet). */
-function startSummary(log: LogFile, target: ImageTarget, plan: ReplayPlan): ReplaySummary {
-  return {
-    log: log.path,
-    target: target.path,
-    sectorSize: log.sectorSize,
-    mode: "compacted",
-    start: plan.start,
-    last: plan.start - 1,
-    stop: plan.stop,
-    stopReason: plan.stopReason,
-    entries: 0,
-    writes: 0,
-    bytesWritten: 0,
-    discards: 0,
-    bytesZeroed: 0,
-    discardsSkipped: 0,
-    filtered: 0,
-    declared: plan.declared,
-    tailEntries: plan.tailEntries,
-    tailReplayed: 0,
-    segments: 0,
-    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
-    targetSize: target.size,
-    targetCreated: target.created,
-    targetKind: target.kind,
-    seconds: 0,
-  };
 }
 
 /**

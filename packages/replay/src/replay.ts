@@ -426,32 +426,7 @@ async function runPlan(log: LogFile, target: ImageTarget, planned: ReplayPlan | 
     tailEntries: 0,
   };
   let extent = 0;
-  const summary: ReplaySummary = {
-    log: log.path,
-    target: target.path,
-    sectorSize: log.sectorSize,
-    mode: "in-order",
-    start: plan.start,
-    last: plan.start - 1,
-    stop: plan.stop,
-    stopReason: plan.stopReason,
-    entries: 0,
-    writes: 0,
-    bytesWritten: 0,
-    discards: 0,
-    bytesZeroed: 0,
-    discardsSkipped: 0,
-    filtered: 0,
-    declared: plan.declared,
-    tailEntries: plan.tailEntries,
-    tailReplayed: 0,
-    segments: 0,
-    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
-    targetSize: target.size,
-    targetCreated: target.created,
-    targetKind: target.kind,
-    seconds: 0,
-  };
+  const summary = startSummary(log, target, plan, "in-order");
   const discard = options.discard ?? "zero";
   const rules = options.check?.rules ?? [];
   const progress: ReplayProgress = { entries: 0, totalEntries: plan.entries, logBytes: 0, totalLogBytes: plan.logBytes, checkpoints: 0 };
@@ -693,4 +668,34 @@ export async function runCheckpoint(
   }
   options.onCheckpoint?.(result);
   return outcome.ok;
+}
+
+/** A new summary for a replay of `plan` onto `target` in `mode` (nothing applied yet). */
+export function startSummary(log: LogFile, target: ImageTarget, plan: ReplayPlan, mode: ReplaySummary["mode"]): ReplaySummary {
+  return {
+    log: log.path,
+    target: target.path,
+    sectorSize: log.sectorSize,
+    mode,
+    start: plan.start,
+    last: plan.start - 1,
+    stop: plan.stop,
+    stopReason: plan.stopReason,
+    entries: 0,
+    writes: 0,
+    bytesWritten: 0,
+    discards: 0,
+    bytesZeroed: 0,
+    discardsSkipped: 0,
+    filtered: 0,
+    declared: plan.declared,
+    tailEntries: plan.tailEntries,
+    tailReplayed: 0,
+    segments: 0,
+    checkpoints: { run: 0, passed: 0, failed: [], lastGood: null, firstBad: null, views: {} },
+    targetSize: target.size,
+    targetCreated: target.created,
+    targetKind: target.kind,
+    seconds: 0,
+  };
 }
