@@ -1,9 +1,9 @@
 import { rmSync } from "node:fs";
 import { DurableImage } from "./durable.js";
-import { makeJudge, markOf, minimiseOne, readExpected, type JudgeParts } from "./engine.js";
+import { expectationsOf, makeJudge, markOf, minimiseOne, type JudgeParts } from "./engine.js";
 import { CrashInterruptedError } from "./errors.js";
 import type { Verdict } from "./judge.js";
-import { windowOf, type Expectations, type PersistedWindow } from "./persisted.js";
+import { windowOf } from "./persisted.js";
 import { pointStates, shapeOf, type CrashPlan, type PlannedPoint } from "./plan.js";
 import type { MinimalRecord, StateRecord } from "./records.js";
 import { stateKey, type Deviation } from "./state.js";
@@ -49,20 +49,7 @@ export async function minimiseRecorded(options: RecordedMinimiseOptions): Promis
   const failures = points.reduce((n, p) => n + countFailures(options.records, p), 0);
   if (failures === 0 || options.budget <= 0) return out;
   const interrupted = () => new CrashInterruptedError(`interrupted while minimising (${out.minimal.size} of ${failures} failures done)`, 0, { file: log.path });
-  const expectations = new Map<PersistedWindow, Expectations>();
-  if (options.persisted !== undefined) {
-    const windows = [...new Set(points.map((p) => windowOf(options.persisted!.windows, p.position)))].filter((w) => w !== undefined);
-    if (windows.length > 0) {
-      const path = `${options.durablePath}.marks`;
-      const marks = DurableImage.create(path, size);
-      try {
-        for (const w of windows) expectations.set(w, await readExpected(options, marks, w));
-      } finally {
-        marks.close();
-        rmSync(path, { force: true });
-      }
-    }
-  }
+  const expectations = await expectationsOf(options, points, options.durablePath, size);
   const durable = DurableImage.create(options.durablePath, size);
   try {
     for (const point of points) {

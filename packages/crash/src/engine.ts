@@ -103,22 +103,10 @@ export async function runCrashStates(options: EngineOptions): Promise<EngineSumm
   const ctxBase = { log: log.path, ...(options.signal ? { signal: options.signal } : {}) };
   // The files of every window first, on a durable image of their own: a path missing at its
   // mark is an error before any state is judged.
-  const expectations = new Map<PersistedWindow, Expectations>();
-  if (options.persisted !== undefined) {
-    const windows = [...new Set([...byPoint.keys()].map((p) => windowOf(options.persisted!.windows, p.position)))].filter((w) => w !== undefined);
-    if (windows.length > 0) {
-      progress.phase = "expect";
-      options.onProgress?.(progress);
-      const path = `${options.durablePath}.marks`;
-      const marks = DurableImage.create(path, size);
-      try {
-        for (const w of windows) expectations.set(w, await readExpected(options, marks, w));
-      } finally {
-        marks.close();
-        rmSync(path, { force: true });
-      }
-    }
-  }
+  const expectations = await expectationsOf(options, [...byPoint.keys()], options.durablePath, size, () => {
+    progress.phase = "expect";
+    options.onProgress?.(progress);
+  });
   const durable = DurableImage.create(options.durablePath, size);
   try {
     for (const [point, ordinals] of byPoint) {
@@ -256,6 +244,35 @@ export function makeJudge(
       if (first !== undefined) throw first;
     }
   };
+}
+
+/**
+ * The expected files of every `--persisted` window the points fall in, read on a durable image
+ * of their own (`<durablePath>.marks`, removed after); `onStart` is called before the first is
+ * read. Empty without a persisted list or a window.
+ */
+export async function expectationsOf(
+  options: JudgeParts,
+  points: readonly PlannedPoint[],
+  durablePath: string,
+  size: number,
+  onStart?: () => void,
+): Promise<Map<PersistedWindow, Expectations>> {
+  const expectations = new Map<PersistedWindow, Expectations>();
+  const persisted = options.persisted;
+  if (persisted === undefined) return expectations;
+  const windows = [...new Set(points.map((p) => windowOf(persisted.windows, p.position)))].filter((w) => w !== undefined);
+  if (windows.length === 0) return expectations;
+  onStart?.();
+  const path = `${durablePath}.marks`;
+  const marks = DurableImage.create(path, size);
+  try {
+    for (const w of windows) expectations.set(w, await readExpected(options, marks, w));
+  } finally {
+    marks.close();
+    rmSync(path, { force: true });
+  }
+  return expectations;
 }
 
 /** Reads a window's files from the prefix state at its mark (recovered as a kernel would). */

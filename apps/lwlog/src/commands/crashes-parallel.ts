@@ -8,12 +8,11 @@ import type { LogFile } from "@lwlog/codec/core";
 import type { CampaignResults, CrashLog, CrashPlan, OpenCampaign, StateRecord } from "@lwlog/crash";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode } from "../errors.js";
-import { toJson } from "../format.js";
 import { Output, palette } from "../io.js";
-import { planLines, reportJson, reportText, type RunFacts } from "./crashes-report.js";
+import { planLines, type RunFacts } from "./crashes-report.js";
 import { campaignParts } from "./crashes-campaign.js";
 import { mergeCampaign } from "./crashes-campaign-report.js";
-import type { CrashesCommandOptions } from "./crashes.js";
+import { finishRun, type CrashesCommandOptions } from "./crashes.js";
 import { startProgress, type Progress } from "../progress.js";
 
 /**
@@ -103,11 +102,7 @@ export async function runParallel(ctx: CommandContext, log: CrashLog, file: LogF
       }
     }
     facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
-    if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
-    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? log.path));
-    await out.flush();
-    if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
-    return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
+    return await finishRun(out, plan, report, facts, opts, log.path);
   } finally {
     bar?.stop();
     unhook?.();

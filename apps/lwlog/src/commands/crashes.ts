@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import type { CrashLog, CrashPlan, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
+import type { CrashLog, CrashPlan, CrashReport, PersistedWindow, Pipeline, PlannedPoint, PointRule, StateRecord, ViewMaker } from "@lwlog/crash";
 import { LogFormatError, LwlogError } from "@lwlog/codec/errors";
 import type { CommandContext } from "../context.js";
 import { CommandFailure, ExitCode, UsageError } from "../errors.js";
@@ -245,17 +245,25 @@ async function judgeAll(
     }
     bar?.stop();
     facts.seconds = Number(process.hrtime.bigint() - began) / 1e9;
-    const report = crash.mergeRecords(plan, log, kept);
-    if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
-    else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? log.path));
-    await out.flush();
-    if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
-    return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
+    return await finishRun(out, plan, crash.mergeRecords(plan, log, kept), facts, opts, log.path);
   } finally {
     bar?.stop();
     unhook?.();
     await space.close();
   }
+}
+
+/**
+ * The end of a run that judged states (here or in workers): the report on stdout (`--json`,
+ * or the text; `--ndjson` printed its records already), then exit 1 when a state failed, or
+ * the interruption.
+ */
+export async function finishRun(out: Output, plan: CrashPlan, report: CrashReport, facts: RunFacts, opts: CrashesCommandOptions, logPath: string): Promise<number> {
+  if (opts.json) await out.line(toJson(reportJson(plan, report, facts)));
+  else if (!opts.ndjson) await out.write(reportText(plan, report, facts, opts.logArg ?? logPath));
+  await out.flush();
+  if (facts.interrupted) throw new CommandFailure(`interrupted after ${report.states} of ${report.planned} states`, ExitCode.INTERRUPTED, "LWLOG_INTERRUPTED");
+  return report.failed > 0 ? ExitCode.FAILED : ExitCode.OK;
 }
 
 /** The judges the options ask for (`--persisted` without `--fs` judges with `--fs auto`: files are read after its recovery). */
