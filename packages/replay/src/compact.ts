@@ -12,16 +12,7 @@ const YIELD_MS = 50n * 1_000_000n;
 const PROGRESS_MS = 100n * 1_000_000n;
 
 /** What the entries of a segment did, counted as in `ReplaySummary`. */
-interface Counts {
-  entries: number;
-  writes: number;
-  bytesWritten: number;
-  discards: number;
-  bytesZeroed: number;
-  discardsSkipped: number;
-  filtered: number;
-  tailReplayed: number;
-}
+type Counts = Pick<ReplaySummary, "entries" | "writes" | "bytesWritten" | "discards" | "bytesZeroed" | "discardsSkipped" | "filtered" | "tailReplayed">;
 
 const zeroCounts = (): Counts => ({ entries: 0, writes: 0, bytesWritten: 0, discards: 0, bytesZeroed: 0, discardsSkipped: 0, filtered: 0, tailReplayed: 0 });
 
